@@ -1,0 +1,102 @@
+/**
+ * The single definition of the product's tables, indexes and queues.
+ *
+ * Both the CDK stack (infra/) and the local twin (infra/local/) build their resources from these
+ * objects, so the laptop and AWS cannot drift apart. Keys follow DESIGN.md "Stored data" (contract).
+ */
+
+export type AttributeType = "S" | "N";
+
+export interface KeyDefinition {
+  readonly name: string;
+  readonly type: AttributeType;
+}
+
+export interface IndexDefinition {
+  readonly indexName: string;
+  readonly partitionKey: KeyDefinition;
+  readonly sortKey: KeyDefinition;
+}
+
+export interface TableDefinition {
+  /** Logical id, also the suffix of the physical table name. */
+  readonly id: "orders" | "state";
+  readonly partitionKey: KeyDefinition;
+  readonly sortKey: KeyDefinition;
+  readonly globalSecondaryIndexes: readonly IndexDefinition[];
+  readonly timeToLiveAttribute?: string;
+  /** DynamoDB Streams view type; orders stream new images for downstream consumers. */
+  readonly stream?: "NEW_IMAGE";
+  readonly pointInTimeRecovery: boolean;
+  /** Kept when the stack is deleted. */
+  readonly retainOnDelete: boolean;
+}
+
+export const ORDERS_TABLE: TableDefinition = {
+  id: "orders",
+  partitionKey: { name: "shopId", type: "S" },
+  sortKey: { name: "orderId", type: "S" },
+  globalSecondaryIndexes: [
+    {
+      indexName: "byCreateTime",
+      partitionKey: { name: "shopId", type: "S" },
+      sortKey: { name: "createTime", type: "N" },
+    },
+    {
+      indexName: "byUpdateTime",
+      partitionKey: { name: "shopId", type: "S" },
+      sortKey: { name: "updateTime", type: "N" },
+    },
+  ],
+  timeToLiveAttribute: "expiresAt",
+  stream: "NEW_IMAGE",
+  pointInTimeRecovery: true,
+  retainOnDelete: true,
+};
+
+export const STATE_TABLE: TableDefinition = {
+  id: "state",
+  partitionKey: { name: "pk", type: "S" },
+  sortKey: { name: "sk", type: "S" },
+  globalSecondaryIndexes: [],
+  timeToLiveAttribute: "expiresAt",
+  pointInTimeRecovery: true,
+  retainOnDelete: true,
+};
+
+export const TABLES: readonly TableDefinition[] = [ORDERS_TABLE, STATE_TABLE];
+
+export interface QueueDefinition {
+  readonly id: "work" | "work-dlq";
+  /** Seconds a received message stays invisible; on AWS ≥ 6× the worker's timeout. */
+  readonly visibilityTimeoutSeconds: number;
+  readonly messageRetentionSeconds: number;
+  /** Receives before a message moves to the dead-letter queue. */
+  readonly maxReceiveCount?: number;
+  readonly deadLetterQueueId?: QueueDefinition["id"];
+}
+
+/** The worker Lambda's timeout; the queue's visibility timeout is derived from it. */
+export const WORKER_TIMEOUT_SECONDS = 30;
+
+export const WORK_DLQ: QueueDefinition = {
+  id: "work-dlq",
+  visibilityTimeoutSeconds: 30,
+  messageRetentionSeconds: 14 * 24 * 3600,
+};
+
+export const WORK_QUEUE: QueueDefinition = {
+  id: "work",
+  visibilityTimeoutSeconds: 6 * WORKER_TIMEOUT_SECONDS,
+  messageRetentionSeconds: 4 * 24 * 3600,
+  maxReceiveCount: 5,
+  deadLetterQueueId: "work-dlq",
+};
+
+/** Dead-letter queue first: the work queue's redrive policy needs its ARN. */
+export const QUEUES: readonly QueueDefinition[] = [WORK_DLQ, WORK_QUEUE];
+
+/** Physical name of a resource under a namespace, e.g. `tss-orders` or `test-12-orders`. */
+export function physicalName(namespace: string, id: string): string {
+  return `${namespace}-${id}`;
+}

@@ -1,0 +1,127 @@
+/** The local AWS twins are real: tables from the shared definition, SQS with visibility and a DLQ. */
+import { DescribeTableCommand, DescribeTimeToLiveCommand } from "@aws-sdk/client-dynamodb";
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+} from "@aws-sdk/client-sqs";
+import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import { createTables } from "../../infra/local/provision";
+import { ORDERS_TABLE, STATE_TABLE } from "../../shared/resources";
+import { createTestResources, type TestResources } from "../support/local-aws";
+
+let resources: TestResources;
+
+beforeAll(async () => {
+  resources = await createTestResources({ label: "localaws", queues: { maxReceiveCount: 2 } });
+});
+afterAll(() => resources.destroy());
+
+describe("DynamoDB Local", () => {
+  it("creates the orders table with the keys, GSIs and stream of the shared definition", async () => {
+    const { Table } = await resources.dynamodb.send(
+      new DescribeTableCommand({ TableName: resources.ordersTable }),
+    );
+    expect(Table?.KeySchema).toEqual([
+      { AttributeName: ORDERS_TABLE.partitionKey.name, KeyType: "HASH" },
+      { AttributeName: ORDERS_TABLE.sortKey.name, KeyType: "RANGE" },
+    ]);
+    expect(Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName).sort()).toEqual([
+      "byCreateTime",
+      "byUpdateTime",
+    ]);
+    expect(Table?.StreamSpecification).toEqual({ StreamEnabled: true, StreamViewType: "NEW_IMAGE" });
+    expect(Table?.BillingModeSummary?.BillingMode).toBe("PAY_PER_REQUEST");
+    const ttl = await resources.dynamodb.send(
+      new DescribeTimeToLiveCommand({ TableName: resources.stateTable }),
+    );
+    expect(ttl.TimeToLiveDescription?.AttributeName).toBe(STATE_TABLE.timeToLiveAttribute);
+  });
+
+  it("stores and reads an item, and provisioning twice keeps the data", async () => {
+    await resources.documents.send(
+      new PutCommand({ TableName: resources.stateTable, Item: { pk: "SHOP#1", sk: "META", cursor: 42 } }),
+    );
+    await createTables(resources.dynamodb, resources.namespace);
+    const { Item } = await resources.documents.send(
+      new GetCommand({ TableName: resources.stateTable, Key: { pk: "SHOP#1", sk: "META" } }),
+    );
+    expect(Item?.cursor).toBe(42);
+  });
+});
+
+describe("SQS emulator", () => {
+  it("sends, receives and deletes in batches", async () => {
+    const sent = await resources.sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: resources.workQueueUrl,
+        Entries: [0, 1, 2].map((n) => ({ Id: `m${n}`, MessageBody: JSON.stringify({ n }) })),
+      }),
+    );
+    expect(sent.Successful).toHaveLength(3);
+    const bodies: number[] = [];
+    const handles: string[] = [];
+    while (bodies.length < 3) {
+      const received = await resources.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: resources.workQueueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 1,
+        }),
+      );
+      for (const message of received.Messages ?? []) {
+        bodies.push((JSON.parse(message.Body as string) as { n: number }).n);
+        handles.push(message.ReceiptHandle as string);
+      }
+    }
+    expect(bodies.sort()).toEqual([0, 1, 2]);
+    const deleted = await resources.sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: resources.workQueueUrl,
+        Entries: handles.map((handle, index) => ({ Id: `d${index}`, ReceiptHandle: handle })),
+      }),
+    );
+    expect(deleted.Successful).toHaveLength(3);
+    const after = await resources.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: resources.workQueueUrl, WaitTimeSeconds: 0 }),
+    );
+    expect(after.Messages ?? []).toHaveLength(0);
+  });
+
+  it("redrives a message to the DLQ after maxReceiveCount receives", async () => {
+    await resources.sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: resources.workQueueUrl,
+        Entries: [{ Id: "poison", MessageBody: "poison" }],
+      }),
+    );
+    // Receive it and hand it back at once (visibility 0) until SQS gives up on it.
+    for (let receives = 0; receives < 2; ) {
+      const received = await resources.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: resources.workQueueUrl, WaitTimeSeconds: 1 }),
+      );
+      for (const message of received.Messages ?? []) {
+        receives += 1;
+        await resources.sqs.send(
+          new ChangeMessageVisibilityCommand({
+            QueueUrl: resources.workQueueUrl,
+            ReceiptHandle: message.ReceiptHandle,
+            VisibilityTimeout: 0,
+          }),
+        );
+      }
+    }
+    let deadLettered: string | undefined;
+    for (let attempt = 0; attempt < 20 && !deadLettered; attempt += 1) {
+      await resources.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: resources.workQueueUrl, WaitTimeSeconds: 0 }),
+      );
+      const dlq = await resources.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: resources.deadLetterQueueUrl, WaitTimeSeconds: 1 }),
+      );
+      deadLettered = dlq.Messages?.[0]?.Body;
+    }
+    expect(deadLettered).toBe("poison");
+  });
+});
