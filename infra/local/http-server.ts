@@ -1,0 +1,109 @@
+/**
+ * The local twin of API Gateway HTTP API: turns each Node HTTP request into an API Gateway v2 event and
+ * feeds the same handler the Lambda runs, so the routes behave identically on a laptop.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import { MAX_BODY_BYTES } from "../../shared/http/api";
+
+export type ApiEventHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+
+class BodyTooLarge extends Error {}
+
+async function readBody(request: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    // Stop buffering well past the API's own limit; the handler still answers 413 itself.
+    if (size > MAX_BODY_BYTES * 4) throw new BodyTooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+export function toApiGatewayEvent(request: IncomingMessage, body: string): APIGatewayProxyEventV2 {
+  const url = new URL(request.url ?? "/", "http://localhost");
+  const query: Record<string, string> = {};
+  for (const [name, value] of url.searchParams) {
+    // API Gateway joins repeated parameters with a comma.
+    query[name] = name in query ? `${query[name]},${value}` : value;
+  }
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(",") : value;
+  }
+  const method = (request.method ?? "GET").toUpperCase();
+  const now = Date.now();
+  return {
+    version: "2.0",
+    routeKey: "$default",
+    rawPath: url.pathname,
+    rawQueryString: url.search.replace(/^\?/, ""),
+    headers,
+    ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
+    ...(body.length > 0 ? { body } : {}),
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: "local",
+      apiId: "local",
+      domainName: headers.host ?? "localhost",
+      domainPrefix: "local",
+      http: {
+        method,
+        path: url.pathname,
+        protocol: `HTTP/${request.httpVersion}`,
+        sourceIp: request.socket.remoteAddress ?? "127.0.0.1",
+        userAgent: headers["user-agent"] ?? "",
+      },
+      requestId: randomUUID(),
+      routeKey: "$default",
+      stage: "$default",
+      time: new Date(now).toISOString(),
+      timeEpoch: now,
+    },
+  };
+}
+
+export function startHttpApi(
+  handler: ApiEventHandler,
+  options: { port: number; host?: string },
+): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const server = createServer(async (request, response) => {
+    let result: APIGatewayProxyStructuredResultV2;
+    try {
+      const body = await readBody(request);
+      result = await handler(toApiGatewayEvent(request, body));
+    } catch (error) {
+      result =
+        error instanceof BodyTooLarge
+          ? {
+              statusCode: 413,
+              body: JSON.stringify({ error: { code: "body_too_large", message: `request body exceeds ${MAX_BODY_BYTES} bytes` } }),
+            }
+          : { statusCode: 500, body: JSON.stringify({ error: { code: "internal_error", message: "internal error" } }) };
+    }
+    response.writeHead(result.statusCode ?? 200, {
+      "content-type": "application/json; charset=utf-8",
+      ...(result.headers as Record<string, string> | undefined),
+    });
+    response.end(result.body ?? "");
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host ?? "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : options.port;
+      resolve({
+        server,
+        url: `http://127.0.0.1:${port}`,
+        close: () =>
+          new Promise<void>((resolveClose) => {
+            server.closeAllConnections();
+            server.close(() => resolveClose());
+          }),
+      });
+    });
+  });
+}

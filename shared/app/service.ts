@@ -1,0 +1,108 @@
+/**
+ * The sync service behind the HTTP API: turns requests into runs and jobs, and assembles the status
+ * document (DESIGN "HTTP API"): the seed dashboard's field names plus cursor, lag, last run, job,
+ * DLQ depth and token expiry — never the token itself.
+ */
+import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
+import { unixSeconds } from "../clock";
+import { HttpError } from "../http/errors";
+import type { SyncService } from "../http/api";
+import type { Runtime } from "./runtime";
+
+const STATUS_PATH = "/api/sync/status";
+
+function iso(unix: number | undefined): string | null {
+  return unix === undefined ? null : new Date(unix * 1000).toISOString();
+}
+
+export async function deadLetterDepth(runtime: Runtime): Promise<number | null> {
+  const url = runtime.config.DEAD_LETTER_QUEUE_URL;
+  if (!url) return null;
+  const { Attributes } = await runtime.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["ApproximateNumberOfMessages"] }),
+  );
+  return Number(Attributes?.ApproximateNumberOfMessages ?? 0);
+}
+
+export function createSyncService(runtime: Runtime, options: { syncDeadlineMs?: number } = {}): SyncService {
+  const fullResyncPort = () => {
+    if (!runtime.fullResync) throw new HttpError(503, "full_resync_unavailable", "full resync is not wired");
+    return runtime.fullResync;
+  };
+
+  return {
+    listShopIds: async () => runtime.shopIds(),
+
+    async syncNow(shopId) {
+      const deadlineMs = runtime.clock.nowMs() + (options.syncDeadlineMs ?? 20_000);
+      const outcome = await runtime.incremental(shopId, { deadlineMs });
+      const statusUrl = `${STATUS_PATH}?shop_id=${encodeURIComponent(shopId)}`;
+      switch (outcome.status) {
+        case "completed":
+          return {
+            run_id: outcome.runId,
+            sync_type: "incremental",
+            status: "completed",
+            status_url: statusUrl,
+            last_run: outcome.lastRun,
+          };
+        case "full-sync-started":
+          return { job_id: outcome.jobId, run_id: outcome.runId, sync_type: "full", status: "started", status_url: statusUrl };
+        case "locked":
+          return { run_id: null, sync_type: "incremental", status: "already_running", status_url: statusUrl };
+        default:
+          // Deadline or lock lost: the checkpoint is kept and the next tick resumes.
+          return { run_id: outcome.runId, sync_type: "incremental", status: "continuing", status_url: statusUrl };
+      }
+    },
+
+    async startFullResync(shopId, range) {
+      const result = await fullResyncPort().start(shopId, range);
+      return {
+        ...result,
+        job_id: result.jobId,
+        sync_type: "full",
+        status_url: `${STATUS_PATH}?shop_id=${encodeURIComponent(shopId)}`,
+      };
+    },
+
+    async status(shopIds) {
+      const dlqDepth = await deadLetterDepth(runtime);
+      return Promise.all(
+        shopIds.map(async (shopId) => {
+          const [meta, token, quarantined] = await Promise.all([
+            runtime.state.getMeta(shopId),
+            runtime.tokenRepository.get(shopId),
+            runtime.state.countQuarantined(shopId),
+          ]);
+          const job = runtime.fullResync ? await runtime.fullResync.progress(shopId) : undefined;
+          return {
+            shop_id: shopId,
+            sync_type: meta?.sync_type ?? null,
+            last_sync_time: meta?.last_sync_time ?? null,
+            last_record_time: meta?.last_record_time ?? null,
+            records_synced: meta?.records_synced ?? 0,
+            is_full_sync: meta?.is_full_sync ?? false,
+            cursor: iso(meta?.cursor),
+            lag_seconds: meta?.cursor === undefined ? null : Math.max(0, unixSeconds(runtime.clock) - meta.cursor),
+            last_run: meta?.last_run ?? null,
+            quarantined_orders: quarantined,
+            job: job ?? null,
+            dlq_depth: dlqDepth,
+            token: token
+              ? {
+                  expires_at: iso(token.accessTokenExpiresAt),
+                  refresh_expires_at: token.refreshTokenExpiresAt ? iso(token.refreshTokenExpiresAt) : null,
+                  needs_reauth: token.needsReauth === true,
+                }
+              : null,
+          };
+        }),
+      );
+    },
+
+    cancelJob: (shopId, jobId) => fullResyncPort().cancel(shopId, jobId),
+    resumeJob: (shopId, jobId) => fullResyncPort().resume(shopId, jobId),
+  };
+}
+

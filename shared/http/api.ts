@@ -1,0 +1,193 @@
+/**
+ * The HTTP API (DESIGN "HTTP API", contract) as a pure function of an API Gateway HTTP API v2 event:
+ * parse and validate the request, call the sync service, shape the JSON response. Bad input of any kind
+ * gets a 4xx `{ "error": { "code", "message" } }` before anything changes; no stack trace ever leaves.
+ * Used by the Lambda handler (through middy) and the local HTTP server alike.
+ */
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import { z } from "zod";
+import type { LogPort } from "../observability/telemetry";
+import { badRequest, HttpError } from "./errors";
+
+export const MAX_BODY_BYTES = 16 * 1024;
+
+export interface SyncService {
+  /** Known shop ids; the first is the default when `shop_id` is omitted. */
+  listShopIds(): Promise<string[]>;
+  syncNow(shopId: string): Promise<Record<string, unknown>>;
+  startFullResync(shopId: string, range: { from?: number; to?: number }): Promise<Record<string, unknown>>;
+  status(shopIds: string[]): Promise<Record<string, unknown>[]>;
+  cancelJob(shopId: string, jobId: string): Promise<Record<string, unknown>>;
+  resumeJob(shopId: string, jobId: string): Promise<Record<string, unknown>>;
+}
+
+type Query = Record<string, string | undefined>;
+
+const shopIdParam = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, "shop_id must be 1-64 letters, digits, '_' or '-'");
+const jobIdParam = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "job_id must be 1-64 letters, digits, '_' or '-'");
+const booleanParam = z.enum(["true", "false"], { message: "must be true or false" });
+
+const isoInstant = z
+  .string()
+  .max(64)
+  .refine((value) => /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value), {
+    message: "must be an ISO 8601 date or date-time",
+  })
+  .refine((value) => !Number.isNaN(Date.parse(value)), { message: "is not a valid date" })
+  .transform((value) => Math.floor(Date.parse(value) / 1000));
+
+const syncOrdersBody = z.strictObject({ force_full: z.boolean().optional() });
+const fullResyncBody = z
+  .strictObject({ from: isoInstant.optional(), to: isoInstant.optional() })
+  .refine((range) => range.from === undefined || range.to === undefined || range.from < range.to, {
+    message: "from must be before to",
+    path: ["from"],
+  });
+const emptyBody = z.strictObject({});
+
+function describeZodError(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const where = issue.path.join(".");
+      if (issue.code === "unrecognized_keys") return `unknown field(s): ${issue.keys.join(", ")}`;
+      return where ? `${where} ${issue.message}` : issue.message;
+    })
+    .join("; ");
+}
+
+function parseWith<T>(schema: z.ZodType<T>, value: unknown, code: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw badRequest(code, describeZodError(result.error));
+  return result.data;
+}
+
+function readBody(event: APIGatewayProxyEventV2): unknown {
+  if (event.body === undefined || event.body === null || event.body === "") return undefined;
+  const text = event.isBase64Encoded ? Buffer.from(event.body, "base64").toString("utf8") : event.body;
+  if (Buffer.byteLength(text, "utf8") > MAX_BODY_BYTES) {
+    throw new HttpError(413, "body_too_large", `request body exceeds ${MAX_BODY_BYTES} bytes`);
+  }
+  const contentType = Object.entries(event.headers ?? {}).find(([name]) => name.toLowerCase() === "content-type")?.[1];
+  if (contentType && !/^application\/json\b/i.test(contentType)) {
+    throw new HttpError(415, "unsupported_media_type", "request body must be application/json");
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw badRequest("malformed_json", "request body is not valid JSON");
+  }
+}
+
+function allowOnly(query: Query, allowed: readonly string[]) {
+  const unknown = Object.keys(query).filter((name) => !allowed.includes(name));
+  if (unknown.length > 0) throw badRequest("unknown_parameter", `unknown query parameter(s): ${unknown.join(", ")}`);
+}
+
+const ROUTES: { method: string; pattern: RegExp; name: RouteName }[] = [
+  { method: "POST", pattern: /^\/api\/sync\/orders$/, name: "syncOrders" },
+  { method: "POST", pattern: /^\/api\/sync\/orders\/full$/, name: "fullResync" },
+  { method: "GET", pattern: /^\/api\/sync\/status$/, name: "status" },
+  { method: "POST", pattern: /^\/api\/sync\/jobs\/([^/]+)\/cancel$/, name: "cancelJob" },
+  { method: "POST", pattern: /^\/api\/sync\/jobs\/([^/]+)\/resume$/, name: "resumeJob" },
+];
+type RouteName = "syncOrders" | "fullResync" | "status" | "cancelJob" | "resumeJob";
+
+function safeDecode(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    throw badRequest("invalid_parameter", "path parameter is not valid percent-encoding");
+  }
+}
+
+function json(statusCode: number, body: unknown): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode,
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
+    body: JSON.stringify(body),
+  };
+}
+
+export function errorResponse(error: unknown, log: LogPort): APIGatewayProxyStructuredResultV2 {
+  if (error instanceof HttpError) {
+    return json(error.statusCode, { error: { code: error.code, message: error.message, ...error.details } });
+  }
+  log.error("unhandled error in API", {
+    error: error instanceof Error ? { name: error.name, message: error.message } : String(error),
+  });
+  return json(500, { error: { code: "internal_error", message: "internal error; see the function's logs" } });
+}
+
+export function makeApiHandler(deps: { service: SyncService; log: LogPort }) {
+  const { service } = deps;
+
+  async function resolveShop(query: Query): Promise<string> {
+    const shops = await service.listShopIds();
+    if (query.shop_id === undefined) {
+      const [first] = shops;
+      if (!first) throw new HttpError(503, "no_shops", "no shop is configured yet");
+      return first;
+    }
+    const shopId = parseWith(shopIdParam, query.shop_id, "invalid_parameter");
+    if (!shops.includes(shopId)) throw new HttpError(404, "unknown_shop", `shop ${shopId} is not configured`);
+    return shopId;
+  }
+
+  return async function handleApiEvent(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+    try {
+      const method = event.requestContext?.http?.method?.toUpperCase() ?? "GET";
+      const path = (event.rawPath ?? event.requestContext?.http?.path ?? "/").replace(/\/+$/, "") || "/";
+      const candidates = ROUTES.filter((route) => route.pattern.test(path));
+      if (candidates.length === 0) throw new HttpError(404, "route_not_found", `no route for ${path}`);
+      const route = candidates.find((candidate) => candidate.method === method);
+      if (!route) {
+        throw new HttpError(405, "method_not_allowed", `${method} is not allowed on ${path}`, {
+          allowed: candidates.map((candidate) => candidate.method),
+        });
+      }
+      const query: Query = event.queryStringParameters ?? {};
+      if (Object.values(query).some((value) => value !== undefined && value.includes(","))) {
+        throw badRequest("invalid_parameter", "query parameters must not repeat");
+      }
+      const pathParameter = route.pattern.exec(path)?.[1];
+      switch (route.name) {
+        case "syncOrders": {
+          allowOnly(query, ["shop_id", "force_full"]);
+          const body = parseWith(syncOrdersBody, readBody(event) ?? {}, "invalid_body");
+          const forceFullQuery =
+            query.force_full === undefined ? undefined : parseWith(booleanParam, query.force_full, "invalid_parameter");
+          const shopId = await resolveShop(query);
+          const forceFull = forceFullQuery === "true" || body.force_full === true;
+          const result = forceFull ? await service.startFullResync(shopId, {}) : await service.syncNow(shopId);
+          return json(202, result);
+        }
+        case "fullResync": {
+          allowOnly(query, ["shop_id"]);
+          const range = parseWith(fullResyncBody, readBody(event) ?? {}, "invalid_body");
+          const shopId = await resolveShop(query);
+          return json(202, await service.startFullResync(shopId, range));
+        }
+        case "status": {
+          allowOnly(query, ["shop_id"]);
+          if (readBody(event) !== undefined) throw badRequest("unexpected_body", "GET takes no body");
+          const shopIds = query.shop_id === undefined ? await service.listShopIds() : [await resolveShop(query)];
+          return json(200, { shops: await service.status(shopIds) });
+        }
+        case "cancelJob":
+        case "resumeJob": {
+          allowOnly(query, ["shop_id"]);
+          parseWith(emptyBody, readBody(event) ?? {}, "invalid_body");
+          const jobId = parseWith(jobIdParam, safeDecode(pathParameter ?? ""), "invalid_parameter");
+          const shopId = await resolveShop(query);
+          const result =
+            route.name === "cancelJob" ? await service.cancelJob(shopId, jobId) : await service.resumeJob(shopId, jobId);
+          return json(200, result);
+        }
+      }
+    } catch (error) {
+      return errorResponse(error, deps.log);
+    }
+  };
+}

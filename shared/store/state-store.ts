@@ -1,0 +1,323 @@
+/**
+ * Per-shop sync state in the state table: metadata and cursor (META), the incremental lock with a
+ * lease (LOCK), the running checkpoint (CHECKPOINT) and quarantined orders (QUARANTINE#<id>).
+ * Cursor and checkpoint writes are conditional on the caller holding the lock (DESIGN rules 4, 7).
+ */
+import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
+import type { Clock } from "../clock";
+import { stateKeys } from "./keys";
+
+export interface LastRun {
+  readonly run_id: string;
+  readonly started_at: string;
+  readonly finished_at: string;
+  readonly window_start: number;
+  readonly window_end: number;
+  readonly api_calls: number;
+  readonly successful_api_calls: number;
+  readonly throttled_api_calls: number;
+  readonly duration_ms: number;
+  readonly inserted: number;
+  readonly updated: number;
+  readonly unchanged: number;
+  readonly stale: number;
+  readonly quarantined: number;
+  readonly pages: number;
+}
+
+/** META item: the seed dashboard's fields plus the cursor and the last run's figures. */
+export interface SyncMeta {
+  readonly shopId: string;
+  readonly sync_type?: "incremental" | "full";
+  /** ISO 8601 UTC of the last completed run. */
+  readonly last_sync_time?: string;
+  /** ISO 8601 UTC of the newest update_time stored. */
+  readonly last_record_time?: string;
+  readonly records_synced?: number;
+  readonly is_full_sync?: boolean;
+  /** Unix seconds: every order updated before this is stored (the next run reads from cursor − overlap). */
+  readonly cursor?: number;
+  readonly last_run?: LastRun;
+  /** The job of the shop's last full resync (running or finished). */
+  readonly last_job_id?: string;
+  readonly shop_cipher?: string;
+}
+
+export interface Checkpoint {
+  readonly runId: string;
+  /** Highest update_time committed by the interrupted or running run. */
+  readonly position: number;
+  readonly windowEnd: number;
+  readonly updatedAt: string;
+}
+
+export interface QuarantinedOrder {
+  readonly orderId: string;
+  readonly reason: string;
+  readonly raw: string;
+  readonly quarantinedAt: string;
+  readonly source: string;
+}
+
+export class LockLostError extends Error {
+  constructor(shopId: string, options?: { cause?: unknown }) {
+    super(`the incremental-sync lock of shop ${shopId} is no longer ours`, options);
+    this.name = "LockLostError";
+  }
+}
+
+function isConditionFailure(error: unknown): boolean {
+  return error instanceof ConditionalCheckFailedException || error instanceof TransactionCanceledException;
+}
+
+export interface StateStoreOptions {
+  readonly documents: DynamoDBDocumentClient;
+  readonly tableName: string;
+  readonly clock: Clock;
+}
+
+export class StateStore {
+  constructor(private readonly options: StateStoreOptions) {}
+
+  private get table() {
+    return this.options.tableName;
+  }
+
+  async getMeta(shopId: string): Promise<SyncMeta | undefined> {
+    const { Item } = await this.options.documents.send(
+      new GetCommand({ TableName: this.table, Key: { pk: stateKeys.shop(shopId), sk: stateKeys.meta }, ConsistentRead: true }),
+    );
+    return Item as SyncMeta | undefined;
+  }
+
+  /** DESIGN rule 6: a new full resync sets the cursor to its windowEnd, only if the shop has none. */
+  async setCursorIfMissing(shopId: string, cursor: number): Promise<boolean> {
+    try {
+      await this.options.documents.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: stateKeys.shop(shopId), sk: stateKeys.meta },
+          UpdateExpression: "SET #cursor = :cursor, shopId = :shopId",
+          ConditionExpression: "attribute_not_exists(#cursor)",
+          ExpressionAttributeNames: { "#cursor": "cursor" },
+          ExpressionAttributeValues: { ":cursor": cursor, ":shopId": shopId },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Merges fields into META (no condition): job bookkeeping, full-sync results, cipher. */
+  async updateMeta(shopId: string, fields: Partial<Omit<SyncMeta, "shopId" | "cursor">>): Promise<void> {
+    const entries = Object.entries(fields).filter(([, value]) => value !== undefined);
+    if (entries.length === 0) return;
+    await this.options.documents.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: stateKeys.shop(shopId), sk: stateKeys.meta },
+        UpdateExpression: `SET shopId = :shopId, ${entries.map((_, index) => `#f${index} = :v${index}`).join(", ")}`,
+        ExpressionAttributeNames: Object.fromEntries(entries.map(([name], index) => [`#f${index}`, name])),
+        ExpressionAttributeValues: {
+          ":shopId": shopId,
+          ...Object.fromEntries(entries.map(([, value], index) => [`:v${index}`, value])),
+        },
+      }),
+    );
+  }
+
+  /** Takes the lock if free, expired, or already ours. Returns false when another live owner holds it. */
+  async acquireLock(shopId: string, owner: string, leaseMs: number): Promise<boolean> {
+    const now = this.options.clock.nowMs();
+    try {
+      await this.options.documents.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            pk: stateKeys.shop(shopId),
+            sk: stateKeys.lock,
+            owner,
+            leaseUntil: now + leaseMs,
+            acquiredAt: new Date(now).toISOString(),
+            expiresAt: Math.ceil((now + leaseMs) / 1000) + 86_400,
+          },
+          ConditionExpression: "attribute_not_exists(pk) OR leaseUntil < :now OR #owner = :owner",
+          ExpressionAttributeNames: { "#owner": "owner" },
+          ExpressionAttributeValues: { ":now": now, ":owner": owner },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  async releaseLock(shopId: string, owner: string): Promise<void> {
+    try {
+      await this.options.documents.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: { pk: stateKeys.shop(shopId), sk: stateKeys.lock },
+          ConditionExpression: "#owner = :owner",
+          ExpressionAttributeNames: { "#owner": "owner" },
+          ExpressionAttributeValues: { ":owner": owner },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  private lockRenewal(shopId: string, owner: string, leaseMs: number) {
+    const now = this.options.clock.nowMs();
+    return {
+      Update: {
+        TableName: this.table,
+        Key: { pk: stateKeys.shop(shopId), sk: stateKeys.lock },
+        UpdateExpression: "SET leaseUntil = :leaseUntil, expiresAt = :expiresAt",
+        ConditionExpression: "#owner = :owner",
+        ExpressionAttributeNames: { "#owner": "owner" },
+        ExpressionAttributeValues: {
+          ":owner": owner,
+          ":leaseUntil": now + leaseMs,
+          ":expiresAt": Math.ceil((now + leaseMs) / 1000) + 86_400,
+        },
+      },
+    };
+  }
+
+  /** After a committed page: renew the lease and record the checkpoint, only if we still hold the lock. */
+  async checkpoint(shopId: string, owner: string, leaseMs: number, checkpoint: Omit<Checkpoint, "updatedAt">) {
+    await this.transactUnderLock(shopId, [
+      this.lockRenewal(shopId, owner, leaseMs),
+      {
+        Put: {
+          TableName: this.table,
+          Item: {
+            pk: stateKeys.shop(shopId),
+            sk: stateKeys.checkpoint,
+            ...checkpoint,
+            updatedAt: new Date(this.options.clock.nowMs()).toISOString(),
+          },
+        },
+      },
+    ]);
+  }
+
+  async getCheckpoint(shopId: string): Promise<Checkpoint | undefined> {
+    const { Item } = await this.options.documents.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: stateKeys.shop(shopId), sk: stateKeys.checkpoint },
+        ConsistentRead: true,
+      }),
+    );
+    return Item as Checkpoint | undefined;
+  }
+
+  /**
+   * Completes an incremental run in one transaction: cursor = windowEnd, metadata, checkpoint removed,
+   * lock released — all conditional on the lock still being ours (rule 4: only the holder moves the cursor).
+   */
+  async completeIncrementalRun(
+    shopId: string,
+    owner: string,
+    result: { cursor: number; lastRun: LastRun; lastRecordTime?: string; recordsSynced: number },
+  ): Promise<void> {
+    const fields: Record<string, unknown> = {
+      shopId,
+      cursor: result.cursor,
+      sync_type: "incremental",
+      is_full_sync: false,
+      last_sync_time: result.lastRun.finished_at,
+      records_synced: result.recordsSynced,
+      last_run: result.lastRun,
+    };
+    if (result.lastRecordTime) fields.last_record_time = result.lastRecordTime;
+    const names = Object.keys(fields);
+    await this.transactUnderLock(shopId, [
+      {
+        Delete: {
+          TableName: this.table,
+          Key: { pk: stateKeys.shop(shopId), sk: stateKeys.lock },
+          ConditionExpression: "#owner = :owner",
+          ExpressionAttributeNames: { "#owner": "owner" },
+          ExpressionAttributeValues: { ":owner": owner },
+        },
+      },
+      {
+        Update: {
+          TableName: this.table,
+          Key: { pk: stateKeys.shop(shopId), sk: stateKeys.meta },
+          // Never move the cursor backwards (a full resync may have set a later one meanwhile).
+          UpdateExpression: `SET ${names.map((_, index) => `#m${index} = :m${index}`).join(", ")}`,
+          ConditionExpression: "attribute_not_exists(#cursorName) OR #cursorName <= :newCursor",
+          ExpressionAttributeNames: {
+            "#cursorName": "cursor",
+            ...Object.fromEntries(names.map((name, index) => [`#m${index}`, name])),
+          },
+          ExpressionAttributeValues: {
+            ":newCursor": result.cursor,
+            ...Object.fromEntries(names.map((name, index) => [`:m${index}`, fields[name]])),
+          },
+        },
+      },
+      { Delete: { TableName: this.table, Key: { pk: stateKeys.shop(shopId), sk: stateKeys.checkpoint } } },
+    ]);
+  }
+
+  private async transactUnderLock(shopId: string, items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]["TransactItems"]>) {
+    try {
+      await this.options.documents.send(new TransactWriteCommand({ TransactItems: items }));
+    } catch (error) {
+      if (isConditionFailure(error)) throw new LockLostError(shopId, { cause: error });
+      throw error;
+    }
+  }
+
+  /** Keeps an invalid order (raw) so it is counted and visible, never silently dropped. */
+  async quarantine(shopId: string, order: Omit<QuarantinedOrder, "quarantinedAt">): Promise<void> {
+    await this.options.documents.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: {
+          pk: stateKeys.shop(shopId),
+          sk: stateKeys.quarantine(order.orderId),
+          ...order,
+          quarantinedAt: new Date(this.options.clock.nowMs()).toISOString(),
+        },
+      }),
+    );
+  }
+
+  async countQuarantined(shopId: string): Promise<number> {
+    let count = 0;
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.options.documents.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+          ExpressionAttributeValues: { ":pk": stateKeys.shop(shopId), ":prefix": "QUARANTINE#" },
+          Select: "COUNT",
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      count += page.Count ?? 0;
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return count;
+  }
+}

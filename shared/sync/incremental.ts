@@ -1,0 +1,260 @@
+/**
+ * Incremental sync of one shop (DESIGN "Sync semantics" rules 1–7, contract).
+ *
+ * - The cursor is on update_time; a run reads [cursor − overlap, windowEnd) with windowEnd fixed at
+ *   start to now − settle, sorted update_time ASC.
+ * - Pages are fetched by value: every next request restarts from the highest update_time committed so
+ *   far and skips what this run already wrote there. TikTok's page_token is followed only while a whole
+ *   page sits inside one second (more than a page of orders share it). An offset-style token would
+ *   otherwise skip an unchanged order each time another order leaves the window mid-paging. Because
+ *   each query serves at most a page or two, a per-query result cap can never cut a run short.
+ * - After each committed page the checkpoint and the lock lease are written in one transaction,
+ *   conditional on holding the lock; on completion the cursor becomes windowEnd, never the wall clock.
+ */
+import { randomUUID } from "node:crypto";
+import { type Clock, unixSeconds } from "../clock";
+import { MetricName } from "../observability/metric-names";
+import type { LogPort, MetricsPort } from "../observability/telemetry";
+import type { OrderStore } from "../store/order-store";
+import { type LastRun, LockLostError, type StateStore } from "../store/state-store";
+import { TikTokPageTokenRefusedError } from "../tiktok/errors";
+import { writePage } from "./page-writer";
+import type { ApiCallMeter, OrderSearchPort, ShopRef } from "./ports";
+
+export interface IncrementalSettings {
+  readonly overlapSeconds: number;
+  readonly settleSeconds: number;
+  readonly lockLeaseMs: number;
+  readonly storeRecipientData: boolean;
+  readonly pageSize?: number;
+}
+
+export interface IncrementalSyncDeps {
+  readonly tiktok: OrderSearchPort;
+  readonly apiCalls: ApiCallMeter;
+  readonly orders: OrderStore;
+  readonly state: StateStore;
+  readonly clock: Clock;
+  readonly metrics: MetricsPort;
+  readonly log: LogPort;
+  readonly settings: IncrementalSettings;
+  /** Starts a full resync (DESIGN rule 6) for a shop that has never been synced. */
+  readonly startFullResync?: (shopId: string) => Promise<{ jobId: string }>;
+  readonly newRunId?: () => string;
+}
+
+export interface RunCounts {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  stale: number;
+  quarantined: number;
+  pages: number;
+}
+
+export type IncrementalOutcome =
+  | { readonly status: "completed"; readonly runId: string; readonly lastRun: LastRun; readonly lagSeconds: number }
+  | { readonly status: "locked"; readonly lagSeconds: number | undefined }
+  | { readonly status: "full-sync-started"; readonly runId: string; readonly jobId: string }
+  /** Stopped before the function deadline; the checkpoint is kept and the next tick resumes. */
+  | { readonly status: "deadline"; readonly runId: string; readonly counts: RunCounts }
+  | { readonly status: "lock-lost"; readonly runId: string; readonly counts: RunCounts };
+
+export interface RunOptions {
+  /** Epoch ms after which no new page is started (e.g. Lambda deadline minus a margin). */
+  readonly deadlineMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+const DEFAULT_PAGE_SIZE = 100;
+
+function emitLag(deps: IncrementalSyncDeps, shopId: string, cursor: number | undefined): number | undefined {
+  if (cursor === undefined) return undefined;
+  const lag = Math.max(0, unixSeconds(deps.clock) - cursor);
+  deps.metrics.record(shopId, MetricName.SyncLagSeconds, lag, "Seconds");
+  return lag;
+}
+
+export async function runIncrementalSync(
+  deps: IncrementalSyncDeps,
+  shop: ShopRef,
+  options: RunOptions = {},
+): Promise<IncrementalOutcome> {
+  const { shopId } = shop;
+  const startedMs = deps.clock.nowMs();
+  const runId = deps.newRunId?.() ?? randomUUID();
+  const meta = await deps.state.getMeta(shopId);
+
+  if (!(await deps.state.acquireLock(shopId, runId, deps.settings.lockLeaseMs))) {
+    deps.log.info("incremental sync skipped: another run holds the lock", { shopId });
+    return { status: "locked", lagSeconds: emitLag(deps, shopId, meta?.cursor) };
+  }
+
+  let lockHeld = true;
+  try {
+    if (meta?.cursor === undefined) {
+      if (!deps.startFullResync) throw new Error(`shop ${shopId} has no cursor and no full resync is wired`);
+      const { jobId } = await deps.startFullResync(shopId);
+      deps.log.info("first sync: full resync started", { shopId, jobId });
+      return { status: "full-sync-started", runId, jobId };
+    }
+    const result = await pageThroughWindow(deps, shop, runId, meta.cursor, options);
+    if (result.stopped) {
+      return { status: result.stopped, runId, counts: result.counts };
+    }
+    const finishedMs = deps.clock.nowMs();
+    const apiCalls = deps.apiCalls.since(result.apiBefore);
+    const lastRun: LastRun = {
+      run_id: runId,
+      started_at: new Date(startedMs).toISOString(),
+      finished_at: new Date(finishedMs).toISOString(),
+      window_start: result.windowStart,
+      window_end: result.windowEnd,
+      api_calls: apiCalls.calls,
+      successful_api_calls: apiCalls.successful,
+      throttled_api_calls: apiCalls.throttled,
+      duration_ms: finishedMs - startedMs,
+      ...result.counts,
+    };
+    const cursor = Math.max(meta.cursor, result.windowEnd);
+    await deps.state.completeIncrementalRun(shopId, runId, {
+      cursor,
+      lastRun,
+      recordsSynced: result.counts.inserted + result.counts.updated,
+      ...(result.maxUpdateTime !== undefined
+        ? { lastRecordTime: new Date(result.maxUpdateTime * 1000).toISOString() }
+        : {}),
+    });
+    lockHeld = false;
+    recordRunMetrics(deps, shopId, lastRun);
+    const lagSeconds = emitLag(deps, shopId, cursor) ?? 0;
+    deps.log.info("incremental sync completed", {
+      shopId,
+      runId,
+      apiCalls: lastRun.api_calls,
+      durationMs: lastRun.duration_ms,
+      inserted: lastRun.inserted,
+      updated: lastRun.updated,
+      unchanged: lastRun.unchanged,
+      stale: lastRun.stale,
+      quarantined: lastRun.quarantined,
+      lagSeconds,
+    });
+    return { status: "completed", runId, lastRun, lagSeconds };
+  } catch (error) {
+    if (error instanceof LockLostError) {
+      lockHeld = false;
+      deps.log.warn("incremental sync stopped: lock lost to another run", { shopId, runId });
+      return { status: "lock-lost", runId, counts: emptyCounts() };
+    }
+    throw error;
+  } finally {
+    if (lockHeld) await deps.state.releaseLock(shopId, runId);
+  }
+}
+
+function emptyCounts(): RunCounts {
+  return { inserted: 0, updated: 0, unchanged: 0, stale: 0, quarantined: 0, pages: 0 };
+}
+
+function recordRunMetrics(deps: IncrementalSyncDeps, shopId: string, run: LastRun) {
+  const metrics = deps.metrics;
+  metrics.record(shopId, MetricName.RunDurationMs, run.duration_ms, "Milliseconds");
+  metrics.record(shopId, MetricName.ApiCalls, run.api_calls, "Count");
+  metrics.record(shopId, MetricName.ApiThrottled, run.throttled_api_calls, "Count");
+  metrics.record(shopId, MetricName.OrdersInserted, run.inserted, "Count");
+  metrics.record(shopId, MetricName.OrdersUpdated, run.updated, "Count");
+  metrics.record(shopId, MetricName.OrdersUnchanged, run.unchanged, "Count");
+  metrics.record(shopId, MetricName.OrdersStale, run.stale, "Count");
+  metrics.record(shopId, MetricName.OrdersQuarantined, run.quarantined, "Count");
+}
+
+interface WindowResult {
+  readonly windowStart: number;
+  readonly windowEnd: number;
+  readonly counts: RunCounts;
+  readonly maxUpdateTime: number | undefined;
+  readonly apiBefore: ReturnType<ApiCallMeter["snapshot"]>;
+  readonly stopped?: "deadline" | "lock-lost";
+}
+
+async function pageThroughWindow(
+  deps: IncrementalSyncDeps,
+  shop: ShopRef,
+  runId: string,
+  cursor: number,
+  options: RunOptions,
+): Promise<WindowResult> {
+  const { shopId } = shop;
+  const settings = deps.settings;
+  const pageSize = settings.pageSize ?? DEFAULT_PAGE_SIZE;
+  const apiBefore = deps.apiCalls.snapshot();
+  const windowEnd = unixSeconds(deps.clock) - settings.settleSeconds;
+  const checkpoint = await deps.state.getCheckpoint(shopId);
+  // Resume an interrupted run from its last committed page (rule 4), never before cursor − overlap.
+  let lower = Math.max(cursor - settings.overlapSeconds, checkpoint?.position ?? Number.NEGATIVE_INFINITY);
+  const windowStart = lower;
+  const counts = emptyCounts();
+  let maxUpdateTime: number | undefined;
+  /** Orders this run already wrote in second `lower` (re-read when the next request restarts there). */
+  let writtenAtLower = new Set<string>();
+  let pageToken: string | undefined;
+
+  while (lower < windowEnd) {
+    if (options.deadlineMs !== undefined && deps.clock.nowMs() >= options.deadlineMs) {
+      return { windowStart, windowEnd, counts, maxUpdateTime, apiBefore, stopped: "deadline" };
+    }
+    let page: Awaited<ReturnType<OrderSearchPort["searchOrders"]>>;
+    try {
+      page = await deps.tiktok.searchOrders({
+        shopCipher: shop.shopCipher,
+        query: {
+          page_size: pageSize,
+          sort_field: "update_time",
+          sort_order: "ASC",
+          ...(pageToken ? { page_token: pageToken } : {}),
+        },
+        body: { update_time_ge: lower, update_time_lt: windowEnd },
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (error) {
+      if (error instanceof TikTokPageTokenRefusedError && pageToken) {
+        // Restart the one-second group from its start; what we wrote there is skipped.
+        deps.log.warn("page token refused; restarting from the last committed second", { shopId, lower });
+        pageToken = undefined;
+        continue;
+      }
+      throw error;
+    }
+    const fetchedAt = deps.clock.nowMs();
+    const written = await writePage(
+      { orders: deps.orders, state: deps.state, storeRecipientData: settings.storeRecipientData },
+      shopId, page.orders, fetchedAt, {
+      source: "incremental",
+      skip: (order) => order.updateTime === lower && writtenAtLower.has(order.orderId),
+    });
+    counts.pages += 1;
+    counts.inserted += written.inserted;
+    counts.updated += written.updated;
+    counts.unchanged += written.unchanged;
+    counts.stale += written.stale;
+    counts.quarantined += written.quarantined;
+
+    const pageMax = written.valid.reduce((max, order) => Math.max(max, order.updateTime), lower);
+    if (written.valid.length > 0) maxUpdateTime = Math.max(maxUpdateTime ?? pageMax, pageMax);
+    const lastPage = !page.nextPageToken || page.orders.length < pageSize;
+    if (pageMax > lower) {
+      // Restart by value from the newest second of this page.
+      lower = pageMax;
+      writtenAtLower = new Set(written.valid.filter((o) => o.updateTime === pageMax).map((o) => o.orderId));
+      pageToken = undefined;
+    } else {
+      // The whole page sits in second `lower`: only the token can move past it.
+      for (const order of written.valid) writtenAtLower.add(order.orderId);
+      pageToken = page.nextPageToken;
+    }
+    await deps.state.checkpoint(shopId, runId, settings.lockLeaseMs, { runId, position: lower, windowEnd });
+    if (lastPage) break;
+  }
+  return { windowStart, windowEnd, counts, maxUpdateTime, apiBefore };
+}

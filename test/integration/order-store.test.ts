@@ -1,0 +1,115 @@
+/** Rule 5 on DynamoDB Local: newer wins, equal time needs a new hash and a later fetch, stale is counted. */
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
+import { normalizeOrder, type NormalizedOrder } from "../../shared/orders/normalize";
+import { decideWrite, OrderStore, type UpsertStrategy } from "../../shared/store/order-store";
+import { createTestResources, type TestResources } from "../support/local-aws";
+
+let resources: TestResources;
+beforeAll(async () => {
+  resources = await createTestResources({ label: "orders" });
+});
+afterAll(() => resources.destroy());
+
+function order(id: string, updateTime: number, extra: Record<string, unknown> = {}): NormalizedOrder {
+  const normalized = normalizeOrder(
+    { id, status: "AWAITING_SHIPMENT", create_time: 1_700_000_000, update_time: updateTime, ...extra },
+    { storeRecipientData: true },
+  );
+  if ("quarantineId" in normalized) throw new Error(normalized.reason);
+  return normalized;
+}
+
+async function stored(shopId: string, orderId: string) {
+  const { Item } = await resources.documents.send(
+    new GetCommand({ TableName: resources.ordersTable, Key: { shopId, orderId } }),
+  );
+  return Item;
+}
+
+describe.each<UpsertStrategy>(["read-then-write", "conditional-put"])("OrderStore (%s)", (strategy) => {
+  const shopId = `shop-${strategy}`;
+  let store: OrderStore;
+  beforeAll(() => {
+    store = new OrderStore({ documents: resources.documents, tableName: resources.ordersTable, strategy });
+  });
+
+  it("inserts new orders with the stored-data attributes", async () => {
+    const result = await store.upsert(shopId, [order("A", 100), order("B", 100)], 1_000);
+    expect(result).toMatchObject({ inserted: 2, updated: 0, unchanged: 0, stale: 0 });
+    const item = await stored(shopId, "A");
+    expect(item).toMatchObject({
+      shopId,
+      orderId: "A",
+      status: "AWAITING_SHIPMENT",
+      createTime: 1_700_000_000,
+      updateTime: 100,
+      fetchedAt: 1_000,
+      syncedAt: new Date(1_000).toISOString(),
+    });
+    expect(item?.order).toMatchObject({ id: "A", update_time: 100 });
+    expect(item?.contentHash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("counts a re-read of the same content as unchanged and writes nothing new", async () => {
+    const result = await store.upsert(shopId, [order("A", 100)], 2_000);
+    expect(result).toMatchObject({ inserted: 0, updated: 0, unchanged: 1, stale: 0 });
+    expect((await stored(shopId, "A"))?.fetchedAt).toBe(1_000);
+  });
+
+  it("lets a newer update_time win", async () => {
+    const result = await store.upsert(shopId, [order("A", 200, { status: "IN_TRANSIT" })], 3_000);
+    expect(result.updated).toBe(1);
+    expect((await stored(shopId, "A"))?.updateTime).toBe(200);
+  });
+
+  it("never lets an older update_time overwrite a newer one", async () => {
+    const result = await store.upsert(shopId, [order("A", 150, { status: "UNPAID" })], 9_000);
+    expect(result).toMatchObject({ stale: 1, updated: 0 });
+    expect((await stored(shopId, "A"))?.updateTime).toBe(200);
+  });
+
+  it("same second: different content wins only with a later fetch", async () => {
+    const older = await store.upsert(shopId, [order("A", 200, { note: "older fetch" })], 2_500);
+    expect(older.stale).toBe(1);
+    const newer = await store.upsert(shopId, [order("A", 200, { note: "later fetch" })], 4_000);
+    expect(newer.updated).toBe(1);
+    expect(((await stored(shopId, "A"))?.order as { note: string }).note).toBe("later fetch");
+  });
+
+  it("collapses duplicate ids in one page to the newest", async () => {
+    const result = await store.upsert(shopId, [order("C", 10), order("C", 30), order("C", 20)], 5_000);
+    expect(result.inserted).toBe(1);
+    expect((await stored(shopId, "C"))?.updateTime).toBe(30);
+  });
+
+  it("handles a full page of 100 in one call", async () => {
+    const page = Array.from({ length: 100 }, (_, n) => order(`P${n}`, 500 + n));
+    expect((await store.upsert(shopId, page, 6_000)).inserted).toBe(100);
+    expect((await store.upsert(shopId, page, 7_000)).unchanged).toBe(100);
+  });
+});
+
+describe("read-then-write avoids writes", () => {
+  it("sends no PutItem for unchanged or stale orders", async () => {
+    const store = new OrderStore({ documents: resources.documents, tableName: resources.ordersTable });
+    await store.upsert("shop-writes", [order("X", 50)], 1);
+    const again = await store.upsert("shop-writes", [order("X", 50), order("X", 40)], 2);
+    expect(again.writeRequests).toBe(0);
+    expect(again.unchanged).toBe(1);
+  });
+});
+
+describe("decideWrite", () => {
+  const base = { updateTime: 10, contentHash: "h", fetchedAt: 5 };
+  it.each([
+    [undefined, "insert"],
+    [{ ...base, updateTime: 9 }, "update"],
+    [{ ...base, updateTime: 11 }, "stale"],
+    [base, "unchanged"],
+    [{ ...base, contentHash: "other", fetchedAt: 4 }, "update"],
+    [{ ...base, contentHash: "other", fetchedAt: 5 }, "stale"],
+    [{ ...base, contentHash: "other", fetchedAt: 6 }, "stale"],
+  ] as const)("stored %j → %s", (storedVersion, expected) => {
+    expect(decideWrite(base, storedVersion)).toBe(expected);
+  });
+});
