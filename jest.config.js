@@ -1,10 +1,15 @@
 /** Jest: @swc/jest transpiles TypeScript (type checking is `npm run typecheck`). */
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
+
+const swc = ["@swc/jest", { jsc: { target: "es2022" }, module: { type: "commonjs" } }];
+
 module.exports = {
   testEnvironment: "node",
   roots: ["<rootDir>/test"],
   testMatch: ["**/*.test.ts"],
-  transform: { "^.+\\.ts$": ["@swc/jest", { jsc: { target: "es2022" }, module: { type: "commonjs" } }] },
+  // @middy/core ships ES modules only: let swc turn it into CommonJS like our own code.
+  transform: { "^.+\\.ts$": swc, "/node_modules/@middy/.+\\.js$": swc },
+  transformIgnorePatterns: ["/node_modules/(?!@middy/)"],
   globalSetup: "<rootDir>/test/support/global-setup.ts",
   globalTeardown: "<rootDir>/test/support/global-teardown.ts",
   testTimeout: 60_000,

@@ -80,9 +80,14 @@ export function startHttpApi(
         error instanceof BodyTooLarge
           ? {
               statusCode: 413,
-              body: JSON.stringify({ error: { code: "body_too_large", message: `request body exceeds ${MAX_BODY_BYTES} bytes` } }),
+              body: JSON.stringify({
+                error: { code: "body_too_large", message: `request body exceeds ${MAX_BODY_BYTES} bytes` },
+              }),
             }
-          : { statusCode: 500, body: JSON.stringify({ error: { code: "internal_error", message: "internal error" } }) };
+          : {
+              statusCode: 500,
+              body: JSON.stringify({ error: { code: "internal_error", message: "internal error" } }),
+            };
     }
     response.writeHead(result.statusCode ?? 200, {
       "content-type": "application/json; charset=utf-8",

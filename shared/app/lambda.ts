@@ -21,13 +21,17 @@ export async function loadCredentials(config: SyncConfig): Promise<AppCredential
     const raw = await getSecret(config.TIKTOK_SECRET_ARN, { transform: "json", maxAge: 300 });
     const parsed = secretSchema.safeParse(raw);
     if (!parsed.success) {
-      throw new Error("the TikTok secret must be JSON with app_key and app_secret (and optionally the token pair)");
+      throw new Error(
+        "the TikTok secret must be JSON with app_key and app_secret (and optionally the token pair)",
+      );
     }
     const { app_key, app_secret, access_token, refresh_token } = parsed.data;
     return {
       appKey: app_key,
       appSecret: app_secret,
-      ...(access_token && refresh_token ? { initialTokens: { accessToken: access_token, refreshToken: refresh_token } } : {}),
+      ...(access_token && refresh_token
+        ? { initialTokens: { accessToken: access_token, refreshToken: refresh_token } }
+        : {}),
     };
   }
   return credentialsFromEnv(config);
@@ -38,7 +42,12 @@ export function credentialsFromEnv(config: SyncConfig): AppCredentials {
     appKey: config.TIKTOK_APP_KEY as string,
     appSecret: config.TIKTOK_APP_SECRET as string,
     ...(config.TIKTOK_ACCESS_TOKEN && config.TIKTOK_REFRESH_TOKEN
-      ? { initialTokens: { accessToken: config.TIKTOK_ACCESS_TOKEN, refreshToken: config.TIKTOK_REFRESH_TOKEN } }
+      ? {
+          initialTokens: {
+            accessToken: config.TIKTOK_ACCESS_TOKEN,
+            refreshToken: config.TIKTOK_REFRESH_TOKEN,
+          },
+        }
       : {}),
   };
 }
@@ -47,7 +56,10 @@ export function credentialsFromEnv(config: SyncConfig): AppCredentials {
  * Builds the function's runtime once per container. The promise is created on the first invocation (no
  * top-level await, which CommonJS bundles cannot carry) and reused while the container lives.
  */
-export function lambdaRuntime(serviceName: string, options: { budgetShare?: (config: SyncConfig) => number } = {}) {
+export function lambdaRuntime(
+  serviceName: string,
+  options: { budgetShare?: (config: SyncConfig) => number } = {},
+) {
   const config = parseConfig(process.env);
   const powertools = createPowertools(serviceName);
   let runtime: Promise<Runtime> | undefined;

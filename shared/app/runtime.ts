@@ -4,8 +4,8 @@
  * each call builds a fresh runtime, so tests run several side by side.
  */
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { SQSClient } from "@aws-sdk/client-sqs";
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { createDocumentClient, createDynamoDbClient, createSqsClient } from "../aws-clients";
 import { type Clock, systemClock } from "../clock";
 import type { SyncConfig } from "../config";
@@ -14,7 +14,12 @@ import type { LogPort, MetricsPort } from "../observability/telemetry";
 import { OrderStore, type UpsertStrategy } from "../store/order-store";
 import { StateStore } from "../store/state-store";
 import { DynamoTokenRepository } from "../store/token-repository";
-import { type IncrementalOutcome, type RunOptions, runIncrementalSync } from "../sync/incremental";
+import {
+  type IncrementalOutcome,
+  type IncrementalSyncDeps,
+  type RunOptions,
+  runIncrementalSync,
+} from "../sync/incremental";
 import { ApiCallMeter, type ShopRef } from "../sync/ports";
 import { HttpTikTokAuthClient } from "../tiktok/auth-client";
 import { type ApiCallEvent, createTikTokClient, type TikTokClient } from "../tiktok/client";
@@ -51,7 +56,10 @@ export interface ShopRuntime {
 }
 
 export interface FullResyncPort {
-  start(shopId: string, range: { from?: number; to?: number }): Promise<{ jobId: string } & Record<string, unknown>>;
+  start(
+    shopId: string,
+    range: { from?: number; to?: number },
+  ): Promise<{ jobId: string } & Record<string, unknown>>;
   cancel(shopId: string, jobId: string): Promise<Record<string, unknown>>;
   resume(shopId: string, jobId: string): Promise<Record<string, unknown>>;
   progress(shopId: string, jobId?: string): Promise<Record<string, unknown> | undefined>;
@@ -92,7 +100,11 @@ export class Runtime {
       tableName: config.ORDERS_TABLE_NAME,
       ...(overrides.upsertStrategy ? { strategy: overrides.upsertStrategy } : {}),
     });
-    this.state = new StateStore({ documents: this.documents, tableName: config.STATE_TABLE_NAME, clock: this.clock });
+    this.state = new StateStore({
+      documents: this.documents,
+      tableName: config.STATE_TABLE_NAME,
+      clock: this.clock,
+    });
     this.tokenRepository = new DynamoTokenRepository({
       documents: this.documents,
       tableName: config.STATE_TABLE_NAME,
@@ -144,8 +156,10 @@ export class Runtime {
       clock,
       ...(initialPair ? { initialPair } : {}),
       onRefresh: (event) => {
-        if (event.outcome === "failed") this.metrics.record(shopId, MetricName.TokenRefreshFailed, 1, "Count");
-        if (event.outcome === "reauth_required") this.metrics.record(shopId, MetricName.NeedsReauth, 1, "Count");
+        if (event.outcome === "failed")
+          this.metrics.record(shopId, MetricName.TokenRefreshFailed, 1, "Count");
+        if (event.outcome === "reauth_required")
+          this.metrics.record(shopId, MetricName.NeedsReauth, 1, "Count");
       },
     });
     const client = createTikTokClient({
@@ -167,7 +181,8 @@ export class Runtime {
 
   /** The configured cipher, else the one remembered in META, else asked of TikTok once and remembered. */
   private async resolveCipher(shopId: string, client: TikTokClient): Promise<string> {
-    if (this.config.TIKTOK_SHOP_CIPHER && shopId === this.config.TIKTOK_SHOP_ID) return this.config.TIKTOK_SHOP_CIPHER;
+    if (this.config.TIKTOK_SHOP_CIPHER && shopId === this.config.TIKTOK_SHOP_ID)
+      return this.config.TIKTOK_SHOP_CIPHER;
     const remembered = (await this.state.getMeta(shopId))?.shop_cipher;
     if (remembered) return remembered;
     const shop = (await client.getAuthorizedShops()).find((candidate) => candidate.id === shopId);
@@ -176,30 +191,31 @@ export class Runtime {
     return shop.cipher;
   }
 
+  /** The incremental sync's ports for one shop (tests wrap `tiktok` to inject events between pages). */
+  incrementalDeps(shop: ShopRuntime): IncrementalSyncDeps {
+    const fullResync = this.fullResync;
+    return {
+      tiktok: shop.client,
+      apiCalls: shop.meter,
+      orders: this.orders,
+      state: this.state,
+      clock: this.clock,
+      metrics: this.metrics,
+      log: this.log,
+      settings: {
+        overlapSeconds: this.config.SYNC_OVERLAP_SECONDS,
+        settleSeconds: this.config.SYNC_SETTLE_SECONDS,
+        lockLeaseMs: this.config.SYNC_LOCK_LEASE_SECONDS * 1000,
+        storeRecipientData: this.config.STORE_RECIPIENT_DATA,
+      },
+      ...(fullResync ? { startFullResync: (id: string) => fullResync.start(id, {}) } : {}),
+      ...(this.overrides.newRunId ? { newRunId: this.overrides.newRunId } : {}),
+    };
+  }
+
   async incremental(shopId: string, options: RunOptions = {}): Promise<IncrementalOutcome> {
     const shop = await this.shop(shopId);
-    const fullResync = this.fullResync;
-    return runIncrementalSync(
-      {
-        tiktok: shop.client,
-        apiCalls: shop.meter,
-        orders: this.orders,
-        state: this.state,
-        clock: this.clock,
-        metrics: this.metrics,
-        log: this.log,
-        settings: {
-          overlapSeconds: this.config.SYNC_OVERLAP_SECONDS,
-          settleSeconds: this.config.SYNC_SETTLE_SECONDS,
-          lockLeaseMs: this.config.SYNC_LOCK_LEASE_SECONDS * 1000,
-          storeRecipientData: this.config.STORE_RECIPIENT_DATA,
-        },
-        ...(fullResync ? { startFullResync: (id: string) => fullResync.start(id, {}) } : {}),
-        ...(this.overrides.newRunId ? { newRunId: this.overrides.newRunId } : {}),
-      },
-      shop.ref,
-      options,
-    );
+    return runIncrementalSync(this.incrementalDeps(shop), shop.ref, options);
   }
 
   destroy(): void {

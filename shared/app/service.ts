@@ -5,8 +5,8 @@
  */
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { unixSeconds } from "../clock";
-import { HttpError } from "../http/errors";
 import type { SyncService } from "../http/api";
+import { HttpError } from "../http/errors";
 import type { Runtime } from "./runtime";
 
 const STATUS_PATH = "/api/sync/status";
@@ -47,12 +47,23 @@ export function createSyncService(runtime: Runtime, options: { syncDeadlineMs?: 
             last_run: outcome.lastRun,
           };
         case "full-sync-started":
-          return { job_id: outcome.jobId, run_id: outcome.runId, sync_type: "full", status: "started", status_url: statusUrl };
+          return {
+            job_id: outcome.jobId,
+            run_id: outcome.runId,
+            sync_type: "full",
+            status: "started",
+            status_url: statusUrl,
+          };
         case "locked":
           return { run_id: null, sync_type: "incremental", status: "already_running", status_url: statusUrl };
         default:
           // Deadline or lock lost: the checkpoint is kept and the next tick resumes.
-          return { run_id: outcome.runId, sync_type: "incremental", status: "continuing", status_url: statusUrl };
+          return {
+            run_id: outcome.runId,
+            sync_type: "incremental",
+            status: "continuing",
+            status_url: statusUrl,
+          };
       }
     },
 
@@ -84,7 +95,8 @@ export function createSyncService(runtime: Runtime, options: { syncDeadlineMs?: 
             records_synced: meta?.records_synced ?? 0,
             is_full_sync: meta?.is_full_sync ?? false,
             cursor: iso(meta?.cursor),
-            lag_seconds: meta?.cursor === undefined ? null : Math.max(0, unixSeconds(runtime.clock) - meta.cursor),
+            lag_seconds:
+              meta?.cursor === undefined ? null : Math.max(0, unixSeconds(runtime.clock) - meta.cursor),
             last_run: meta?.last_run ?? null,
             quarantined_orders: quarantined,
             job: job ?? null,
@@ -105,4 +117,3 @@ export function createSyncService(runtime: Runtime, options: { syncDeadlineMs?: 
     resumeJob: (shopId, jobId) => fullResyncPort().resume(shopId, jobId),
   };
 }
-

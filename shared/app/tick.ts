@@ -31,7 +31,10 @@ export async function runTick(
       return { shopId, outcome };
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));
-      runtime.log.error("tick failed for shop", { shopId, error: { name: failure.name, message: failure.message } });
+      runtime.log.error("tick failed for shop", {
+        shopId,
+        error: { name: failure.name, message: failure.message },
+      });
       return { shopId, error: failure };
     }
   });

@@ -26,7 +26,9 @@ type Query = Record<string, string | undefined>;
 const shopIdParam = z
   .string()
   .regex(/^[A-Za-z0-9_-]{1,64}$/, "shop_id must be 1-64 letters, digits, '_' or '-'");
-const jobIdParam = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "job_id must be 1-64 letters, digits, '_' or '-'");
+const jobIdParam = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, "job_id must be 1-64 letters, digits, '_' or '-'");
 const booleanParam = z.enum(["true", "false"], { message: "must be true or false" });
 
 const isoInstant = z
@@ -69,7 +71,9 @@ function readBody(event: APIGatewayProxyEventV2): unknown {
   if (Buffer.byteLength(text, "utf8") > MAX_BODY_BYTES) {
     throw new HttpError(413, "body_too_large", `request body exceeds ${MAX_BODY_BYTES} bytes`);
   }
-  const contentType = Object.entries(event.headers ?? {}).find(([name]) => name.toLowerCase() === "content-type")?.[1];
+  const contentType = Object.entries(event.headers ?? {}).find(
+    ([name]) => name.toLowerCase() === "content-type",
+  )?.[1];
   if (contentType && !/^application\/json\b/i.test(contentType)) {
     throw new HttpError(415, "unsupported_media_type", "request body must be application/json");
   }
@@ -82,7 +86,8 @@ function readBody(event: APIGatewayProxyEventV2): unknown {
 
 function allowOnly(query: Query, allowed: readonly string[]) {
   const unknown = Object.keys(query).filter((name) => !allowed.includes(name));
-  if (unknown.length > 0) throw badRequest("unknown_parameter", `unknown query parameter(s): ${unknown.join(", ")}`);
+  if (unknown.length > 0)
+    throw badRequest("unknown_parameter", `unknown query parameter(s): ${unknown.join(", ")}`);
 }
 
 const ROUTES: { method: string; pattern: RegExp; name: RouteName }[] = [
@@ -135,7 +140,9 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort }) {
     return shopId;
   }
 
-  return async function handleApiEvent(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+  return async function handleApiEvent(
+    event: APIGatewayProxyEventV2,
+  ): Promise<APIGatewayProxyStructuredResultV2> {
     try {
       const method = event.requestContext?.http?.method?.toUpperCase() ?? "GET";
       const path = (event.rawPath ?? event.requestContext?.http?.path ?? "/").replace(/\/+$/, "") || "/";
@@ -157,10 +164,14 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort }) {
           allowOnly(query, ["shop_id", "force_full"]);
           const body = parseWith(syncOrdersBody, readBody(event) ?? {}, "invalid_body");
           const forceFullQuery =
-            query.force_full === undefined ? undefined : parseWith(booleanParam, query.force_full, "invalid_parameter");
+            query.force_full === undefined
+              ? undefined
+              : parseWith(booleanParam, query.force_full, "invalid_parameter");
           const shopId = await resolveShop(query);
           const forceFull = forceFullQuery === "true" || body.force_full === true;
-          const result = forceFull ? await service.startFullResync(shopId, {}) : await service.syncNow(shopId);
+          const result = forceFull
+            ? await service.startFullResync(shopId, {})
+            : await service.syncNow(shopId);
           return json(202, result);
         }
         case "fullResync": {
@@ -172,7 +183,8 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort }) {
         case "status": {
           allowOnly(query, ["shop_id"]);
           if (readBody(event) !== undefined) throw badRequest("unexpected_body", "GET takes no body");
-          const shopIds = query.shop_id === undefined ? await service.listShopIds() : [await resolveShop(query)];
+          const shopIds =
+            query.shop_id === undefined ? await service.listShopIds() : [await resolveShop(query)];
           return json(200, { shops: await service.status(shopIds) });
         }
         case "cancelJob":
@@ -182,7 +194,9 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort }) {
           const jobId = parseWith(jobIdParam, safeDecode(pathParameter ?? ""), "invalid_parameter");
           const shopId = await resolveShop(query);
           const result =
-            route.name === "cancelJob" ? await service.cancelJob(shopId, jobId) : await service.resumeJob(shopId, jobId);
+            route.name === "cancelJob"
+              ? await service.cancelJob(shopId, jobId)
+              : await service.resumeJob(shopId, jobId);
           return json(200, result);
         }
       }

@@ -94,7 +94,11 @@ export class StateStore {
 
   async getMeta(shopId: string): Promise<SyncMeta | undefined> {
     const { Item } = await this.options.documents.send(
-      new GetCommand({ TableName: this.table, Key: { pk: stateKeys.shop(shopId), sk: stateKeys.meta }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: stateKeys.shop(shopId), sk: stateKeys.meta },
+        ConsistentRead: true,
+      }),
     );
     return Item as SyncMeta | undefined;
   }
@@ -199,7 +203,12 @@ export class StateStore {
   }
 
   /** After a committed page: renew the lease and record the checkpoint, only if we still hold the lock. */
-  async checkpoint(shopId: string, owner: string, leaseMs: number, checkpoint: Omit<Checkpoint, "updatedAt">) {
+  async checkpoint(
+    shopId: string,
+    owner: string,
+    leaseMs: number,
+    checkpoint: Omit<Checkpoint, "updatedAt">,
+  ) {
     await this.transactUnderLock(shopId, [
       this.lockRenewal(shopId, owner, leaseMs),
       {
@@ -278,7 +287,10 @@ export class StateStore {
     ]);
   }
 
-  private async transactUnderLock(shopId: string, items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]["TransactItems"]>) {
+  private async transactUnderLock(
+    shopId: string,
+    items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]["TransactItems"]>,
+  ) {
     try {
       await this.options.documents.send(new TransactWriteCommand({ TransactItems: items }));
     } catch (error) {

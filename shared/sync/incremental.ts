@@ -53,7 +53,12 @@ export interface RunCounts {
 }
 
 export type IncrementalOutcome =
-  | { readonly status: "completed"; readonly runId: string; readonly lastRun: LastRun; readonly lagSeconds: number }
+  | {
+      readonly status: "completed";
+      readonly runId: string;
+      readonly lastRun: LastRun;
+      readonly lagSeconds: number;
+    }
   | { readonly status: "locked"; readonly lagSeconds: number | undefined }
   | { readonly status: "full-sync-started"; readonly runId: string; readonly jobId: string }
   /** Stopped before the function deadline; the checkpoint is kept and the next tick resumes. */
@@ -192,7 +197,7 @@ async function pageThroughWindow(
   const windowEnd = unixSeconds(deps.clock) - settings.settleSeconds;
   const checkpoint = await deps.state.getCheckpoint(shopId);
   // Resume an interrupted run from its last committed page (rule 4), never before cursor − overlap.
-  let lower = Math.max(cursor - settings.overlapSeconds, checkpoint?.position ?? Number.NEGATIVE_INFINITY);
+  let lower = Math.max(0, cursor - settings.overlapSeconds, checkpoint?.position ?? 0);
   const windowStart = lower;
   const counts = emptyCounts();
   let maxUpdateTime: number | undefined;
@@ -229,10 +234,14 @@ async function pageThroughWindow(
     const fetchedAt = deps.clock.nowMs();
     const written = await writePage(
       { orders: deps.orders, state: deps.state, storeRecipientData: settings.storeRecipientData },
-      shopId, page.orders, fetchedAt, {
-      source: "incremental",
-      skip: (order) => order.updateTime === lower && writtenAtLower.has(order.orderId),
-    });
+      shopId,
+      page.orders,
+      fetchedAt,
+      {
+        source: "incremental",
+        skip: (order) => order.updateTime === lower && writtenAtLower.has(order.orderId),
+      },
+    );
     counts.pages += 1;
     counts.inserted += written.inserted;
     counts.updated += written.updated;

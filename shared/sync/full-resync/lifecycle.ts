@@ -1,0 +1,210 @@
+/**
+ * Job-level transitions shared by planner, worker, reconciler and the operator routes: finalize
+ * exactly once, fail a job whose open windows all failed, cancel, and resume (the redrive).
+ */
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+} from "@aws-sdk/client-sqs";
+import { MetricName } from "../../observability/metric-names";
+import type { JobRecord, JobStatus, WindowRecord } from "../../store/job-store";
+import type { FullResyncDeps } from "./deps";
+import { JobNotFoundError, JobStateError } from "./errors";
+import { parseWorkMessage, type WorkMessage } from "./messages";
+import { sendWork } from "./work-queue";
+
+/** The message that continues a window from its stored state. */
+export function messageFor(window: WindowRecord): WorkMessage {
+  return {
+    shopId: window.shopId,
+    jobId: window.jobId,
+    window: window.window,
+    sequence: window.seq,
+    ...(window.pageToken ? { pageToken: window.pageToken } : {}),
+  };
+}
+
+export async function enqueueWindows(deps: FullResyncDeps, windows: readonly WindowRecord[]) {
+  await sendWork(
+    { sqs: deps.sqs, queueUrl: deps.queueUrl },
+    windows.map((window) => ({ message: messageFor(window) })),
+  );
+}
+
+/**
+ * The last window is done: job COMPLETED and META records the full sync, exactly once (the
+ * transaction is conditional on the job still RUNNING with openWindows = 0). `records_synced` is
+ * the number of orders stored for the shop, counted on the orders table (Query, Select COUNT) —
+ * the contract's "orders stored for the shop after the run", not the job's own counts.
+ */
+export async function finalizeJob(deps: FullResyncDeps, job: JobRecord): Promise<boolean> {
+  const [recordsSynced, newest] = await Promise.all([
+    deps.jobs.countOrders(job.shopId),
+    deps.jobs.newestUpdateTime(job.shopId),
+  ]);
+  const finalized = await deps.jobs.finalizeJob(job, {
+    recordsSynced,
+    ...(newest !== undefined ? { lastRecordTime: new Date(newest * 1000).toISOString() } : {}),
+  });
+  if (finalized) {
+    deps.metrics.record(job.shopId, MetricName.JobWindowsOpen, 0, "Count");
+    deps.log.info("full resync completed", { shopId: job.shopId, jobId: job.jobId, recordsSynced });
+  }
+  return finalized;
+}
+
+export type SettleOutcome = "finalized" | "failed" | "running" | "not-running";
+
+/** After a window closed: finalize at openWindows = 0, or fail the job when only failed ones remain. */
+export async function settleJob(deps: FullResyncDeps, shopId: string, jobId: string): Promise<SettleOutcome> {
+  const job = await deps.jobs.getJob(shopId, jobId);
+  if (job?.status !== "RUNNING" || job.phase !== "running") return "not-running";
+  if (job.openWindows <= 0) return (await finalizeJob(deps, job)) ? "finalized" : "not-running";
+  if (job.failedWindows > 0 && job.openWindows === job.failedWindows) {
+    const failed = await deps.jobs.failJob(job, `${job.failedWindows} window(s) failed`, {
+      onlyIfAllOpenFailed: true,
+    });
+    if (failed) {
+      deps.log.error("full resync failed: windows reached the DLQ", {
+        shopId,
+        jobId,
+        failedWindows: job.failedWindows,
+      });
+    }
+    return failed ? "failed" : "running";
+  }
+  return "running";
+}
+
+async function requireJob(deps: FullResyncDeps, shopId: string, jobId: string): Promise<JobRecord> {
+  const job = await deps.jobs.getJob(shopId, jobId);
+  if (!job) throw new JobNotFoundError(shopId, jobId);
+  return job;
+}
+
+/** Cancels a RUNNING or FAILED job: workers drop its messages from then on; its slot is released. */
+export async function cancelJob(
+  deps: FullResyncDeps,
+  shopId: string,
+  jobId: string,
+): Promise<{ jobId: string; status: JobStatus }> {
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const job = await requireJob(deps, shopId, jobId);
+    if (job.status !== "RUNNING" && job.status !== "FAILED")
+      throw new JobStateError(jobId, job.status, "cancel");
+    if (await deps.jobs.cancelJob(job)) {
+      deps.log.info("full resync cancelled", { shopId, jobId });
+      return { jobId, status: "CANCELLED" };
+    }
+  }
+  const job = await requireJob(deps, shopId, jobId);
+  throw new JobStateError(jobId, job.status, "cancel");
+}
+
+export interface ResumeResult {
+  readonly jobId: string;
+  readonly status: JobStatus;
+  /** FAILED windows reopened. */
+  readonly reopened: number;
+  /** Work messages sent (one per open window, from its stored state). */
+  readonly requeued: number;
+  /** This job's messages removed from the DLQ (0 when no DLQ url is configured). */
+  readonly deadLettersRemoved: number;
+}
+
+/**
+ * The redrive: reopens FAILED windows, makes a FAILED job RUNNING again (retaking the shop's slot),
+ * and re-enqueues every open window from its stored state. The job's dead letters are then removed
+ * (stale copies: the window items are the truth), since the local SQS emulator has no
+ * StartMessageMoveTask. Duplicate messages this creates are dropped by the sequence check.
+ */
+export async function resumeJob(deps: FullResyncDeps, shopId: string, jobId: string): Promise<ResumeResult> {
+  const job = await requireJob(deps, shopId, jobId);
+  if (job.status !== "RUNNING" && job.status !== "FAILED")
+    throw new JobStateError(jobId, job.status, "resume");
+  if (job.phase !== "running") throw new JobStateError(jobId, `${job.status} (${job.phase})`, "resume");
+  let reopened = 0;
+  for (const window of await deps.jobs.listWindows(shopId, jobId)) {
+    if (window.status === "FAILED" && (await deps.jobs.reopenWindow(window))) reopened += 1;
+  }
+  if (job.status === "FAILED") await deps.jobs.reactivateJob(job);
+  const now = deps.clock.nowMs();
+  const open = (await deps.jobs.listWindows(shopId, jobId)).filter((window) => window.status === "OPEN");
+  // Mark them alive so the reconciler does not enqueue them a second time right away.
+  for (const window of open) await deps.jobs.touchWindow(window, now, {});
+  await enqueueWindows(deps, open);
+  const deadLettersRemoved = deps.deadLetterQueueUrl ? await removeDeadLetters(deps, shopId, jobId) : 0;
+  const settled = await settleJob(deps, shopId, jobId);
+  deps.log.info("full resync resumed", {
+    shopId,
+    jobId,
+    reopened,
+    requeued: open.length,
+    deadLettersRemoved,
+  });
+  const status: JobStatus =
+    settled === "finalized" ? "COMPLETED" : settled === "failed" ? "FAILED" : "RUNNING";
+  return { jobId, status, reopened, requeued: open.length, deadLettersRemoved };
+}
+
+/** Deletes this job's messages from the DLQ; others are made visible again at once. */
+async function removeDeadLetters(deps: FullResyncDeps, shopId: string, jobId: string): Promise<number> {
+  const queueUrl = deps.deadLetterQueueUrl as string;
+  const seen = new Set<string>();
+  let removed = 0;
+  for (let round = 0; round < 50; round += 1) {
+    const { Messages: messages = [] } = await deps.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 30 }),
+    );
+    const fresh = messages.filter((message) => message.MessageId && !seen.has(message.MessageId));
+    if (fresh.length === 0) {
+      await releaseMessages(deps, queueUrl, messages);
+      break;
+    }
+    const ours: typeof messages = [];
+    const others: typeof messages = [];
+    for (const message of messages) {
+      seen.add(message.MessageId as string);
+      let parsed: WorkMessage | undefined;
+      try {
+        parsed = parseWorkMessage(message.Body ?? "");
+      } catch {
+        parsed = undefined;
+      }
+      (parsed?.jobId === jobId && parsed.shopId === shopId ? ours : others).push(message);
+    }
+    if (ours.length > 0) {
+      const response = await deps.sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: ours.map((message, index) => ({
+            Id: String(index),
+            ReceiptHandle: message.ReceiptHandle as string,
+          })),
+        }),
+      );
+      removed += response.Successful?.length ?? 0;
+    }
+    await releaseMessages(deps, queueUrl, others);
+  }
+  return removed;
+}
+
+async function releaseMessages(
+  deps: FullResyncDeps,
+  queueUrl: string,
+  messages: readonly { ReceiptHandle?: string | undefined }[],
+) {
+  if (messages.length === 0) return;
+  await deps.sqs.send(
+    new ChangeMessageVisibilityBatchCommand({
+      QueueUrl: queueUrl,
+      Entries: messages.map((message, index) => ({
+        Id: String(index),
+        ReceiptHandle: message.ReceiptHandle as string,
+        VisibilityTimeout: 0,
+      })),
+    }),
+  );
+}

@@ -1,0 +1,232 @@
+/**
+ * Full-resync planner (DESIGN rules 6 and 8): takes the shop's single job slot, fixes
+ * `windowEnd = now − settle`, sizes `create_time` windows with `total_count` probes, writes them to
+ * the state table (the truth) and enqueues one SQS message per window.
+ *
+ * Sizing: probe the whole range, then bisect the biggest range until every range holds at most
+ * `windowOrderLimit` orders (page budget, and never more than the API's result cap). Only the left
+ * half is probed — the right half's count is the parent's minus the left's (create_time windows in
+ * the settled past do not change) — so empty years before a shop's first order cost one probe each.
+ * Adjacent small ranges are then merged up to the limit and the windows made contiguous over the
+ * whole range (gaps are proven empty), so page counts stay even and the API-call overhead is about
+ * one partial page per window. If probes run out, oversized windows are split by the worker on
+ * their first page instead.
+ */
+import { randomBytes } from "node:crypto";
+import { unixSeconds } from "../../clock";
+import { mapWithConcurrency } from "../../concurrency";
+import { MetricName } from "../../observability/metric-names";
+import type { JobRecord, JobStatus, PlannedWindow } from "../../store/job-store";
+import { ApiCallMeter } from "../ports";
+import { type FullResyncDeps, type FullResyncSettings, type ShopAccess, windowOrderLimit } from "./deps";
+import { EnqueueError, FullResyncPlanningError, InvalidRangeError, JobAlreadyRunningError } from "./errors";
+import { enqueueWindows, finalizeJob } from "./lifecycle";
+
+export interface FullResyncRange {
+  /** Unix seconds, inclusive; default the configured history start. */
+  readonly from?: number | undefined;
+  /** Unix seconds, exclusive; default (and at most) now − settle. */
+  readonly to?: number | undefined;
+}
+
+export interface FullResyncStarted {
+  readonly jobId: string;
+  readonly status: JobStatus;
+  readonly rangeStart: number;
+  readonly rangeEnd: number;
+  readonly windowEnd: number;
+  readonly windows: number;
+  readonly probes: number;
+  readonly expectedOrders: number;
+}
+
+/** Sortable and readable, within the API's job_id pattern: `20240501T120000Z-3f9a1c2b`. */
+export function newJobId(nowMs: number): string {
+  const stamp = new Date(nowMs)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
+  return `${stamp}-${randomBytes(4).toString("hex")}`;
+}
+
+export async function startFullResync(
+  deps: FullResyncDeps,
+  shopId: string,
+  range: FullResyncRange = {},
+): Promise<FullResyncStarted> {
+  const settings = deps.settings;
+  const windowEnd = unixSeconds(deps.clock) - settings.settleSeconds;
+  const rangeStart = Math.max(0, range.from ?? settings.historyStart);
+  const rangeEnd = Math.min(range.to ?? windowEnd, windowEnd);
+  if (rangeStart >= rangeEnd) throw new InvalidRangeError(rangeStart, rangeEnd);
+  // Only a whole-history job may stand in for a first sync and set the cursor (rule 6).
+  const fullHistory = range.from === undefined && range.to === undefined;
+  const access = await deps.resolveShop(shopId);
+  const job = await deps.jobs.createJob({
+    shopId,
+    jobId: deps.newJobId?.() ?? newJobId(deps.clock.nowMs()),
+    rangeStart,
+    rangeEnd,
+    windowEnd,
+    fullHistory,
+  });
+  const meter = new ApiCallMeter();
+  let plan: WindowPlan;
+  let windows: Awaited<ReturnType<FullResyncDeps["jobs"]["activateJob"]>>;
+  try {
+    plan = await deps.apiCalls.measure(meter, () => planWindows(access, rangeStart, rangeEnd, settings));
+    windows = await deps.jobs.activateJob(job, plan.windows, {
+      probes: plan.probes,
+      apiCalls: meter.calls,
+      successfulSearches: meter.successfulSearches,
+      expectedOrders: plan.expectedOrders,
+    });
+  } catch (error) {
+    await deps.jobs.failJob(job, "planning failed").catch(() => undefined);
+    deps.log.error("full resync planning failed", { shopId, jobId: job.jobId, error: describe(error) });
+    throw new FullResyncPlanningError(shopId, job.jobId, { cause: error });
+  }
+  const started = {
+    jobId: job.jobId,
+    rangeStart,
+    rangeEnd,
+    windowEnd,
+    windows: windows.length,
+    probes: plan.probes,
+    expectedOrders: plan.expectedOrders,
+  };
+  if (windows.length === 0 && plan.windows.length > 0) return { ...started, status: "CANCELLED" };
+  // Rule 6: set only now, so a failed planning leaves a never-synced shop to its next first sync.
+  if (fullHistory) await deps.state.setCursorIfMissing(shopId, windowEnd);
+  deps.metrics.record(shopId, MetricName.JobWindowsOpen, windows.length, "Count");
+  deps.log.info("full resync planned", {
+    shopId,
+    jobId: job.jobId,
+    rangeStart,
+    rangeEnd,
+    windows: windows.length,
+    probes: plan.probes,
+    expectedOrders: plan.expectedOrders,
+  });
+  if (windows.length === 0) {
+    const activated: JobRecord = { ...job, phase: "running" };
+    await finalizeJob(deps, activated);
+    return { ...started, status: "COMPLETED" };
+  }
+  try {
+    await enqueueWindows(deps, windows);
+  } catch (error) {
+    // The windows are stored: the reconciler enqueues what is missing once they look stalled.
+    if (!(error instanceof EnqueueError)) throw error;
+    deps.log.warn("some windows could not be enqueued; the reconciler will retry", {
+      shopId,
+      jobId: job.jobId,
+      failed: error.failed,
+    });
+  }
+  return { ...started, status: "RUNNING" };
+}
+
+/**
+ * For a first sync (rule 6) and `force_full` callers that prefer joining a running job to a 409:
+ * the new job, or the one already running.
+ */
+export async function startOrJoinFullResync(
+  deps: FullResyncDeps,
+  shopId: string,
+  range: FullResyncRange = {},
+): Promise<{ jobId: string; started: boolean }> {
+  try {
+    return { jobId: (await startFullResync(deps, shopId, range)).jobId, started: true };
+  } catch (error) {
+    if (error instanceof JobAlreadyRunningError) return { jobId: error.runningJobId, started: false };
+    throw error;
+  }
+}
+
+export interface WindowPlan {
+  readonly windows: PlannedWindow[];
+  readonly probes: number;
+  readonly expectedOrders: number;
+}
+
+interface CountedRange {
+  readonly start: number;
+  readonly end: number;
+  readonly count: number;
+}
+
+/** Parallel probes in flight (the shop's rate limiter still paces them). */
+const PROBE_CONCURRENCY = 4;
+
+export async function planWindows(
+  access: ShopAccess,
+  from: number,
+  to: number,
+  settings: FullResyncSettings,
+): Promise<WindowPlan> {
+  const limit = windowOrderLimit(settings);
+  let probes = 0;
+  const probe = async (start: number, end: number): Promise<number> => {
+    probes += 1;
+    const page = await access.tiktok.searchOrders({
+      shopCipher: access.shop.shopCipher,
+      query: { page_size: 1, sort_field: "create_time", sort_order: "ASC" },
+      body: { create_time_ge: start, create_time_lt: end },
+    });
+    return page.totalCount;
+  };
+  const total = await probe(from, to);
+  if (total === 0) return { windows: [], probes, expectedOrders: 0 };
+
+  let ranges: CountedRange[] = [{ start: from, end: to, count: total }];
+  for (;;) {
+    const budget = settings.maxProbes - probes;
+    // The biggest splittable ranges first, as many as the probe budget allows this round.
+    const oversized = ranges
+      .filter((range) => range.count > limit && range.end - range.start > 1)
+      .sort((a, b) => b.count - a.count)
+      .slice(0, Math.max(0, Math.floor(budget / 2)));
+    if (oversized.length === 0) break;
+    const halves = await mapWithConcurrency(oversized, PROBE_CONCURRENCY, async (range) => {
+      const middle = range.start + Math.floor((range.end - range.start) / 2);
+      const left = await probe(range.start, middle);
+      let right = range.count - left;
+      // A derived count ≤ 0 would drop data if the probes disagreed: confirm it.
+      if (right <= 0) right = await probe(middle, range.end);
+      return [
+        { start: range.start, end: middle, count: left },
+        { start: middle, end: range.end, count: right },
+      ];
+    });
+    const replaced = new Map(oversized.map((range, index) => [range, halves[index] ?? []]));
+    ranges = ranges.flatMap((range) => replaced.get(range) ?? [range]).filter((range) => range.count > 0);
+  }
+  return { windows: mergeRanges(ranges, from, to, limit), probes, expectedOrders: total };
+}
+
+/** Greedy merge of adjacent ranges up to `limit`, then contiguous over [from, to). */
+export function mergeRanges(ranges: readonly CountedRange[], from: number, to: number, limit: number) {
+  const sorted = [...ranges].sort((a, b) => a.start - b.start);
+  const merged: { start: number; end: number; count: number }[] = [];
+  for (const range of sorted) {
+    const last = merged[merged.length - 1];
+    if (last && last.count + range.count <= limit) {
+      last.end = range.end;
+      last.count += range.count;
+    } else {
+      merged.push({ ...range });
+    }
+  }
+  return merged.map(
+    (range, index): PlannedWindow => ({
+      start: index === 0 ? from : range.start,
+      end: merged[index + 1]?.start ?? to,
+      expected: range.count,
+    }),
+  );
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

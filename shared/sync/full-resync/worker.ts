@@ -1,0 +1,480 @@
+/**
+ * Full-resync worker core: one SQS message = one page of one window (DESIGN rules 8 and 9).
+ *
+ * Protocol per message {window n, sequence s}:
+ * 1. Read the job (dropped unless RUNNING) and window n (the truth). If the window's sequence is
+ *    past s this is a duplicate: when the window is exactly one step ahead and has shown no life for
+ *    half a visibility timeout, its stored continuation is re-sent (the crash "after the window
+ *    transaction, before the send" case); otherwise it is dropped. The reconciler catches the rest.
+ * 2. Fetch the page at the stored position: `create_time_ge = lower`, `create_time_lt = end`,
+ *    `sort_field=create_time&sort_order=ASC`, page_size 100, the stored page token if any.
+ * 3. On the window's first page, a `total_count` above the window limit (page budget / result cap)
+ *    splits the window instead (see "Splitting" below).
+ * 4. Upsert the page through writePage (rule 5), skipping ids the window already wrote at `lower`.
+ * 5. Commit the step in one TransactWriteItems conditional on sequence s: s + 1, the next token, the
+ *    checkpoint (newest create_time written and the ids at that second), counts. A last page instead
+ *    closes the window and decrements the job's openWindows in the same transaction.
+ * 6. Send the continuation {n, s + 1}, then let the message be acknowledged. The last window's
+ *    worker finalizes the job (conditional, exactly once).
+ *
+ * Splitting and the result cap: windows are split only at sequence 0, on their first page's
+ * total_count, into equal create_time spans (children re-check their own first page). A window that
+ * has started paging is never split, so no create_time tie can straddle a split point. The planner
+ * sizes windows below the cap; should a query still end early (no next token while fewer orders were
+ * served than its total_count — the cap, or a cap we were not told about), the window restarts by
+ * value from its checkpoint: `create_time_ge` = the newest committed create_time, skipping the ids
+ * committed at that second. Every order of the window is therefore read: orders before the
+ * checkpoint second were served, the checkpoint second is re-read whole, later ones follow. Only a
+ * single second holding more orders than the cap cannot be read through create_time filters: that
+ * restart makes no progress and the window is marked FAILED (visible, never silent).
+ *
+ * Throttling (429 after the client's retries) re-sends the same message with DelaySeconds and acks
+ * it, so it never feeds the DLQ. A refused page token restarts the window by value from its
+ * checkpoint. Any other error fails the message (partial batch failure); on its last receive the
+ * window is marked FAILED before the message goes to the DLQ.
+ */
+import { MetricName } from "../../observability/metric-names";
+import type { JobRecord, WindowCounts, WindowCursor, WindowRecord } from "../../store/job-store";
+import { TikTokPageTokenRefusedError, TikTokRateLimitedError } from "../../tiktok/errors";
+import { writePage } from "../page-writer";
+import { ApiCallMeter, type ApiCallSnapshot } from "../ports";
+import { type CrashPoint, type FullResyncDeps, windowOrderLimit } from "./deps";
+import { messageFor, settleJob } from "./lifecycle";
+import { parseWorkMessage, type WorkMessage } from "./messages";
+import { sendWork } from "./work-queue";
+
+/** The part of an SQS record the worker reads (Lambda's SQSRecord satisfies it). */
+export interface WorkRecord {
+  readonly messageId: string;
+  readonly body: string;
+  readonly attributes?: { readonly ApproximateReceiveCount?: string | undefined };
+}
+
+export type WindowOutcome =
+  /** A page committed and its continuation sent. */
+  | "advanced"
+  /** The window's last page committed. */
+  | "done"
+  | "split"
+  /** Restarted by value from the checkpoint (refused token or a capped query). */
+  | "restarted"
+  /** Re-sent with a delay after a 429. */
+  | "throttled"
+  /** A duplicate found its step committed but not continued: the stored continuation was re-sent. */
+  | "resent"
+  /** A duplicate or a lost race: nothing to do. */
+  | "duplicate"
+  /** The job is not running (cancelled, finished) or unknown. */
+  | "dropped"
+  /** The window cannot progress and was marked FAILED. */
+  | "failed";
+
+interface StepContext {
+  readonly deps: FullResyncDeps;
+  readonly job: JobRecord;
+  readonly window: WindowRecord;
+  readonly message: WorkMessage;
+  readonly receiveCount: number;
+  readonly meter: ApiCallMeter;
+  /** Meter reading already committed to the window (so a failure adds only the rest). */
+  committed: ApiCallSnapshot;
+}
+
+const EMPTY_SNAPSHOT: ApiCallSnapshot = { calls: 0, successful: 0, throttled: 0, successfulSearches: 0 };
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+export async function processWindowMessage(deps: FullResyncDeps, record: WorkRecord): Promise<WindowOutcome> {
+  const message = parseWorkMessage(record.body);
+  const receiveCount = Math.max(1, Number(record.attributes?.ApproximateReceiveCount ?? "1") || 1);
+  const job = await deps.jobs.getJob(message.shopId, message.jobId);
+  if (job?.status !== "RUNNING") {
+    deps.log.info("work message dropped: job not running", {
+      shopId: message.shopId,
+      jobId: message.jobId,
+      status: job?.status ?? "unknown",
+    });
+    return "dropped";
+  }
+  const window = await deps.jobs.getWindow(message.shopId, message.jobId, message.window);
+  if (!window) {
+    deps.log.warn("work message dropped: unknown window", { jobId: message.jobId, window: message.window });
+    return "dropped";
+  }
+  const context: StepContext = {
+    deps,
+    job,
+    window,
+    message,
+    receiveCount,
+    meter: new ApiCallMeter(),
+    committed: EMPTY_SNAPSHOT,
+  };
+  try {
+    return await deps.apiCalls.measure(context.meter, () => step(context));
+  } catch (error) {
+    await onFailure(context, error);
+    throw error;
+  } finally {
+    const spent = context.meter.snapshot();
+    deps.metrics.record(job.shopId, MetricName.ApiCalls, spent.calls, "Count");
+    deps.metrics.record(job.shopId, MetricName.ApiThrottled, spent.throttled, "Count");
+  }
+}
+
+/** Keeps the API calls of a failed attempt, and on the last receive marks the window FAILED. */
+async function onFailure(context: StepContext, error: unknown) {
+  const { deps, window, receiveCount } = context;
+  const counts = uncommittedCalls(context);
+  try {
+    if (receiveCount >= deps.settings.maxReceiveCount) {
+      const reason = `message failed ${receiveCount} times (last: ${describe(error)})`;
+      if (await deps.jobs.failWindow(window, reason, counts)) {
+        deps.log.error("window failed: its message goes to the DLQ", {
+          shopId: window.shopId,
+          jobId: window.jobId,
+          window: window.window,
+          receiveCount,
+          error: describe(error),
+        });
+        await settleJob(deps, window.shopId, window.jobId);
+        return;
+      }
+    }
+    await deps.jobs.addWindowCounts(window, counts);
+  } catch (bookkeepingError) {
+    deps.log.warn("could not record a failed attempt", {
+      jobId: window.jobId,
+      window: window.window,
+      error: describe(bookkeepingError),
+    });
+  }
+}
+
+function uncommittedCalls(context: StepContext): Partial<WindowCounts> {
+  const spent = context.meter.since(context.committed);
+  return { apiCalls: spent.calls, successfulSearches: spent.successfulSearches, throttled: spent.throttled };
+}
+
+/** Takes the uncommitted API-call counts for a write that is about to commit them. */
+function takeCalls(context: StepContext): Partial<WindowCounts> {
+  const counts = uncommittedCalls(context);
+  context.committed = context.meter.snapshot();
+  return counts;
+}
+
+async function crash(context: StepContext, point: CrashPoint) {
+  await context.deps.crashAt?.(point, {
+    jobId: context.window.jobId,
+    window: context.window.window,
+    sequence: context.window.seq,
+    receiveCount: context.receiveCount,
+  });
+}
+
+function resendGraceMs(context: StepContext) {
+  return (context.deps.settings.visibilityTimeoutSeconds * 1000) / 2;
+}
+
+function queue(deps: FullResyncDeps) {
+  return { sqs: deps.sqs, queueUrl: deps.queueUrl };
+}
+
+async function step(context: StepContext): Promise<WindowOutcome> {
+  const { deps, job, window, message } = context;
+  const quiet = deps.clock.nowMs() - window.activityAtMs >= resendGraceMs(context);
+  if (window.status === "DONE" || window.status === "SPLIT") {
+    if (window.status === "SPLIT" && message.sequence < window.seq && quiet) await resendChildren(context);
+    // A crash between closing the last window and finalizing leaves this to the redelivery.
+    if (job.openWindows <= job.failedWindows) await settleJob(deps, job.shopId, job.jobId);
+    return "duplicate";
+  }
+  if (window.status === "FAILED") return "dropped";
+  if (message.sequence < window.seq) {
+    if (message.sequence === window.seq - 1 && quiet) {
+      await sendWork(queue(deps), [{ message: messageFor(window) }]);
+      deps.log.info("duplicate delivery re-sent the stored continuation", {
+        jobId: window.jobId,
+        window: window.window,
+        sequence: window.seq,
+      });
+      return "resent";
+    }
+    return "duplicate";
+  }
+  if (message.sequence > window.seq) {
+    deps.log.warn("work message ahead of its window; dropped", {
+      jobId: window.jobId,
+      window: window.window,
+      messageSequence: message.sequence,
+      windowSequence: window.seq,
+    });
+    return "dropped";
+  }
+  return fetchAndCommit(context);
+}
+
+async function resendChildren(context: StepContext) {
+  const { deps, window } = context;
+  const children = await Promise.all(
+    (window.children ?? []).map((child) => deps.jobs.getWindow(window.shopId, window.jobId, child)),
+  );
+  const idle = children.filter(
+    (child): child is WindowRecord => child !== undefined && child.status === "OPEN" && child.seq === 0,
+  );
+  if (idle.length === 0) return;
+  await sendWork(
+    queue(deps),
+    idle.map((child) => ({ message: messageFor(child) })),
+  );
+  deps.log.info("duplicate delivery re-sent a split's children", {
+    jobId: window.jobId,
+    window: window.window,
+    children: idle.length,
+  });
+}
+
+async function fetchAndCommit(context: StepContext): Promise<WindowOutcome> {
+  const { deps, window } = context;
+  const settings = deps.settings;
+  const { shop, tiktok } = await deps.resolveShop(window.shopId);
+  let page: Awaited<ReturnType<typeof tiktok.searchOrders>>;
+  try {
+    page = await tiktok.searchOrders({
+      shopCipher: shop.shopCipher,
+      query: {
+        page_size: settings.pageSize,
+        sort_field: "create_time",
+        sort_order: "ASC",
+        ...(window.pageToken ? { page_token: window.pageToken } : {}),
+      },
+      body: { create_time_ge: window.lower, create_time_lt: window.end },
+    });
+  } catch (error) {
+    if (error instanceof TikTokRateLimitedError) return throttled(context, error);
+    if (error instanceof TikTokPageTokenRefusedError && window.pageToken) {
+      return restartFromCheckpoint(context, "page token refused");
+    }
+    throw error;
+  }
+
+  const limit = windowOrderLimit(settings);
+  if (window.seq === 0 && page.totalCount > limit && window.end - window.start > 1) {
+    return split(context, page.totalCount);
+  }
+
+  const skip = new Set(window.skipIds);
+  const isSkipped = (order: { createTime: number; orderId: string }) =>
+    order.createTime === window.lower && skip.has(order.orderId);
+  const written = await writePage(
+    { orders: deps.orders, state: deps.state, storeRecipientData: settings.storeRecipientData },
+    window.shopId,
+    page.orders,
+    deps.clock.nowMs(),
+    { source: "full-resync", skip: isSkipped },
+  );
+  await crash(context, "after-upsert");
+
+  // The checkpoint: newest create_time written and every id written at that second.
+  let lastCreateTime = window.lastCreateTime;
+  let lastIds = new Set(window.lastIds);
+  let fresh = 0;
+  for (const order of written.valid) {
+    if (!isSkipped(order)) fresh += 1;
+    if (lastCreateTime === undefined || order.createTime > lastCreateTime) {
+      lastCreateTime = order.createTime;
+      lastIds = new Set([order.orderId]);
+    } else if (order.createTime === lastCreateTime) {
+      lastIds.add(order.orderId);
+    }
+  }
+  const counts: Partial<WindowCounts> = {
+    orders: fresh + written.quarantined,
+    pages: 1,
+    inserted: written.inserted,
+    updated: written.updated,
+    unchanged: written.unchanged,
+    stale: written.stale,
+    quarantined: written.quarantined,
+    ...takeCalls(context),
+  };
+  const cursor: WindowCursor = {
+    pageToken: page.nextPageToken,
+    lower: window.lower,
+    skipIds: window.skipIds,
+    lastCreateTime,
+    lastIds: [...lastIds],
+    queryServed: window.queryServed + page.orders.length,
+    queryNew: window.queryNew + fresh,
+  };
+
+  let outcome: WindowOutcome;
+  if (page.nextPageToken) {
+    if (!(await deps.jobs.advanceWindow(window, cursor, counts))) return "duplicate";
+    await crash(context, "after-window-transaction");
+    await sendWork(queue(deps), [
+      { message: { ...messageFor(window), sequence: window.seq + 1, pageToken: page.nextPageToken } },
+    ]);
+    await crash(context, "after-send");
+    outcome = "advanced";
+  } else if (cursor.queryServed < page.totalCount) {
+    outcome = await restartCappedQuery(context, cursor, counts, page.totalCount);
+  } else {
+    if (!(await deps.jobs.completeWindow(window, cursor, counts))) return "duplicate";
+    await crash(context, "after-window-transaction");
+    outcome = "done";
+  }
+  recordPageMetrics(context, counts, outcome === "done" ? -1 : 0);
+  if (outcome === "done" || outcome === "failed") await settleJob(deps, window.shopId, window.jobId);
+  return outcome;
+}
+
+/**
+ * The query ended before serving its total_count: a result cap cut it. Restart by value from the
+ * checkpoint, unless this query brought nothing new (the cap lies inside one second: no progress).
+ */
+async function restartCappedQuery(
+  context: StepContext,
+  cursor: WindowCursor,
+  counts: Partial<WindowCounts>,
+  totalCount: number,
+): Promise<WindowOutcome> {
+  const { deps, window } = context;
+  if (cursor.queryNew === 0 || cursor.lastCreateTime === undefined) {
+    const reason =
+      `a query at create_time ${window.lower} ended after ${cursor.queryServed} of ${totalCount} orders ` +
+      "with nothing new: more orders share one second than the API's result cap";
+    if (!(await deps.jobs.failWindow(window, reason, counts))) return "duplicate";
+    deps.log.error("window failed: result cap inside one second", {
+      jobId: window.jobId,
+      window: window.window,
+    });
+    return "failed";
+  }
+  deps.log.info("query capped before its total_count; restarting the window by value", {
+    jobId: window.jobId,
+    window: window.window,
+    served: cursor.queryServed,
+    totalCount,
+  });
+  const restart: WindowCursor = {
+    lower: cursor.lastCreateTime,
+    skipIds: cursor.lastIds,
+    lastCreateTime: cursor.lastCreateTime,
+    lastIds: cursor.lastIds,
+    queryServed: 0,
+    queryNew: 0,
+  };
+  if (!(await deps.jobs.advanceWindow(window, restart, counts, true))) return "duplicate";
+  await crash(context, "after-window-transaction");
+  await sendWork(queue(deps), [{ message: { ...messageFor(window), sequence: window.seq + 1 } }]);
+  await crash(context, "after-send");
+  return "restarted";
+}
+
+/** Refused or expired page token: restart the window from its last committed checkpoint. */
+async function restartFromCheckpoint(context: StepContext, reason: string): Promise<WindowOutcome> {
+  const { deps, window } = context;
+  const restart: WindowCursor =
+    window.lastCreateTime === undefined
+      ? { lower: window.lower, skipIds: window.skipIds, lastIds: [], queryServed: 0, queryNew: 0 }
+      : {
+          lower: window.lastCreateTime,
+          skipIds: window.lastIds,
+          lastCreateTime: window.lastCreateTime,
+          lastIds: window.lastIds,
+          queryServed: 0,
+          queryNew: 0,
+        };
+  if (!(await deps.jobs.advanceWindow(window, restart, takeCalls(context), true))) return "duplicate";
+  deps.log.warn("restarting window from its checkpoint", {
+    jobId: window.jobId,
+    window: window.window,
+    reason,
+    lower: restart.lower,
+  });
+  await crash(context, "after-window-transaction");
+  await sendWork(queue(deps), [{ message: { ...messageFor(window), sequence: window.seq + 1 } }]);
+  await crash(context, "after-send");
+  return "restarted";
+}
+
+/** Equal create_time spans; children check their own first page and split again if needed. */
+export function splitRange(start: number, end: number, parts: number) {
+  const count = Math.max(1, Math.min(parts, end - start));
+  const spans: { start: number; end: number }[] = [];
+  for (let index = 0; index < count; index += 1) {
+    spans.push({
+      start: start + Math.floor(((end - start) * index) / count),
+      end: start + Math.floor(((end - start) * (index + 1)) / count),
+    });
+  }
+  return spans;
+}
+
+async function split(context: StepContext, totalCount: number): Promise<WindowOutcome> {
+  const { deps, window } = context;
+  const settings = deps.settings;
+  const parts = Math.min(
+    settings.maxSplitFanout,
+    Math.max(2, Math.ceil(totalCount / windowOrderLimit(settings))),
+  );
+  const spans = splitRange(window.start, window.end, parts);
+  const children = await deps.jobs.splitWindow(
+    window,
+    spans.map((span) => ({ ...span, expected: Math.round(totalCount / spans.length) })),
+    takeCalls(context),
+  );
+  if (!children) return "duplicate";
+  deps.log.info("window split", {
+    jobId: window.jobId,
+    window: window.window,
+    totalCount,
+    children: children.length,
+  });
+  await crash(context, "after-window-transaction");
+  await sendWork(
+    queue(deps),
+    children.map((child) => ({ message: messageFor(child) })),
+  );
+  await crash(context, "after-send");
+  deps.metrics.record(
+    window.shopId,
+    MetricName.JobWindowsOpen,
+    context.job.openWindows + children.length - 1,
+    "Count",
+  );
+  return "split";
+}
+
+/** 429 after the client's own retries: the same page again later, acknowledged now (never the DLQ). */
+async function throttled(context: StepContext, error: TikTokRateLimitedError): Promise<WindowOutcome> {
+  const { deps, window } = context;
+  const random = deps.random ?? Math.random;
+  const waitMs = error.retryAfterMs ?? 5_000;
+  const delaySeconds = Math.min(900, Math.max(1, Math.ceil(waitMs / 1000) + Math.floor(random() * 3)));
+  await sendWork(queue(deps), [{ message: messageFor(window), delaySeconds }]);
+  // Keeps the reconciler away until the delayed copy is due.
+  await deps.jobs.touchWindow(window, deps.clock.nowMs() + delaySeconds * 1000, takeCalls(context));
+  deps.log.info("page throttled; re-sent with a delay", {
+    jobId: window.jobId,
+    window: window.window,
+    delaySeconds,
+  });
+  return "throttled";
+}
+
+function recordPageMetrics(context: StepContext, counts: Partial<WindowCounts>, openDelta: number) {
+  const { deps, window, job } = context;
+  const metrics = deps.metrics;
+  const shopId = window.shopId;
+  metrics.record(shopId, MetricName.JobOrders, counts.orders ?? 0, "Count");
+  metrics.record(shopId, MetricName.OrdersInserted, counts.inserted ?? 0, "Count");
+  metrics.record(shopId, MetricName.OrdersUpdated, counts.updated ?? 0, "Count");
+  metrics.record(shopId, MetricName.OrdersUnchanged, counts.unchanged ?? 0, "Count");
+  metrics.record(shopId, MetricName.OrdersStale, counts.stale ?? 0, "Count");
+  metrics.record(shopId, MetricName.OrdersQuarantined, counts.quarantined ?? 0, "Count");
+  metrics.record(shopId, MetricName.JobWindowsOpen, Math.max(0, job.openWindows + openDelta), "Count");
+}
