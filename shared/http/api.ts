@@ -155,7 +155,7 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort }) {
         });
       }
       const query: Query = event.queryStringParameters ?? {};
-      if (Object.values(query).some((value) => value !== undefined && value.includes(","))) {
+      if (Object.values(query).some((value) => value?.includes(","))) {
         throw badRequest("invalid_parameter", "query parameters must not repeat");
       }
       const pathParameter = route.pattern.exec(path)?.[1];

@@ -24,7 +24,6 @@ async function expectEqualToTruth(harness: SyncHarness) {
 
 /** Wraps the shop's TikTok port so a test can act between pages. */
 function interceptPages(
-  harness: SyncHarness,
   shop: Awaited<ReturnType<SyncHarness["runtime"]["shop"]>>,
   afterPage: (pageNumber: number) => void | Promise<void>,
 ): OrderSearchPort {
@@ -86,7 +85,7 @@ describe("incremental sync", () => {
     const movedIds = new Set<string>();
     const deps = {
       ...harness.runtime.incrementalDeps(shop),
-      tiktok: interceptPages(harness, shop, (page) => {
+      tiktok: interceptPages(shop, (page) => {
         // After each early page, one already-read order is updated and jumps to the end of the window.
         if (page <= 3) {
           const oldest = harness.emulator
@@ -146,7 +145,7 @@ describe("incremental sync", () => {
     const crashing = {
       ...harness.runtime.incrementalDeps(shop),
       newRunId: () => "doomed-run",
-      tiktok: interceptPages(harness, shop, (page) => {
+      tiktok: interceptPages(shop, (page) => {
         if (page === 4) throw new Error("simulated crash");
       }),
     };
@@ -209,7 +208,7 @@ describe("incremental sync", () => {
     let before: Awaited<ReturnType<typeof harness.runtime.tokenRepository.get>>;
     const deps = {
       ...harness.runtime.incrementalDeps(shop),
-      tiktok: interceptPages(harness, shop, async (page) => {
+      tiktok: interceptPages(shop, async (page) => {
         if (page === 2) {
           before = await harness.runtime.tokenRepository.get(harness.shopId);
           harness.emulator.expireAccessTokens();

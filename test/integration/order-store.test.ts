@@ -1,6 +1,6 @@
 /** Rule 5 on DynamoDB Local: newer wins, equal time needs a new hash and a later fetch, stale is counted. */
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
-import { normalizeOrder, type NormalizedOrder } from "../../shared/orders/normalize";
+import { type NormalizedOrder, normalizeOrder } from "../../shared/orders/normalize";
 import { decideWrite, OrderStore, type UpsertStrategy } from "../../shared/store/order-store";
 import { createTestResources, type TestResources } from "../support/local-aws";
 
@@ -73,7 +73,8 @@ describe.each<UpsertStrategy>(["read-then-write", "conditional-put"])("OrderStor
     expect(older.stale).toBe(1);
     const newer = await store.upsert(shopId, [order("A", 200, { note: "later fetch" })], 4_000);
     expect(newer.updated).toBe(1);
-    expect(((await stored(shopId, "A"))?.order as { note: string }).note).toBe("later fetch");
+    const item = await stored(shopId, "A");
+    expect(item?.order).toMatchObject({ note: "later fetch" });
   });
 
   it("collapses duplicate ids in one page to the newest", async () => {
