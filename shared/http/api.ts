@@ -37,8 +37,17 @@ const isoInstant = z
   .refine((value) => /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value), {
     message: "must be an ISO 8601 date or date-time",
   })
-  .refine((value) => !Number.isNaN(Date.parse(value)), { message: "is not a valid date" })
+  .refine((value) => !Number.isNaN(Date.parse(value)) && isRealCalendarDate(value), {
+    message: "is not a valid date",
+  })
   .transform((value) => Math.floor(Date.parse(value) / 1000));
+
+/** Date.parse rolls 2024-02-31 over to March; a real date survives the round trip. */
+function isRealCalendarDate(value: string): boolean {
+  const [year, month, day] = value.slice(0, 10).split("-").map(Number) as [number, number, number];
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+}
 
 const syncOrdersBody = z.strictObject({ force_full: z.boolean().optional() });
 const fullResyncBody = z
@@ -67,6 +76,7 @@ function parseWith<T>(schema: z.ZodType<T>, value: unknown, code: string): T {
 
 function readBody(event: APIGatewayProxyEventV2): unknown {
   if (event.body === undefined || event.body === null || event.body === "") return undefined;
+  // readBody returns undefined only for an absent body; JSON `null` comes back as null.
   const text = event.isBase64Encoded ? Buffer.from(event.body, "base64").toString("utf8") : event.body;
   if (Buffer.byteLength(text, "utf8") > MAX_BODY_BYTES) {
     throw new HttpError(413, "body_too_large", `request body exceeds ${MAX_BODY_BYTES} bytes`);
@@ -82,6 +92,12 @@ function readBody(event: APIGatewayProxyEventV2): unknown {
   } catch {
     throw badRequest("malformed_json", "request body is not valid JSON");
   }
+}
+
+/** An absent body means "no options"; a JSON null is a wrong type, like any other non-object. */
+function bodyOrEmpty(event: APIGatewayProxyEventV2): unknown {
+  const body = readBody(event);
+  return body === undefined ? {} : body;
 }
 
 function allowOnly(query: Query, allowed: readonly string[]) {
@@ -162,7 +178,7 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort }) {
       switch (route.name) {
         case "syncOrders": {
           allowOnly(query, ["shop_id", "force_full"]);
-          const body = parseWith(syncOrdersBody, readBody(event) ?? {}, "invalid_body");
+          const body = parseWith(syncOrdersBody, bodyOrEmpty(event), "invalid_body");
           const forceFullQuery =
             query.force_full === undefined
               ? undefined
@@ -176,7 +192,7 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort }) {
         }
         case "fullResync": {
           allowOnly(query, ["shop_id"]);
-          const range = parseWith(fullResyncBody, readBody(event) ?? {}, "invalid_body");
+          const range = parseWith(fullResyncBody, bodyOrEmpty(event), "invalid_body");
           const shopId = await resolveShop(query);
           return json(202, await service.startFullResync(shopId, range));
         }
@@ -190,7 +206,7 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort }) {
         case "cancelJob":
         case "resumeJob": {
           allowOnly(query, ["shop_id"]);
-          parseWith(emptyBody, readBody(event) ?? {}, "invalid_body");
+          parseWith(emptyBody, bodyOrEmpty(event), "invalid_body");
           const jobId = parseWith(jobIdParam, safeDecode(pathParameter ?? ""), "invalid_parameter");
           const shopId = await resolveShop(query);
           const result =

@@ -20,6 +20,8 @@ export function createPowertools(serviceName: string) {
     record(shopId: string, name: MetricName, value: number, unit: MetricUnit) {
       // A single-metric object flushes at once with its own dimension set, so shops never mix.
       const single = metrics.singleMetric();
+      // Only `shopId`: the dashboard and alarms look for exactly that dimension set, not [service, shopId].
+      single.clearDefaultDimensions();
       single.addDimension(METRIC_DIMENSION, shopId);
       single.addMetric(name, UNITS[unit], value);
     },

@@ -37,8 +37,9 @@ export class MetricsRecorder implements MetricsPort {
       .reduce((total, point) => total + point.value, 0);
   }
   last(name: MetricName, shopId?: string): number | undefined {
-    return this.points.filter((point) => point.name === name && (shopId === undefined || point.shopId === shopId)).at(-1)
-      ?.value;
+    return this.points
+      .filter((point) => point.name === name && (shopId === undefined || point.shopId === shopId))
+      .at(-1)?.value;
   }
 }
 

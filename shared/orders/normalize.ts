@@ -71,13 +71,15 @@ export function normalizeOrder(raw: unknown, options: NormalizeOptions): Normali
     const id = (raw as { id?: unknown } | null)?.id;
     return {
       quarantineId: typeof id === "string" && id.length > 0 ? id : `raw-${contentHashOf(raw).slice(0, 24)}`,
-      reason: parsed.error.issues.map((issue) => `${issue.path.join(".") || "order"}: ${issue.message}`).join("; "),
+      reason: parsed.error.issues
+        .map((issue) => `${issue.path.join(".") || "order"}: ${issue.message}`)
+        .join("; "),
       raw,
     };
   }
-  const stored = (
-    options.storeRecipientData ? parsed.data : withoutRecipientData(parsed.data)
-  ) as unknown as TikTokOrder;
+  const stored = (options.storeRecipientData
+    ? parsed.data
+    : withoutRecipientData(parsed.data)) as unknown as TikTokOrder;
   return {
     orderId: parsed.data.id,
     status: parsed.data.status,

@@ -6,7 +6,8 @@ export const stateKeys = {
   checkpoint: "CHECKPOINT",
   token: "TOKEN",
   job: (jobId: string) => `JOB#${jobId}`,
-  window: (jobId: string, windowNumber: number) => `JOB#${jobId}#WIN#${String(windowNumber).padStart(6, "0")}`,
+  window: (jobId: string, windowNumber: number) =>
+    `JOB#${jobId}#WIN#${String(windowNumber).padStart(6, "0")}`,
   windowPrefix: (jobId: string) => `JOB#${jobId}#WIN#`,
   quarantine: (orderId: string) => `QUARANTINE#${orderId}`,
 } as const;

@@ -113,12 +113,16 @@ export class OrderStore {
     return { ...counts, writeRequests: candidates.length, itemsRead };
   }
 
-  private async readVersions(shopId: string, orderIds: readonly string[]): Promise<Map<string, StoredVersion>> {
+  private async readVersions(
+    shopId: string,
+    orderIds: readonly string[],
+  ): Promise<Map<string, StoredVersion>> {
     const versions = new Map<string, StoredVersion>();
     for (const ids of chunk(orderIds, 100)) {
       let keys: Record<string, unknown>[] | undefined = ids.map((orderId) => ({ shopId, orderId }));
       for (let attempt = 0; keys && keys.length > 0; attempt += 1) {
-        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)));
+        if (attempt > 0)
+          await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)));
         const response: BatchGetCommandOutput = await this.options.documents.send(
           new BatchGetCommand({
             RequestItems: {

@@ -100,3 +100,16 @@ export interface TokenData {
   readonly user_type: number;
   readonly granted_scopes: string[];
 }
+
+/** `data` of `GET /order/202309/orders`. */
+export interface GetOrdersData {
+  readonly orders: unknown[];
+}
+
+/** `data` of `GET /authorization/202309/shops`. */
+export interface AuthorizedShopsData {
+  readonly shops: ShopInfo[];
+}
+
+/** Most ids one order-detail call takes (TIKTOK_API.md "Order detail"). */
+export const MAX_ORDER_IDS_PER_DETAIL_CALL = 50;

@@ -1,0 +1,32 @@
+/** The TikTok Shop API emulator's public surface (see README.md). */
+export { ADMIN_ROUTES } from "./admin";
+export type {
+  BurstOptions,
+  ContinuousMutationOptions,
+  DatasetOptions,
+  EmulatorApp,
+  EmulatorShopOptions,
+  FaultKind,
+  FaultRates,
+  LastPageTokenStyle,
+  PageTokenMode,
+  PresetTokenPair,
+  RuntimeOptions,
+  TikTokEmulatorOptions,
+} from "./config";
+export { DEFAULT_APP, DEFAULT_RUNTIME_OPTIONS, defaultCipher, defaultShopId, FAULT_KINDS } from "./config";
+export type { CountersSnapshot, Outcome, OutcomeCounts } from "./counters";
+export type {
+  AuthCodeOptions,
+  ClockState,
+  CreateOrdersOptions,
+  IssueTokensOptions,
+  MutateOptions,
+  TikTokEmulator,
+  TruthRange,
+} from "./emulator";
+export { startTikTokEmulator } from "./emulator";
+export { ADMIN_BASE_PATH, AUTH_BASE_PATH } from "./endpoints";
+export { AdminRequestError, EmulatorConfigError, PAGE_TOKEN_REFUSED, TikTokApiError } from "./errors";
+export type { FailNextSpec } from "./faults";
+export type { OrderSummary } from "./order-store";

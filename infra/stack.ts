@@ -1,0 +1,430 @@
+/**
+ * The whole product on AWS in one stack: tables and queues from shared/resources.ts, the tick, API and
+ * worker functions, the schedule, the IAM-authorised HTTP API, the TikTok app secret, and monitoring.
+ * Environment-agnostic (no account/region, no lookups) so `cdk synth` works offline.
+ */
+import * as path from "node:path";
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
+import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
+import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from "aws-cdk-lib/aws-apigatewayv2";
+import { HttpIamAuthorizer } from "aws-cdk-lib/aws-apigatewayv2-authorizers";
+import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
+import {
+  AttributeType,
+  BillingMode,
+  ProjectionType,
+  StreamViewType,
+  Table,
+  TableEncryption,
+} from "aws-cdk-lib/aws-dynamodb";
+import { Grant, type IGrantable, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
+import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
+import {
+  ContextAttribute,
+  Schedule,
+  ScheduleExpression,
+  ScheduleTargetInput,
+} from "aws-cdk-lib/aws-scheduler";
+import { LambdaInvoke } from "aws-cdk-lib/aws-scheduler-targets";
+import { type ISecret, Secret } from "aws-cdk-lib/aws-secretsmanager";
+import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
+import { Construct } from "constructs";
+import { parseConfig } from "../shared/config";
+import {
+  type AttributeType as DefinitionAttributeType,
+  ORDERS_TABLE,
+  QUEUES,
+  type QueueDefinition,
+  STATE_TABLE,
+  type TableDefinition,
+  WORK_DLQ,
+  WORK_QUEUE,
+  WORKER_TIMEOUT_SECONDS,
+} from "../shared/resources";
+import { SyncMonitoring } from "./constructs/monitoring";
+import { type LogLevel, SyncFunction, type SyncResources } from "./constructs/sync-function";
+import { acknowledgeInvokeGrant, applyNagSuppressions } from "./nag-suppressions";
+
+export type FunctionName = "tick" | "api" | "worker";
+
+/** HTTP API routes of DESIGN "HTTP API" (contract). */
+export const API_ROUTES: readonly { readonly method: HttpMethod; readonly path: string }[] = [
+  { method: HttpMethod.POST, path: "/api/sync/orders" },
+  { method: HttpMethod.POST, path: "/api/sync/orders/full" },
+  { method: HttpMethod.GET, path: "/api/sync/status" },
+  { method: HttpMethod.POST, path: "/api/sync/jobs/{job_id}/cancel" },
+  { method: HttpMethod.POST, path: "/api/sync/jobs/{job_id}/resume" },
+];
+
+/** Seconds an incremental run's lock lease lasts; every function that syncs must finish well within it. */
+export const SYNC_LOCK_LEASE_SECONDS = 120;
+const TICK_TIMEOUT = Duration.seconds(90);
+/** API Gateway cuts HTTP API integrations at 30 s; the function stops just before. */
+const API_TIMEOUT = Duration.seconds(29);
+
+export interface TikTokShopSyncStackProps extends StackProps {
+  /** Minutes between scheduled incremental syncs (1–1440). @default 5 */
+  readonly scheduleMinutes?: number;
+  /** E-mail address subscribed to the alarm topic. */
+  readonly alarmEmail?: string;
+  /** TIKTOK_SHOP_ID; also the dimension the alarms watch. Without it alarms aggregate all shops. */
+  readonly shopId?: string;
+  /** TIKTOK_SHOP_CIPHER (optional). */
+  readonly shopCipher?: string;
+  /** Import an existing TikTok app secret instead of creating a placeholder one (complete ARN). */
+  readonly tiktokSecretArn?: string;
+  readonly tiktokApiBaseUrl?: string;
+  readonly tiktokAuthBaseUrl?: string;
+  /** Per-shop TikTok request budget shared by all functions. @default 5 */
+  readonly maxRps?: number;
+  /** Worker concurrency: the event source's MaximumConcurrency (≥ 2) and WORKER_CONCURRENCY. @default 4 */
+  readonly workerConcurrency?: number;
+  /** SQS messages per worker invocation. @default 5 */
+  readonly workerBatchSize?: number;
+  /** @default 300 */
+  readonly overlapSeconds?: number;
+  /** @default 30 */
+  readonly settleSeconds?: number;
+  /** @default "INFO" */
+  readonly logLevel?: LogLevel;
+  /** @default one month */
+  readonly logRetention?: RetentionDays;
+  /** Default stage throttling of the HTTP API. @default 10 requests/s, burst 20 */
+  readonly apiThrottle?: { readonly rateLimit: number; readonly burstLimit: number };
+  /** Entry files override (tests use a fixture); defaults to functions/<name>/handler.ts. */
+  readonly entries?: Partial<Record<FunctionName, string>>;
+}
+
+export class TikTokShopSyncStack extends Stack {
+  readonly ordersTable: Table;
+  readonly stateTable: Table;
+  readonly workQueue: Queue;
+  readonly deadLetterQueue: Queue;
+  readonly secret: ISecret;
+  readonly functions: Readonly<Record<FunctionName, SyncFunction>>;
+  readonly tickScheduleRole: Role;
+  readonly api: HttpApi;
+  readonly apiStage: HttpStage;
+  readonly monitoring: SyncMonitoring;
+  /** execute-api ARN covering every route of the deployed stage (what `grantInvoke` grants). */
+  readonly invokeArnPattern: string;
+
+  constructor(scope: Construct, id: string, props: TikTokShopSyncStackProps = {}) {
+    super(scope, id, props);
+    const scheduleMinutes = props.scheduleMinutes ?? 5;
+    const workerConcurrency = props.workerConcurrency ?? 4;
+    if (!Number.isInteger(scheduleMinutes) || scheduleMinutes < 1 || scheduleMinutes > 1440) {
+      throw new Error(
+        `scheduleMinutes must be a whole number of minutes from 1 to 1440 (got ${scheduleMinutes})`,
+      );
+    }
+    if (!Number.isInteger(workerConcurrency) || workerConcurrency < 2 || workerConcurrency > 1000) {
+      throw new Error(
+        `workerConcurrency must be 2-1000: SQS event sources allow no less (got ${workerConcurrency})`,
+      );
+    }
+
+    this.ordersTable = this.tableFrom(ORDERS_TABLE, "OrdersTable");
+    this.stateTable = this.tableFrom(STATE_TABLE, "StateTable");
+    const queues = this.queuesFrom(QUEUES);
+    this.workQueue = queues.get(WORK_QUEUE.id) as Queue;
+    this.deadLetterQueue = queues.get(WORK_DLQ.id) as Queue;
+
+    this.secret = props.tiktokSecretArn
+      ? Secret.fromSecretCompleteArn(this, "TikTokAppSecret", props.tiktokSecretArn)
+      : new Secret(this, "TikTokAppSecret", {
+          // A random non-JSON placeholder: functions fail loudly ("must be JSON with app_key and
+          // app_secret") until an operator stores the real value, and no placeholder token pair can
+          // ever seed the state table's TOKEN item.
+          description:
+            'TikTok Shop app credentials. Replace the generated placeholder with {"app_key","app_secret","access_token","refresh_token"}; the token pair only seeds the state table on first run.',
+          generateSecretString: { excludePunctuation: true, passwordLength: 32 },
+        });
+
+    const settings = this.syncSettings(props, scheduleMinutes, workerConcurrency);
+    const resources: SyncResources = {
+      ordersTable: { table: this.ordersTable, definition: ORDERS_TABLE },
+      stateTable: { table: this.stateTable, definition: STATE_TABLE },
+      workQueue: this.workQueue,
+      dlq: this.deadLetterQueue,
+      secret: this.secret,
+    };
+    const entry = (name: FunctionName) =>
+      props.entries?.[name] ?? path.resolve(__dirname, "..", "functions", name, "handler.ts");
+    const common = {
+      resources,
+      environment: settings,
+      logLevel: props.logLevel,
+      logRetention: props.logRetention,
+    };
+
+    const tick = new SyncFunction(this, "Tick", {
+      ...common,
+      serviceName: "tiktok-shop-sync-tick",
+      entry: entry("tick"),
+      description: "Scheduled incremental order sync and full-resync reconciler",
+      timeout: TICK_TIMEOUT,
+      grants: {
+        ordersTable: "readWrite",
+        stateTable: "readWrite",
+        workQueue: "send",
+        dlq: "readAttributes",
+        secret: "read",
+      },
+    });
+    const api = new SyncFunction(this, "Api", {
+      ...common,
+      serviceName: "tiktok-shop-sync-api",
+      entry: entry("api"),
+      description: "HTTP API: sync now, full resync, status, job cancel/resume",
+      timeout: API_TIMEOUT,
+      grants: {
+        ordersTable: "readWrite",
+        stateTable: "readWrite",
+        workQueue: "send",
+        dlq: "readAttributes",
+        secret: "read",
+      },
+    });
+    const worker = new SyncFunction(this, "Worker", {
+      ...common,
+      serviceName: "tiktok-shop-sync-worker",
+      entry: entry("worker"),
+      description: "Full-resync page worker (SQS)",
+      timeout: Duration.seconds(WORKER_TIMEOUT_SECONDS),
+      memorySize: 1024,
+      // Consuming the work queue is granted by the event source below.
+      grants: { ordersTable: "readWrite", stateTable: "readWrite", workQueue: "send", secret: "read" },
+    });
+    this.functions = { tick, api, worker };
+
+    // A failed tick is retried by the next one; async retries would only pile up behind the lock.
+    tick.function.configureAsyncInvoke({ retryAttempts: 0 });
+    worker.function.addEventSource(
+      new SqsEventSource(this.workQueue, {
+        batchSize: props.workerBatchSize ?? 5,
+        maxConcurrency: workerConcurrency,
+        reportBatchItemFailures: true,
+      }),
+    );
+
+    // Our own role (instead of the target's implicit one) so it is confined to this account's scheduler.
+    this.tickScheduleRole = new Role(this, "TickScheduleRole", {
+      assumedBy: new ServicePrincipal("scheduler.amazonaws.com", {
+        conditions: { StringEquals: { "aws:SourceAccount": this.account } },
+      }),
+      description: "EventBridge Scheduler: invoke the tick function",
+    });
+    new Schedule(this, "TickSchedule", {
+      description: `Incremental TikTok Shop order sync every ${scheduleMinutes} minute(s)`,
+      schedule: ScheduleExpression.rate(Duration.minutes(scheduleMinutes)),
+      target: new LambdaInvoke(tick.function, {
+        role: this.tickScheduleRole,
+        // A tick delivered later than the next one is worthless; the next tick does the same work.
+        maxEventAge: Duration.minutes(scheduleMinutes),
+        retryAttempts: 3,
+        input: ScheduleTargetInput.fromObject({
+          source: "schedule",
+          scheduledTime: ContextAttribute.scheduledTime,
+        }),
+      }),
+    });
+
+    const http = this.createHttpApi(api, props);
+    this.api = http.api;
+    this.apiStage = http.stage;
+    this.invokeArnPattern = this.formatArn({
+      service: "execute-api",
+      resource: this.api.apiId,
+      resourceName: `${this.apiStage.stageName}/*`,
+    });
+
+    this.monitoring = new SyncMonitoring(this, "Monitoring", {
+      shopId: props.shopId,
+      syncIntervalMinutes: scheduleMinutes,
+      functions: { tick: tick.function, api: api.function, worker: worker.function },
+      workQueue: this.workQueue,
+      deadLetterQueue: this.deadLetterQueue,
+      alarmEmail: props.alarmEmail,
+    });
+
+    this.addOutputs();
+    applyNagSuppressions(this);
+  }
+
+  /** Grants `execute-api:Invoke` on every route of the API (callers sign requests with SigV4). */
+  grantInvoke(grantee: IGrantable): Grant {
+    const grant = Grant.addToPrincipal({
+      grantee,
+      actions: ["execute-api:Invoke"],
+      resourceArns: [this.invokeArnPattern],
+    });
+    const principal = grantee.grantPrincipal;
+    if (Construct.isConstruct(principal) && Stack.of(principal) === this)
+      acknowledgeInvokeGrant(this, principal);
+    return grant;
+  }
+
+  private tableFrom(definition: TableDefinition, id: string): Table {
+    const key = (k: { name: string; type: DefinitionAttributeType }) => ({
+      name: k.name,
+      type: k.type === "S" ? AttributeType.STRING : AttributeType.NUMBER,
+    });
+    const table = new Table(this, id, {
+      partitionKey: key(definition.partitionKey),
+      sortKey: key(definition.sortKey),
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      // AWS-managed KMS key (aws/dynamodb): auditable in CloudTrail, no key to administer.
+      encryption: TableEncryption.AWS_MANAGED,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: definition.pointInTimeRecovery },
+      timeToLiveAttribute: definition.timeToLiveAttribute,
+      stream: definition.stream === "NEW_IMAGE" ? StreamViewType.NEW_IMAGE : undefined,
+      removalPolicy: definition.retainOnDelete ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      deletionProtection: definition.retainOnDelete,
+    });
+    for (const index of definition.globalSecondaryIndexes) {
+      table.addGlobalSecondaryIndex({
+        indexName: index.indexName,
+        partitionKey: key(index.partitionKey),
+        sortKey: key(index.sortKey),
+        projectionType: ProjectionType.ALL,
+      });
+    }
+    return table;
+  }
+
+  /** Queues in definition order (dead-letter queues first), wired by `deadLetterQueueId`. */
+  private queuesFrom(definitions: readonly QueueDefinition[]): Map<QueueDefinition["id"], Queue> {
+    const queues = new Map<QueueDefinition["id"], Queue>();
+    for (const definition of definitions) {
+      const deadLetter = definition.deadLetterQueueId ? queues.get(definition.deadLetterQueueId) : undefined;
+      if (definition.deadLetterQueueId && (!deadLetter || !definition.maxReceiveCount)) {
+        throw new Error(
+          `queue ${definition.id}: dead-letter queue must come first and maxReceiveCount be set`,
+        );
+      }
+      const consumedByWorker = definition.id === WORK_QUEUE.id;
+      // Lambda's rule: a message must outlive 6 worker timeouts, or retries would run concurrently.
+      if (consumedByWorker && definition.visibilityTimeoutSeconds < 6 * WORKER_TIMEOUT_SECONDS) {
+        throw new Error(`queue ${definition.id}: visibility timeout must be at least 6x the worker timeout`);
+      }
+      const queue = new Queue(this, definition.id === WORK_QUEUE.id ? "WorkQueue" : "DeadLetterQueue", {
+        visibilityTimeout: Duration.seconds(definition.visibilityTimeoutSeconds),
+        retentionPeriod: Duration.seconds(definition.messageRetentionSeconds),
+        encryption: QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        deadLetterQueue:
+          deadLetter && definition.maxReceiveCount
+            ? { queue: deadLetter, maxReceiveCount: definition.maxReceiveCount }
+            : undefined,
+      });
+      queues.set(definition.id, queue);
+    }
+    return queues;
+  }
+
+  /**
+   * The non-resource settings every function gets, checked with the runtime's own schema so a bad
+   * value (e.g. an overlap not covering the settle delay) fails at synth, not at the first tick.
+   */
+  private syncSettings(
+    props: TikTokShopSyncStackProps,
+    scheduleMinutes: number,
+    workerConcurrency: number,
+  ): Record<string, string> {
+    const settings: Record<string, string> = {
+      TIKTOK_API_BASE_URL: props.tiktokApiBaseUrl ?? "https://open-api.tiktokglobalshop.com",
+      TIKTOK_AUTH_BASE_URL: props.tiktokAuthBaseUrl ?? "https://auth.tiktok-shops.com",
+      TIKTOK_MAX_RPS: String(props.maxRps ?? 5),
+      WORKER_CONCURRENCY: String(workerConcurrency),
+      SYNC_INTERVAL_SECONDS: String(scheduleMinutes * 60),
+      SYNC_OVERLAP_SECONDS: String(props.overlapSeconds ?? 300),
+      SYNC_SETTLE_SECONDS: String(props.settleSeconds ?? 30),
+      SYNC_LOCK_LEASE_SECONDS: String(SYNC_LOCK_LEASE_SECONDS),
+    };
+    if (props.shopId) settings.TIKTOK_SHOP_ID = props.shopId;
+    if (props.shopCipher) settings.TIKTOK_SHOP_CIPHER = props.shopCipher;
+    if (Math.max(TICK_TIMEOUT.toSeconds(), API_TIMEOUT.toSeconds()) >= SYNC_LOCK_LEASE_SECONDS) {
+      throw new Error("the sync lock lease must outlast the tick and API function timeouts");
+    }
+    // The secret ARN is a deploy-time token here; a placeholder satisfies the schema's "key or ARN" rule.
+    parseConfig({ ...settings, TIKTOK_SECRET_ARN: "arn:placeholder" });
+    return settings;
+  }
+
+  private createHttpApi(
+    api: SyncFunction,
+    props: TikTokShopSyncStackProps,
+  ): { api: HttpApi; stage: HttpStage } {
+    const integration = new HttpLambdaIntegration("ApiIntegration", api.function);
+    const httpApi = new HttpApi(this, "HttpApi", {
+      description: "TikTok Shop order sync (IAM/SigV4 on every route)",
+      defaultAuthorizer: new HttpIamAuthorizer(),
+      // Unknown routes reach the handler too, so they get the contract's { error: { code, message } }.
+      defaultIntegration: integration,
+      // The stage is created below with throttling and access logs.
+      createDefaultStage: false,
+    });
+    for (const route of API_ROUTES) {
+      httpApi.addRoutes({ path: route.path, methods: [route.method], integration });
+    }
+    const accessLogs = new LogGroup(this, "ApiAccessLogs", {
+      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+    });
+    const throttle = props.apiThrottle ?? { rateLimit: 10, burstLimit: 20 };
+    const stage = new HttpStage(this, "ApiStage", {
+      httpApi,
+      stageName: "$default",
+      autoDeploy: true,
+      throttle,
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(accessLogs),
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: "$context.requestId",
+            requestTime: "$context.requestTime",
+            caller: "$context.identity.caller",
+            userArn: "$context.identity.userArn",
+            sourceIp: "$context.identity.sourceIp",
+            routeKey: "$context.routeKey",
+            status: "$context.status",
+            responseLength: "$context.responseLength",
+            latencyMs: "$context.responseLatency",
+            integrationError: "$context.integrationErrorMessage",
+            authorizerError: "$context.authorizer.error",
+          }),
+        ),
+      },
+    });
+    return { api: httpApi, stage };
+  }
+
+  private addOutputs(): void {
+    const region = Stack.of(this).region;
+    const outputs: Record<string, { value: string; description: string }> = {
+      ApiUrl: {
+        value: this.apiStage.url,
+        description: "Base URL of the HTTP API (SigV4-signed requests only)",
+      },
+      ApiInvokeArnPattern: {
+        value: this.invokeArnPattern,
+        description: 'Grant callers {"Effect":"Allow","Action":"execute-api:Invoke","Resource":"<this ARN>"}',
+      },
+      DashboardUrl: {
+        value: `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards:name=${this.monitoring.dashboard.dashboardName}`,
+        description: "CloudWatch dashboard of the sync",
+      },
+      OrdersTableName: { value: this.ordersTable.tableName, description: "Orders table" },
+      StateTableName: { value: this.stateTable.tableName, description: "Sync state table" },
+      WorkQueueName: { value: this.workQueue.queueName, description: "Full-resync work queue" },
+      DeadLetterQueueName: { value: this.deadLetterQueue.queueName, description: "Work dead-letter queue" },
+      SecretArn: {
+        value: this.secret.secretArn,
+        description: "TikTok app secret: put app_key, app_secret, access_token, refresh_token here",
+      },
+      AlarmTopicArn: { value: this.monitoring.alarmTopic.topicArn, description: "SNS topic of all alarms" },
+    };
+    for (const [id, output] of Object.entries(outputs)) new CfnOutput(this, id, output);
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Bounded retries with exponential backoff and full jitter (DESIGN.md rule 9). Only errors that say
+ * they are retryable are retried; a rate-limited error waits at least its `Retry-After`.
+ */
+import { TikTokApiError, TikTokRateLimitedError } from "./errors";
+
+/** Waits `ms` milliseconds; rejects with the signal's reason when it aborts. Injected in tests. */
+export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+export const realSleep: Sleep = (ms, signal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+
+export interface RetryEvent {
+  /** The attempt that failed (1-based). */
+  readonly attempt: number;
+  readonly delayMs: number;
+  readonly error: unknown;
+}
+
+export interface RetryOptions {
+  /** Total attempts, the first included (≥ 1). */
+  readonly maxAttempts: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  /**
+   * A `Retry-After` longer than this is not waited out: the error is thrown so the caller can
+   * re-schedule the work (e.g. an SQS message with DelaySeconds) instead of idling a Lambda.
+   */
+  readonly maxRetryAfterMs?: number;
+  readonly sleep?: Sleep;
+  /** Uniform in [0, 1); injected in tests. */
+  readonly random?: () => number;
+  readonly onRetry?: (event: RetryEvent) => void;
+  readonly signal?: AbortSignal;
+  /** Defaults to `error.retryable` of a TikTokApiError; anything else is not retried. */
+  readonly isRetryable?: (error: unknown) => boolean;
+}
+
+export const DEFAULT_MAX_RETRY_AFTER_MS = 20_000;
+
+export function isRetryableError(error: unknown): boolean {
+  return error instanceof TikTokApiError && error.retryable;
+}
+
+/** Full jitter: uniform in [0, min(max, base·2^(attempt−1))), or at least `Retry-After`. */
+export function retryDelayMs(
+  attempt: number,
+  error: unknown,
+  options: Pick<RetryOptions, "baseDelayMs" | "maxDelayMs">,
+  random: () => number,
+): number {
+  if (error instanceof TikTokRateLimitedError && error.retryAfterMs !== undefined) {
+    // At least what the server asked for, plus a little jitter so waiting workers don't stampede.
+    return error.retryAfterMs + Math.floor(random() * options.baseDelayMs);
+  }
+  const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (attempt - 1));
+  return Math.floor(random() * ceiling);
+}
+
+export async function withRetries<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
+  const sleep = options.sleep ?? realSleep;
+  const random = options.random ?? Math.random;
+  const isRetryable = options.isRetryable ?? isRetryableError;
+  const maxAttempts = Math.max(1, Math.floor(options.maxAttempts));
+  const maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
+  for (let attempt = 1; ; attempt++) {
+    options.signal?.throwIfAborted();
+    try {
+      return await fn(attempt);
+    } catch (error) {
+      if (attempt >= maxAttempts || !isRetryable(error)) throw error;
+      if (options.signal?.aborted) throw error;
+      if (error instanceof TikTokRateLimitedError && (error.retryAfterMs ?? 0) > maxRetryAfterMs) throw error;
+      const delayMs = retryDelayMs(attempt, error, options, random);
+      options.onRetry?.({ attempt, delayMs, error });
+      await sleep(delayMs, options.signal);
+    }
+  }
+}

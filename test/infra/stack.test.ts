@@ -1,0 +1,636 @@
+/** What matters in the synthesized stack, checked offline against the shared definitions. */
+import { App, Duration } from "aws-cdk-lib";
+import { Match, Template } from "aws-cdk-lib/assertions";
+import { Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import { SyncFunction, type SyncResources } from "../../infra/constructs/sync-function";
+import { TikTokShopSyncStack } from "../../infra/stack";
+import { METRIC_NAMESPACE, MetricName } from "../../shared/observability/metric-names";
+import {
+  ORDERS_TABLE,
+  STATE_TABLE,
+  type TableDefinition,
+  WORK_QUEUE,
+  WORKER_TIMEOUT_SECONDS,
+} from "../../shared/resources";
+import { buildApp, FIXTURE_ENTRIES, synthTemplate, testOutdir } from "./fixtures/synth";
+
+// biome-ignore lint/suspicious/noExplicitAny: synthesized CloudFormation is untyped JSON; tests walk into it.
+type CfnJson = any;
+type Resource = {
+  Type: string;
+  Properties: Record<string, CfnJson>;
+  DeletionPolicy?: string;
+  UpdateReplacePolicy?: string;
+};
+type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
+
+const CONTRACT_ROUTES = [
+  "POST /api/sync/orders",
+  "POST /api/sync/orders/full",
+  "GET /api/sync/status",
+  "POST /api/sync/jobs/{job_id}/cancel",
+  "POST /api/sync/jobs/{job_id}/resume",
+];
+
+/**
+ * Actions AWS only accepts on Resource "*": X-Ray's PutTraceSegments/PutTelemetryRecords (added by
+ * Tracing.ACTIVE) have no resource-level permissions. Nothing else may use "*" (the functions publish
+ * metrics through EMF log lines, so cloudwatch:PutMetricData is not needed at all).
+ */
+const WILDCARD_RESOURCE_ACTIONS = new Set(["xray:PutTraceSegments", "xray:PutTelemetryRecords"]);
+
+const CREDENTIAL_ENV = /(APP_KEY|APP_SECRET|ACCESS_TOKEN|REFRESH_TOKEN|PASSWORD)$|SECRET$/;
+
+function resources(template: Template, type: string): Record<string, Resource> {
+  return template.findResources(type) as Record<string, Resource>;
+}
+
+function logicalIdStartingWith(template: Template, type: string, prefix: string): string {
+  const ids = Object.keys(resources(template, type)).filter((id) => id.startsWith(prefix));
+  expect(ids).toHaveLength(1);
+  return ids[0] as string;
+}
+
+function functionsByName(template: Template): Record<"tick" | "api" | "worker", Resource> {
+  const all = resources(template, "AWS::Lambda::Function");
+  const pick = (prefix: string) =>
+    all[logicalIdStartingWith(template, "AWS::Lambda::Function", prefix)] as Resource;
+  return { tick: pick("TickFunction"), api: pick("ApiFunction"), worker: pick("WorkerFunction") };
+}
+
+/** Statements of the role's policies, flattened: the role is named by its construct id prefix. */
+function statementsOfRole(template: Template, rolePrefix: string): Statement[] {
+  const roleId = logicalIdStartingWith(template, "AWS::IAM::Role", rolePrefix);
+  return Object.values(resources(template, "AWS::IAM::Policy"))
+    .filter((policy) => JSON.stringify(policy.Properties.Roles).includes(roleId))
+    .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[]);
+}
+
+const asList = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
+
+/** Actions a role is allowed on resources whose reference mentions `logicalIdPrefix`. */
+function actionsOn(statements: Statement[], logicalIdPrefix: string): string[] {
+  return statements
+    .filter((statement) =>
+      asList(statement.Resource).some((r) => JSON.stringify(r).includes(logicalIdPrefix)),
+    )
+    .flatMap((statement) => asList(statement.Action))
+    .sort();
+}
+
+function expectedTableProperties(definition: TableDefinition) {
+  const attributes = new Map<string, string>();
+  for (const key of [definition.partitionKey, definition.sortKey]) attributes.set(key.name, key.type);
+  for (const index of definition.globalSecondaryIndexes) {
+    for (const key of [index.partitionKey, index.sortKey]) attributes.set(key.name, key.type);
+  }
+  return {
+    KeySchema: [
+      { AttributeName: definition.partitionKey.name, KeyType: "HASH" },
+      { AttributeName: definition.sortKey.name, KeyType: "RANGE" },
+    ],
+    AttributeDefinitions: Match.arrayEquals(
+      [...attributes].map(([name, type]) => ({ AttributeName: name, AttributeType: type })),
+    ),
+    GlobalSecondaryIndexes:
+      definition.globalSecondaryIndexes.length > 0
+        ? definition.globalSecondaryIndexes.map((index) => ({
+            IndexName: index.indexName,
+            KeySchema: [
+              { AttributeName: index.partitionKey.name, KeyType: "HASH" },
+              { AttributeName: index.sortKey.name, KeyType: "RANGE" },
+            ],
+            Projection: { ProjectionType: "ALL" },
+          }))
+        : Match.absent(),
+    BillingMode: "PAY_PER_REQUEST",
+    PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: definition.pointInTimeRecovery },
+    // AWS-managed KMS key (aws/dynamodb).
+    SSESpecification: { SSEEnabled: true },
+    TimeToLiveSpecification: { AttributeName: definition.timeToLiveAttribute, Enabled: true },
+    StreamSpecification: definition.stream ? { StreamViewType: definition.stream } : Match.absent(),
+  };
+}
+
+describe("TikTokShopSyncStack (defaults)", () => {
+  let template: Template;
+  beforeAll(() => {
+    template = synthTemplate().template;
+  });
+
+  describe("tables", () => {
+    it.each([
+      ["orders", ORDERS_TABLE, "OrdersTable"],
+      ["state", STATE_TABLE, "StateTable"],
+    ] as const)("builds the %s table exactly from shared/resources.ts", (_name, definition, prefix) => {
+      const id = logicalIdStartingWith(template, "AWS::DynamoDB::Table", prefix);
+      const table = resources(template, "AWS::DynamoDB::Table")[id] as Resource;
+      expect(table.Properties).toEqual(
+        expect.objectContaining({ KeySchema: expectedTableProperties(definition).KeySchema }),
+      );
+      template.hasResource("AWS::DynamoDB::Table", {
+        Properties: Match.objectLike(expectedTableProperties(definition)),
+        DeletionPolicy: "Retain",
+        UpdateReplacePolicy: "Retain",
+      });
+      expect(table.DeletionPolicy).toBe("Retain");
+      expect(table.Properties.DeletionProtectionEnabled).toBe(true);
+    });
+
+    it("streams new images of orders and keeps point-in-time recovery on both tables", () => {
+      template.hasResourceProperties("AWS::DynamoDB::Table", {
+        KeySchema: Match.arrayWith([{ AttributeName: "shopId", KeyType: "HASH" }]),
+        StreamSpecification: { StreamViewType: "NEW_IMAGE" },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      });
+      for (const table of Object.values(resources(template, "AWS::DynamoDB::Table"))) {
+        expect(table.Properties.PointInTimeRecoverySpecification).toEqual({
+          PointInTimeRecoveryEnabled: true,
+        });
+      }
+    });
+  });
+
+  describe("queues", () => {
+    it("redrives the work queue to the DLQ after maxReceiveCount receives", () => {
+      const dlqId = logicalIdStartingWith(template, "AWS::SQS::Queue", "DeadLetterQueue");
+      template.hasResourceProperties("AWS::SQS::Queue", {
+        RedrivePolicy: {
+          deadLetterTargetArn: { "Fn::GetAtt": [dlqId, "Arn"] },
+          maxReceiveCount: WORK_QUEUE.maxReceiveCount,
+        },
+      });
+    });
+
+    it("keeps work invisible for at least 6x the worker timeout", () => {
+      const workId = logicalIdStartingWith(template, "AWS::SQS::Queue", "WorkQueue");
+      const work = resources(template, "AWS::SQS::Queue")[workId] as Resource;
+      expect(work.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * WORKER_TIMEOUT_SECONDS);
+      expect(work.Properties.VisibilityTimeout).toBe(WORK_QUEUE.visibilityTimeoutSeconds);
+      expect(work.Properties.MessageRetentionPeriod).toBe(WORK_QUEUE.messageRetentionSeconds);
+    });
+
+    it("encrypts both queues (SQS-managed SSE) and refuses non-TLS access", () => {
+      for (const queue of Object.values(resources(template, "AWS::SQS::Queue"))) {
+        expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
+      }
+      const policies = Object.values(resources(template, "AWS::SQS::QueuePolicy"));
+      expect(policies).toHaveLength(2);
+      for (const policy of policies) {
+        expect(policy.Properties.PolicyDocument.Statement).toContainEqual(
+          expect.objectContaining({
+            Effect: "Deny",
+            Condition: { Bool: { "aws:SecureTransport": "false" } },
+          }),
+        );
+      }
+    });
+  });
+
+  describe("functions", () => {
+    it("runs every function on nodejs22.x, arm64, with active tracing and its own log group", () => {
+      const all = Object.values(resources(template, "AWS::Lambda::Function"));
+      expect(all).toHaveLength(3);
+      const logGroups = resources(template, "AWS::Logs::LogGroup");
+      for (const fn of all) {
+        expect(fn.Properties.Runtime).toBe("nodejs22.x");
+        expect(fn.Properties.Architectures).toEqual(["arm64"]);
+        expect(fn.Properties.TracingConfig).toEqual({ Mode: "Active" });
+        const logGroupId = fn.Properties.LoggingConfig.LogGroup.Ref as string;
+        expect(logGroups[logGroupId]?.Properties.RetentionInDays).toBe(30);
+        expect(fn.Properties.Environment.Variables).toEqual(
+          expect.objectContaining({
+            POWERTOOLS_METRICS_NAMESPACE: METRIC_NAMESPACE,
+            POWERTOOLS_SERVICE_NAME: expect.stringMatching(/^tiktok-shop-sync-(tick|api|worker)$/),
+            LOG_LEVEL: "INFO",
+          }),
+        );
+      }
+    });
+
+    it("gives the worker WORKER_TIMEOUT_SECONDS and keeps sync functions inside the lock lease", () => {
+      const { tick, api, worker } = functionsByName(template);
+      expect(worker.Properties.Timeout).toBe(WORKER_TIMEOUT_SECONDS);
+      const lease = Number(tick.Properties.Environment.Variables.SYNC_LOCK_LEASE_SECONDS);
+      expect(tick.Properties.Timeout).toBeLessThan(lease);
+      expect(api.Properties.Timeout).toBeLessThan(30); // API Gateway's integration limit
+    });
+
+    it("passes the configuration of shared/config.ts, resource names only for what is bound", () => {
+      const { tick, api, worker } = functionsByName(template);
+      const settings = {
+        TIKTOK_API_BASE_URL: "https://open-api.tiktokglobalshop.com",
+        TIKTOK_AUTH_BASE_URL: "https://auth.tiktok-shops.com",
+        TIKTOK_MAX_RPS: "5",
+        WORKER_CONCURRENCY: "4",
+        SYNC_INTERVAL_SECONDS: "300",
+        SYNC_OVERLAP_SECONDS: "300",
+        SYNC_SETTLE_SECONDS: "30",
+        ORDERS_TABLE_NAME: { Ref: expect.stringMatching(/^OrdersTable/) },
+        STATE_TABLE_NAME: { Ref: expect.stringMatching(/^StateTable/) },
+        WORK_QUEUE_URL: { Ref: expect.stringMatching(/^WorkQueue/) },
+        TIKTOK_SECRET_ARN: { Ref: expect.stringMatching(/^TikTokAppSecret/) },
+      };
+      for (const fn of [tick, api, worker])
+        expect(fn.Properties.Environment.Variables).toMatchObject(settings);
+      for (const fn of [tick, api]) {
+        expect(fn.Properties.Environment.Variables.DEAD_LETTER_QUEUE_URL).toEqual({
+          Ref: expect.stringMatching(/^DeadLetterQueue/),
+        });
+      }
+      expect(worker.Properties.Environment.Variables.DEAD_LETTER_QUEUE_URL).toBeUndefined();
+      expect(tick.Properties.Environment.Variables.TIKTOK_SHOP_ID).toBeUndefined();
+    });
+
+    it("never puts secret values in function environment", () => {
+      for (const fn of Object.values(resources(template, "AWS::Lambda::Function"))) {
+        const variables = fn.Properties.Environment.Variables as Record<string, unknown>;
+        for (const [name, value] of Object.entries(variables)) {
+          expect(name).not.toMatch(CREDENTIAL_ENV);
+          // Only the secret's ARN may point at the secret (a Ref), never its value (resolve / GetAtt).
+          expect(JSON.stringify(value)).not.toMatch(/resolve:secretsmanager|SecretString/);
+        }
+      }
+    });
+
+    it("consumes the work queue with partial batch failures and bounded concurrency", () => {
+      template.resourceCountIs("AWS::Lambda::EventSourceMapping", 1);
+      template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
+        EventSourceArn: { "Fn::GetAtt": [Match.stringLikeRegexp("^WorkQueue"), "Arn"] },
+        FunctionName: { Ref: Match.stringLikeRegexp("^WorkerFunction") },
+        BatchSize: 5,
+        FunctionResponseTypes: ["ReportBatchItemFailures"],
+        ScalingConfig: { MaximumConcurrency: 4 },
+      });
+    });
+  });
+
+  describe("least privilege", () => {
+    it("uses no wildcard action and Resource '*' only where AWS requires it (X-Ray)", () => {
+      const policies = [
+        ...Object.values(resources(template, "AWS::IAM::Policy")),
+        ...Object.values(resources(template, "AWS::IAM::ManagedPolicy")),
+      ];
+      expect(policies.length).toBeGreaterThan(0);
+      for (const policy of policies) {
+        for (const statement of policy.Properties.PolicyDocument.Statement as Statement[]) {
+          const actions = asList(statement.Action);
+          for (const action of actions) expect(action).not.toMatch(/(^|:)\*$/);
+          if (asList(statement.Resource).includes("*")) {
+            for (const action of actions) expect(WILDCARD_RESOURCE_ACTIONS).toContain(action);
+          }
+        }
+      }
+      // No role carries an AWS managed policy (e.g. AWSLambdaBasicExecutionRole's logs:* on "*").
+      for (const role of Object.values(resources(template, "AWS::IAM::Role"))) {
+        expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+      }
+    });
+
+    const TABLE_READ_WRITE = [
+      "dynamodb:BatchGetItem",
+      "dynamodb:BatchWriteItem",
+      "dynamodb:ConditionCheckItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:DescribeTable",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:Query",
+      "dynamodb:Scan",
+      "dynamodb:UpdateItem",
+    ];
+    const SECRET_READ = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"];
+
+    it.each(["TickRole", "ApiRole"])("%s: tables RW, send work, DLQ attributes only, secret read", (role) => {
+      const statements = statementsOfRole(template, role);
+      expect(actionsOn(statements, "OrdersTable")).toEqual(TABLE_READ_WRITE);
+      expect(actionsOn(statements, "StateTable")).toEqual(TABLE_READ_WRITE);
+      expect(actionsOn(statements, "WorkQueue")).toEqual(["sqs:SendMessage"]);
+      expect(actionsOn(statements, "DeadLetterQueue")).toEqual(["sqs:GetQueueAttributes"]);
+      expect(actionsOn(statements, "TikTokAppSecret")).toEqual(SECRET_READ);
+    });
+
+    it("WorkerRole: tables RW, send + consume work, no DLQ access, secret read", () => {
+      const statements = statementsOfRole(template, "WorkerRole");
+      expect(actionsOn(statements, "OrdersTable")).toEqual(TABLE_READ_WRITE);
+      expect(actionsOn(statements, "StateTable")).toEqual(TABLE_READ_WRITE);
+      expect(actionsOn(statements, "WorkQueue")).toEqual([
+        "sqs:ChangeMessageVisibility",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+        "sqs:ReceiveMessage",
+        "sqs:SendMessage",
+      ]);
+      expect(actionsOn(statements, "DeadLetterQueue")).toEqual([]);
+      expect(actionsOn(statements, "TikTokAppSecret")).toEqual(SECRET_READ);
+    });
+
+    it("grants indexes by name (from the shared definition), never index/*", () => {
+      const json = JSON.stringify(resources(template, "AWS::IAM::Policy"));
+      expect(json).not.toContain("/index/*");
+      for (const index of ORDERS_TABLE.globalSecondaryIndexes)
+        expect(json).toContain(`/index/${index.indexName}`);
+    });
+
+    it("lets only the scheduler of this account assume the schedule role", () => {
+      template.hasResourceProperties("AWS::IAM::Role", {
+        AssumeRolePolicyDocument: {
+          Statement: [
+            {
+              Action: "sts:AssumeRole",
+              Effect: "Allow",
+              Principal: { Service: "scheduler.amazonaws.com" },
+              Condition: { StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } } },
+            },
+          ],
+        },
+      });
+    });
+  });
+
+  describe("schedule", () => {
+    it("invokes the tick function at rate(5 minutes) by default", () => {
+      template.hasResourceProperties("AWS::Scheduler::Schedule", {
+        ScheduleExpression: "rate(5 minutes)",
+        Target: Match.objectLike({ Arn: { "Fn::GetAtt": [Match.stringLikeRegexp("^TickFunction"), "Arn"] } }),
+      });
+    });
+  });
+
+  describe("HTTP API", () => {
+    it("serves every contract route, plus a $default catch-all, all with IAM (SigV4) authorization", () => {
+      const routes = Object.values(resources(template, "AWS::ApiGatewayV2::Route"));
+      expect(routes.map((route) => route.Properties.RouteKey).sort()).toEqual(
+        [...CONTRACT_ROUTES, "$default"].sort(),
+      );
+      for (const route of routes) expect(route.Properties.AuthorizationType).toBe("AWS_IAM");
+    });
+
+    it("throttles the default stage and writes access logs to a log group", () => {
+      const stage = Object.values(resources(template, "AWS::ApiGatewayV2::Stage"));
+      expect(stage).toHaveLength(1);
+      const properties = stage[0]?.Properties as Record<string, CfnJson>;
+      expect(properties.StageName).toBe("$default");
+      expect(properties.DefaultRouteSettings).toEqual({ ThrottlingBurstLimit: 20, ThrottlingRateLimit: 10 });
+      expect(properties.AccessLogSettings.DestinationArn).toEqual({
+        "Fn::GetAtt": [expect.stringMatching(/^ApiAccessLogs/), "Arn"],
+      });
+      expect(JSON.parse(properties.AccessLogSettings.Format)).toEqual(
+        expect.objectContaining({ requestId: "$context.requestId", userArn: "$context.identity.userArn" }),
+      );
+    });
+  });
+
+  describe("secret", () => {
+    it("creates the TikTok app secret with a generated placeholder, not a value in the template", () => {
+      template.resourceCountIs("AWS::SecretsManager::Secret", 1);
+      template.hasResourceProperties("AWS::SecretsManager::Secret", {
+        GenerateSecretString: Match.objectLike({ PasswordLength: 32 }),
+        SecretString: Match.absent(),
+      });
+    });
+  });
+
+  describe("monitoring", () => {
+    const alarm = (name: string) => {
+      const found = Object.values(resources(template, "AWS::CloudWatch::Alarm")).filter(
+        (a) => a.Properties.AlarmName === `TikTokShopSync-${name}`,
+      );
+      expect(found).toHaveLength(1);
+      return (found[0] as Resource).Properties;
+    };
+
+    it("alarms on sync lag above 3 intervals, treating silence as breaching", () => {
+      expect(alarm("SyncLag")).toMatchObject({
+        Threshold: 900,
+        ComparisonOperator: "GreaterThanThreshold",
+        TreatMissingData: "breaching",
+      });
+    });
+
+    it("alarms on any visible DLQ message", () => {
+      expect(alarm("DeadLetterQueue")).toMatchObject({
+        Namespace: "AWS/SQS",
+        MetricName: "ApproximateNumberOfMessagesVisible",
+        Dimensions: [
+          {
+            Name: "QueueName",
+            Value: { "Fn::GetAtt": [expect.stringMatching(/^DeadLetterQueue/), "QueueName"] },
+          },
+        ],
+        Threshold: 0,
+        ComparisonOperator: "GreaterThanThreshold",
+      });
+    });
+
+    it.each([
+      ["tick", "TickFunction"],
+      ["api", "ApiFunction"],
+      ["worker", "WorkerFunction"],
+    ])("alarms on errors of the %s function", (name, prefix) => {
+      expect(alarm(`FunctionErrors-${name}`)).toMatchObject({
+        Namespace: "AWS/Lambda",
+        MetricName: "Errors",
+        Dimensions: [
+          { Name: "FunctionName", Value: { Ref: expect.stringMatching(new RegExp(`^${prefix}`)) } },
+        ],
+        Threshold: 0,
+      });
+    });
+
+    it.each([
+      ["TokenRefreshFailed", "SUM(TokenRefreshFailed)", 0, 1],
+      ["NeedsReauth", "MAX(NeedsReauth)", 0, 1],
+      ["OrdersQuarantined", "SUM(OrdersQuarantined)", 0, 1],
+      ["ApiThrottling", "SUM(ApiThrottled)", 10, 3],
+      ["JobStalled", "MAX(JobStalled)", 0, 2],
+    ])("alarms on %s across all shops when no shop id is configured", (name, query, threshold, periods) => {
+      expect(alarm(name)).toMatchObject({
+        Metrics: [
+          expect.objectContaining({ Expression: `SELECT ${query} FROM SCHEMA("TikTokShopSync", shopId)` }),
+        ],
+        Threshold: threshold,
+        EvaluationPeriods: periods,
+        DatapointsToAlarm: periods,
+        ComparisonOperator: "GreaterThanThreshold",
+        TreatMissingData: "notBreaching",
+      });
+    });
+
+    it("sends every alarm (and its recovery) to the alarm topic", () => {
+      const topicId = logicalIdStartingWith(template, "AWS::SNS::Topic", "MonitoringAlarmTopic");
+      const alarms = Object.values(resources(template, "AWS::CloudWatch::Alarm"));
+      expect(alarms).toHaveLength(10);
+      for (const a of alarms) {
+        expect(a.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+        expect(a.Properties.OKActions).toEqual([{ Ref: topicId }]);
+      }
+      template.resourceCountIs("AWS::SNS::Subscription", 0);
+    });
+
+    it("graphs every DESIGN metric on the dashboard, by shop", () => {
+      const body = JSON.stringify(Object.values(resources(template, "AWS::CloudWatch::Dashboard"))[0]);
+      const designMetrics = Object.values(MetricName).filter((name) => name !== MetricName.JobStalled);
+      for (const name of designMetrics) expect(body).toContain(`MetricName=\\\\\\"${name}\\\\\\"`);
+      expect(body).toContain("SEARCH('{TikTokShopSync,shopId}");
+      expect(body).toContain("ApproximateNumberOfMessagesVisible");
+    });
+  });
+
+  it("outputs the API URL, invoke ARN pattern, dashboard URL, table and queue names and secret ARN", () => {
+    const outputs = template.findOutputs("*");
+    expect(Object.keys(outputs).sort()).toEqual(
+      [
+        "AlarmTopicArn",
+        "ApiInvokeArnPattern",
+        "ApiUrl",
+        "DashboardUrl",
+        "DeadLetterQueueName",
+        "OrdersTableName",
+        "SecretArn",
+        "StateTableName",
+        "WorkQueueName",
+      ].sort(),
+    );
+    expect(JSON.stringify(outputs.ApiInvokeArnPattern)).toContain(":execute-api:");
+    expect(JSON.stringify(outputs.ApiInvokeArnPattern)).toContain("/$default/*");
+    expect(JSON.stringify(outputs.DashboardUrl)).toContain("#dashboards:name=");
+  });
+});
+
+describe("TikTokShopSyncStack (configured)", () => {
+  it("honours scheduleMinutes for the schedule, the interval setting and the lag threshold", () => {
+    const { template } = synthTemplate({ scheduleMinutes: "10" });
+    template.hasResourceProperties("AWS::Scheduler::Schedule", { ScheduleExpression: "rate(10 minutes)" });
+    template.hasResourceProperties("AWS::Lambda::Function", {
+      Environment: { Variables: Match.objectLike({ SYNC_INTERVAL_SECONDS: "600" }) },
+    });
+    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      AlarmName: "TikTokShopSync-SyncLag",
+      Threshold: 1800,
+    });
+  });
+
+  it("writes a one-minute schedule in the singular AWS expects", () => {
+    const { template } = synthTemplate({ scheduleMinutes: 1 });
+    template.hasResourceProperties("AWS::Scheduler::Schedule", { ScheduleExpression: "rate(1 minute)" });
+  });
+
+  it("watches the configured shop's metrics, with the job-stall metric math", () => {
+    const { template } = synthTemplate({ shopId: "7495123", shopCipher: "ROW_abc", workerConcurrency: "6" });
+    template.hasResourceProperties("AWS::Lambda::Function", {
+      Environment: {
+        Variables: Match.objectLike({ TIKTOK_SHOP_ID: "7495123", TIKTOK_SHOP_CIPHER: "ROW_abc" }),
+      },
+    });
+    template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
+      ScalingConfig: { MaximumConcurrency: 6 },
+    });
+    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      AlarmName: "TikTokShopSync-SyncLag",
+      Namespace: "TikTokShopSync",
+      MetricName: "SyncLagSeconds",
+      Dimensions: [{ Name: "shopId", Value: "7495123" }],
+      Statistic: "Maximum",
+      TreatMissingData: "breaching",
+    });
+    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      AlarmName: "TikTokShopSync-JobStalled",
+      EvaluationPeriods: 2,
+      Metrics: Match.arrayWith([
+        Match.objectLike({ Expression: "IF(openWindows > 0 AND (ordersMax - ordersMin) <= 0, 1, 0)" }),
+        Match.objectLike({
+          Id: "openWindows",
+          MetricStat: Match.objectLike({
+            Metric: {
+              Namespace: "TikTokShopSync",
+              MetricName: "JobWindowsOpen",
+              Dimensions: [{ Name: "shopId", Value: "7495123" }],
+            },
+            Period: 900,
+          }),
+        }),
+      ]),
+    });
+  });
+
+  it("subscribes the alarm e-mail and imports an existing secret by ARN", () => {
+    const secretArn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tiktok-app-AbCdEf";
+    const { template } = synthTemplate({ alarmEmail: "ops@example.com", tiktokSecretArn: secretArn });
+    template.hasResourceProperties("AWS::SNS::Subscription", {
+      Protocol: "email",
+      Endpoint: "ops@example.com",
+    });
+    template.resourceCountIs("AWS::SecretsManager::Secret", 0);
+    template.hasResourceProperties("AWS::Lambda::Function", {
+      Environment: { Variables: Match.objectLike({ TIKTOK_SECRET_ARN: secretArn }) },
+    });
+    template.hasResourceProperties("AWS::IAM::Policy", {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+            Resource: secretArn,
+          }),
+        ]),
+      },
+    });
+  });
+
+  it("grantInvoke gives a role execute-api:Invoke on the deployed stage only", () => {
+    const { stack } = buildApp();
+    const caller = new Role(stack, "DashboardCaller", {
+      assumedBy: new ServicePrincipal("lambda.amazonaws.com"),
+    });
+    stack.grantInvoke(caller);
+    const template = Template.fromStack(stack);
+    const policyId = logicalIdStartingWith(template, "AWS::IAM::Policy", "DashboardCallerDefaultPolicy");
+    const policy = resources(template, "AWS::IAM::Policy")[policyId] as Resource;
+    expect(policy.Properties.PolicyDocument.Statement).toEqual([
+      { Action: "execute-api:Invoke", Effect: "Allow", Resource: stack.resolve(stack.invokeArnPattern) },
+    ]);
+    expect(JSON.stringify(policy.Properties.PolicyDocument)).toContain("/$default/*");
+  });
+
+  it("rejects configurations the runtime would reject, at synth time", () => {
+    const build = (props: ConstructorParameters<typeof TikTokShopSyncStack>[2]) => () =>
+      new TikTokShopSyncStack(new App({ outdir: testOutdir() }), "Bad", {
+        entries: FIXTURE_ENTRIES,
+        ...props,
+      });
+    expect(build({ overlapSeconds: 40 })).toThrow(/SYNC_OVERLAP_SECONDS/);
+    expect(build({ scheduleMinutes: 0 })).toThrow(/scheduleMinutes/);
+    expect(build({ workerConcurrency: 1 })).toThrow(/workerConcurrency/);
+    expect(build({ tiktokApiBaseUrl: "not a url" })).toThrow(/TIKTOK_API_BASE_URL/);
+  });
+
+  it("refuses credentials or unbound resource names in a function's environment", () => {
+    const { stack } = buildApp();
+    const resources: SyncResources = {
+      ordersTable: { table: stack.ordersTable, definition: ORDERS_TABLE },
+      stateTable: { table: stack.stateTable, definition: STATE_TABLE },
+      workQueue: stack.workQueue,
+      dlq: stack.deadLetterQueue,
+      secret: stack.secret,
+    };
+    const withEnvironment = (name: string) => () =>
+      new SyncFunction(stack, `Fn${name}`, {
+        entry: FIXTURE_ENTRIES.tick,
+        description: "test",
+        timeout: Duration.seconds(3),
+        resources,
+        grants: {},
+        environment: { [name]: "x" },
+      });
+    for (const name of [
+      "TIKTOK_APP_SECRET",
+      "TIKTOK_APP_KEY",
+      "TIKTOK_REFRESH_TOKEN",
+      "TIKTOK_ACCESS_TOKEN",
+    ]) {
+      expect(withEnvironment(name)).toThrow(/credential/);
+    }
+    expect(withEnvironment("ORDERS_TABLE_NAME")).toThrow(/binding/);
+  });
+});
