@@ -7,6 +7,8 @@ import { getSecret } from "@aws-lambda-powertools/parameters/secrets";
 import { z } from "zod";
 import { parseConfig, type SyncConfig } from "../config";
 import { createPowertools } from "../observability/powertools";
+import type { FullResyncDeps } from "../sync/full-resync/deps";
+import { wireFullResync } from "./full-resync-wiring";
 import { type AppCredentials, Runtime } from "./runtime";
 
 const secretSchema = z.object({
@@ -62,21 +64,21 @@ export function lambdaRuntime(
 ) {
   const config = parseConfig(process.env);
   const powertools = createPowertools(serviceName);
-  let runtime: Promise<Runtime> | undefined;
+  let wired: Promise<{ runtime: Runtime; fullResync: FullResyncDeps }> | undefined;
   const get = () => {
-    runtime ??= loadCredentials(config).then(
-      (credentials) =>
-        new Runtime(config, {
-          credentials,
-          metrics: powertools.metricsPort,
-          log: powertools.logPort,
-          ...(options.budgetShare ? { budgetShare: options.budgetShare(config) } : {}),
-        }),
-    );
-    runtime.catch(() => {
-      runtime = undefined;
+    wired ??= loadCredentials(config).then((credentials) => {
+      const runtime = new Runtime(config, {
+        credentials,
+        metrics: powertools.metricsPort,
+        log: powertools.logPort,
+        ...(options.budgetShare ? { budgetShare: options.budgetShare(config) } : {}),
+      });
+      return { runtime, fullResync: wireFullResync(runtime) };
     });
-    return runtime;
+    wired.catch(() => {
+      wired = undefined;
+    });
+    return wired;
   };
-  return { config, powertools, runtime: get };
+  return { config, powertools, wired: get, runtime: async () => (await get()).runtime };
 }

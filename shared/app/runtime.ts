@@ -14,6 +14,7 @@ import type { LogPort, MetricsPort } from "../observability/telemetry";
 import { OrderStore, type UpsertStrategy } from "../store/order-store";
 import { StateStore } from "../store/state-store";
 import { DynamoTokenRepository } from "../store/token-repository";
+import { ScopedApiCallMeter } from "../sync/full-resync/api-calls";
 import {
   type IncrementalOutcome,
   type IncrementalSyncDeps,
@@ -33,7 +34,17 @@ export interface AppCredentials {
   readonly initialTokens?: { accessToken: string; refreshToken: string };
 }
 
+/** A shop this runtime syncs, when more than the one configured by TIKTOK_SHOP_ID (e.g. the local twin). */
+export interface ShopSetup {
+  readonly shopId: string;
+  readonly shopCipher?: string;
+  /** The shop's own authorization (seeds its TOKEN item on first run). */
+  readonly initialTokens?: { accessToken: string; refreshToken: string };
+}
+
 export interface RuntimeOverrides {
+  /** Shops to sync; defaults to TIKTOK_SHOP_ID (+ TIKTOK_SHOP_CIPHER). */
+  readonly shops?: readonly ShopSetup[];
   readonly clock?: Clock;
   readonly fetch?: typeof fetch;
   readonly metrics: MetricsPort;
@@ -64,6 +75,8 @@ export interface FullResyncPort {
   resume(shopId: string, jobId: string): Promise<Record<string, unknown>>;
   progress(shopId: string, jobId?: string): Promise<Record<string, unknown> | undefined>;
   reconcile(shopId: string): Promise<void>;
+  /** First sync: start a full resync, or join the one already running. */
+  startOrJoin(shopId: string): Promise<{ jobId: string; started: boolean }>;
 }
 
 export class Runtime {
@@ -76,6 +89,8 @@ export class Runtime {
   readonly tokenRepository: DynamoTokenRepository;
   readonly metrics: MetricsPort;
   readonly log: LogPort;
+  /** Every TikTok call of every shop, attributable to the full-resync message that made it. */
+  readonly apiCalls = new ScopedApiCallMeter();
   private readonly shops = new Map<string, Promise<ShopRuntime>>();
   /** Wired by the full-resync module when present. */
   fullResync: FullResyncPort | undefined;
@@ -114,7 +129,12 @@ export class Runtime {
 
   /** Configured shop ids (one today; discovery of every authorized shop comes with multi-shop support). */
   shopIds(): string[] {
+    if (this.overrides.shops) return this.overrides.shops.map((shop) => shop.shopId);
     return this.config.TIKTOK_SHOP_ID ? [this.config.TIKTOK_SHOP_ID] : [];
+  }
+
+  private shopSetup(shopId: string): ShopSetup | undefined {
+    return this.overrides.shops?.find((shop) => shop.shopId === shopId);
   }
 
   shop(shopId: string): Promise<ShopRuntime> {
@@ -131,7 +151,10 @@ export class Runtime {
     const { config, clock } = this;
     const { credentials } = this.overrides;
     const meter = new ApiCallMeter();
-    const onApiCall = (event: ApiCallEvent) => meter.record(event);
+    const onApiCall = (event: ApiCallEvent) => {
+      meter.record(event);
+      this.apiCalls.record(event);
+    };
     const authClient = new HttpTikTokAuthClient({
       authBaseUrl: config.TIKTOK_AUTH_BASE_URL,
       appKey: credentials.appKey,
@@ -140,12 +163,13 @@ export class Runtime {
       onApiCall,
       ...(this.overrides.fetch ? { fetch: this.overrides.fetch } : {}),
     });
-    const initialPair: TokenPair | undefined = credentials.initialTokens
+    const seedTokens = this.shopSetup(shopId)?.initialTokens ?? credentials.initialTokens;
+    const initialPair: TokenPair | undefined = seedTokens
       ? {
-          accessToken: credentials.initialTokens.accessToken,
+          accessToken: seedTokens.accessToken,
           // Unknown until the first refresh: treat as valid; a rejection triggers the refresh.
           accessTokenExpiresAt: Math.floor(clock.nowMs() / 1000) + 6 * 24 * 3600,
-          refreshToken: credentials.initialTokens.refreshToken,
+          refreshToken: seedTokens.refreshToken,
           refreshTokenExpiresAt: 0,
         }
       : undefined;
@@ -208,7 +232,7 @@ export class Runtime {
         lockLeaseMs: this.config.SYNC_LOCK_LEASE_SECONDS * 1000,
         storeRecipientData: this.config.STORE_RECIPIENT_DATA,
       },
-      ...(fullResync ? { startFullResync: (id: string) => fullResync.start(id, {}) } : {}),
+      ...(fullResync ? { startFullResync: (id: string) => fullResync.startOrJoin(id) } : {}),
       ...(this.overrides.newRunId ? { newRunId: this.overrides.newRunId } : {}),
     };
   }
