@@ -3,9 +3,10 @@
  *
  * Protocol per message {window n, sequence s}:
  * 1. Read the job (dropped unless RUNNING) and window n (the truth). If the window's sequence is
- *    past s this is a duplicate: when the window is exactly one step ahead and has shown no life for
- *    half a visibility timeout, its stored continuation is re-sent (the crash "after the window
- *    transaction, before the send" case); otherwise it is dropped. The reconciler catches the rest.
+ *    past s this is a duplicate. If the step s → s + 1 was committed by this very SQS message (the
+ *    window records the committing messageId), this is its redelivery after a crash between the
+ *    transaction and the send: the stored continuation is re-sent. Any other duplicate is dropped —
+ *    the copy that committed sends the continuation (or is redelivered and re-sends it).
  * 2. Fetch the page at the stored position: `create_time_ge = lower`, `create_time_lt = end`,
  *    `sort_field=create_time&sort_order=ASC`, page_size 100, the stored page token if any.
  * 3. On the window's first page, a `total_count` above the window limit (page budget / result cap)
@@ -71,6 +72,7 @@ export type WindowOutcome =
 
 interface StepContext {
   readonly deps: FullResyncDeps;
+  readonly messageId: string;
   readonly job: JobRecord;
   readonly window: WindowRecord;
   readonly message: WorkMessage;
@@ -105,6 +107,7 @@ export async function processWindowMessage(deps: FullResyncDeps, record: WorkRec
   }
   const context: StepContext = {
     deps,
+    messageId: record.messageId,
     job,
     window,
     message,
@@ -174,26 +177,23 @@ async function crash(context: StepContext, point: CrashPoint) {
   });
 }
 
-function resendGraceMs(context: StepContext) {
-  return (context.deps.settings.visibilityTimeoutSeconds * 1000) / 2;
-}
-
 function queue(deps: FullResyncDeps) {
   return { sqs: deps.sqs, queueUrl: deps.queueUrl };
 }
 
 async function step(context: StepContext): Promise<WindowOutcome> {
   const { deps, job, window, message } = context;
-  const quiet = deps.clock.nowMs() - window.activityAtMs >= resendGraceMs(context);
+  // This delivery committed the window's last step, so its continuation may never have been sent.
+  const ownStep = message.sequence === window.seq - 1 && window.committedBy === context.messageId;
   if (window.status === "DONE" || window.status === "SPLIT") {
-    if (window.status === "SPLIT" && message.sequence < window.seq && quiet) await resendChildren(context);
+    if (window.status === "SPLIT" && ownStep) await resendChildren(context);
     // A crash between closing the last window and finalizing leaves this to the redelivery.
     if (job.openWindows <= job.failedWindows) await settleJob(deps, job.shopId, job.jobId);
     return "duplicate";
   }
   if (window.status === "FAILED") return "dropped";
   if (message.sequence < window.seq) {
-    if (message.sequence === window.seq - 1 && quiet) {
+    if (ownStep) {
       await sendWork(queue(deps), [{ message: messageFor(window) }]);
       deps.log.info("duplicate delivery re-sent the stored continuation", {
         jobId: window.jobId,
@@ -308,11 +308,14 @@ async function fetchAndCommit(context: StepContext): Promise<WindowOutcome> {
     lastIds: [...lastIds],
     queryServed: window.queryServed + page.orders.length,
     queryNew: window.queryNew + fresh,
+    ...(window.seq === 0 ? { totalCount: page.totalCount } : {}),
   };
 
   let outcome: WindowOutcome;
   if (page.nextPageToken) {
-    if (!(await deps.jobs.advanceWindow(window, cursor, counts))) return "duplicate";
+    if (!(await deps.jobs.advanceWindow(window, cursor, counts, { messageId: context.messageId }))) {
+      return "duplicate";
+    }
     await crash(context, "after-window-transaction");
     await sendWork(queue(deps), [
       { message: { ...messageFor(window), sequence: window.seq + 1, pageToken: page.nextPageToken } },
@@ -322,7 +325,7 @@ async function fetchAndCommit(context: StepContext): Promise<WindowOutcome> {
   } else if (cursor.queryServed < page.totalCount) {
     outcome = await restartCappedQuery(context, cursor, counts, page.totalCount);
   } else {
-    if (!(await deps.jobs.completeWindow(window, cursor, counts))) return "duplicate";
+    if (!(await deps.jobs.completeWindow(window, cursor, counts, context.messageId))) return "duplicate";
     await crash(context, "after-window-transaction");
     outcome = "done";
   }
@@ -360,6 +363,7 @@ async function restartCappedQuery(
     totalCount,
   });
   const restart: WindowCursor = {
+    ...(cursor.totalCount !== undefined ? { totalCount: cursor.totalCount } : {}),
     lower: cursor.lastCreateTime,
     skipIds: cursor.lastIds,
     lastCreateTime: cursor.lastCreateTime,
@@ -367,7 +371,11 @@ async function restartCappedQuery(
     queryServed: 0,
     queryNew: 0,
   };
-  if (!(await deps.jobs.advanceWindow(window, restart, counts, true))) return "duplicate";
+  if (
+    !(await deps.jobs.advanceWindow(window, restart, counts, { restart: true, messageId: context.messageId }))
+  ) {
+    return "duplicate";
+  }
   await crash(context, "after-window-transaction");
   await sendWork(queue(deps), [{ message: { ...messageFor(window), sequence: window.seq + 1 } }]);
   await crash(context, "after-send");
@@ -388,7 +396,12 @@ async function restartFromCheckpoint(context: StepContext, reason: string): Prom
           queryServed: 0,
           queryNew: 0,
         };
-  if (!(await deps.jobs.advanceWindow(window, restart, takeCalls(context), true))) return "duplicate";
+  const calls = takeCalls(context);
+  if (
+    !(await deps.jobs.advanceWindow(window, restart, calls, { restart: true, messageId: context.messageId }))
+  ) {
+    return "duplicate";
+  }
   deps.log.warn("restarting window from its checkpoint", {
     jobId: window.jobId,
     window: window.window,
@@ -426,6 +439,7 @@ async function split(context: StepContext, totalCount: number): Promise<WindowOu
     window,
     spans.map((span) => ({ ...span, expected: Math.round(totalCount / spans.length) })),
     takeCalls(context),
+    context.messageId,
   );
   if (!children) return "duplicate";
   deps.log.info("window split", {

@@ -1,0 +1,268 @@
+/**
+ * The local twin of Lambda's SQS event source mapping: long-polls the queue, hands batches to the
+ * SAME handler as an SQSEvent (messageId, receiptHandle, body, attributes.ApproximateReceiveCount,
+ * eventSourceARN, …), honours partial batch responses (deletes only the records not reported as
+ * failures; failed ones become visible again when their visibility timeout runs out, so SQS counts
+ * receives and moves them to the DLQ after maxReceiveCount), and runs at most `concurrency` batches
+ * at once. A handler that throws fails its whole batch, as on Lambda. `stop()` ends polling and
+ * waits for the batches in flight.
+ */
+import { randomUUID } from "node:crypto";
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from "@aws-sdk/client-sqs";
+import type { Context, SQSBatchResponse, SQSEvent, SQSMessageAttributes, SQSRecord } from "aws-lambda";
+import type { LogPort } from "../../shared/observability/telemetry";
+
+export type SqsBatchHandler = (
+  event: SQSEvent,
+  context: Context,
+) => Promise<SQSBatchResponse | undefined | undefined>;
+
+export interface SqsPollerOptions {
+  readonly sqs: SQSClient;
+  readonly queueUrl: string;
+  readonly handler: SqsBatchHandler;
+  /** Records per batch, 1–10 (default 10). */
+  readonly batchSize?: number;
+  /** Batches in flight at once, like the function's maximum concurrency (default 4). */
+  readonly concurrency?: number;
+  /** Long-poll wait, 0–20 s (default 20). */
+  readonly waitTimeSeconds?: number;
+  /** Overrides the queue's visibility timeout on receive. */
+  readonly visibilityTimeoutSeconds?: number;
+  /** Reported to the handler as the remaining time (default 30 s, the worker's Lambda timeout). */
+  readonly functionTimeoutMs?: number;
+  readonly log: LogPort;
+}
+
+export interface SqsPollerStats {
+  batches: number;
+  records: number;
+  succeeded: number;
+  failed: number;
+  receiveErrors: number;
+}
+
+export interface StopOptions {
+  /**
+   * Abort long polls in flight (default true: stops at once). A server may still hand messages to
+   * an aborted receive; they reappear after their visibility timeout, as with a real SQS client.
+   * With false, stop waits for the polls (up to waitTimeSeconds) and returns anything they
+   * received to the queue at once (visibility 0), unprocessed.
+   */
+  readonly abortPolls?: boolean;
+}
+
+export interface SqsPoller {
+  readonly stats: Readonly<SqsPollerStats>;
+  /** Stops receiving and resolves once every batch in flight has been handled and acknowledged. */
+  stop(options?: StopOptions): Promise<void>;
+}
+
+function toLambdaAttributes(message: Message): SQSRecord["attributes"] {
+  const attributes = message.Attributes ?? {};
+  return {
+    ApproximateReceiveCount: attributes.ApproximateReceiveCount ?? "1",
+    SentTimestamp: attributes.SentTimestamp ?? String(Date.now()),
+    SenderId: attributes.SenderId ?? "000000000000",
+    ApproximateFirstReceiveTimestamp: attributes.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+  };
+}
+
+function toLambdaMessageAttributes(message: Message): SQSMessageAttributes {
+  const result: SQSMessageAttributes = {};
+  for (const [name, value] of Object.entries(message.MessageAttributes ?? {})) {
+    result[name] = {
+      dataType: value.DataType ?? "String",
+      ...(value.StringValue !== undefined ? { stringValue: value.StringValue } : {}),
+      ...(value.BinaryValue !== undefined
+        ? { binaryValue: Buffer.from(value.BinaryValue).toString("base64") }
+        : {}),
+      stringListValues: value.StringListValues ?? [],
+      binaryListValues: (value.BinaryListValues ?? []).map((item) => Buffer.from(item).toString("base64")),
+    };
+  }
+  return result;
+}
+
+export function toSqsEvent(messages: readonly Message[], eventSourceARN: string, region: string): SQSEvent {
+  return {
+    Records: messages.map(
+      (message): SQSRecord => ({
+        messageId: message.MessageId ?? randomUUID(),
+        receiptHandle: message.ReceiptHandle ?? "",
+        body: message.Body ?? "",
+        attributes: toLambdaAttributes(message),
+        messageAttributes: toLambdaMessageAttributes(message),
+        md5OfBody: message.MD5OfBody ?? "",
+        eventSource: "aws:sqs",
+        eventSourceARN,
+        awsRegion: region,
+      }),
+    ),
+  };
+}
+
+function lambdaContext(timeoutMs: number): Context {
+  const deadline = Date.now() + timeoutMs;
+  const requestId = randomUUID();
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: "local-worker",
+    functionVersion: "$LATEST",
+    invokedFunctionArn: "arn:aws:lambda:local:000000000000:function:local-worker",
+    memoryLimitInMB: "1024",
+    awsRequestId: requestId,
+    logGroupName: "/aws/lambda/local-worker",
+    logStreamName: `local/${requestId}`,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
+  const batchSize = Math.min(10, Math.max(1, options.batchSize ?? 10));
+  const concurrency = Math.max(1, options.concurrency ?? 4);
+  const waitTimeSeconds = Math.min(20, Math.max(0, options.waitTimeSeconds ?? 20));
+  const timeoutMs = options.functionTimeoutMs ?? 30_000;
+  const { sqs, queueUrl, log } = options;
+  const stats: SqsPollerStats = { batches: 0, records: 0, succeeded: 0, failed: 0, receiveErrors: 0 };
+  const abort = new AbortController();
+  let stopping = false;
+  let arn: string | undefined;
+
+  const queueArn = async (): Promise<string> => {
+    if (arn) return arn;
+    try {
+      const { Attributes } = await sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["QueueArn"] }),
+      );
+      arn = Attributes?.QueueArn;
+    } catch {
+      // Derived below; a later batch asks again.
+    }
+    return arn ?? `arn:aws:sqs:local:000000000000:${queueUrl.split("/").pop() ?? "queue"}`;
+  };
+
+  const acknowledge = async (messages: readonly Message[], failedIds: ReadonlySet<string>) => {
+    const entries = messages
+      .filter((message) => message.MessageId && !failedIds.has(message.MessageId) && message.ReceiptHandle)
+      .map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle as string }));
+    if (entries.length === 0) return;
+    try {
+      const response = await sqs.send(
+        new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }),
+      );
+      if (response.Failed?.length)
+        log.warn("sqs poller: some deletes failed", { failed: response.Failed.length });
+    } catch (error) {
+      // Not deleted: they come back after the visibility timeout and are handled as duplicates.
+      log.warn("sqs poller: delete failed", {
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  };
+
+  const handle = async (messages: Message[]) => {
+    const region = typeof sqs.config.region === "function" ? await sqs.config.region() : "local";
+    const event = toSqsEvent(messages, await queueArn(), region ?? "local");
+    let failedIds: Set<string>;
+    try {
+      const response = await options.handler(event, lambdaContext(timeoutMs));
+      failedIds = new Set((response?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier));
+    } catch (error) {
+      // As on Lambda: a thrown handler fails the whole batch.
+      failedIds = new Set(event.Records.map((record) => record.messageId));
+      log.warn("sqs poller: handler threw; the whole batch will be retried", {
+        records: messages.length,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+    stats.batches += 1;
+    stats.records += messages.length;
+    stats.failed += failedIds.size;
+    stats.succeeded += messages.length - failedIds.size;
+    await acknowledge(messages, failedIds);
+  };
+
+  const lane = async () => {
+    let errors = 0;
+    while (!stopping) {
+      let messages: Message[];
+      try {
+        const response = await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queueUrl,
+            MaxNumberOfMessages: batchSize,
+            WaitTimeSeconds: waitTimeSeconds,
+            MessageSystemAttributeNames: ["All"],
+            MessageAttributeNames: ["All"],
+            ...(options.visibilityTimeoutSeconds !== undefined
+              ? { VisibilityTimeout: options.visibilityTimeoutSeconds }
+              : {}),
+          }),
+          { abortSignal: abort.signal },
+        );
+        messages = response.Messages ?? [];
+        errors = 0;
+      } catch (error) {
+        if (stopping) break;
+        stats.receiveErrors += 1;
+        errors += 1;
+        // Log the first of a streak only: a stopped emulator would otherwise flood the log.
+        if (errors === 1) {
+          log.warn("sqs poller: receive failed; retrying", {
+            error: error instanceof Error ? error.message : String(error),
+          });
+        }
+        await sleep(Math.min(2_000, 100 * 2 ** Math.min(errors, 5)));
+        continue;
+      }
+      if (messages.length === 0) continue;
+      if (stopping) await release(messages);
+      else await handle(messages);
+    }
+  };
+
+  /** Received while stopping: back to the queue unprocessed, visible again at once. */
+  const release = async (messages: readonly Message[]) => {
+    try {
+      await sqs.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: messages.map((message, index) => ({
+            Id: String(index),
+            ReceiptHandle: message.ReceiptHandle as string,
+            VisibilityTimeout: 0,
+          })),
+        }),
+      );
+    } catch {
+      // They reappear after their visibility timeout instead.
+    }
+  };
+
+  const lanes = Array.from({ length: concurrency }, () => lane());
+  let stopped: Promise<void> | undefined;
+  return {
+    stats,
+    stop(stopOptions = {}) {
+      stopped ??= (async () => {
+        stopping = true;
+        if (stopOptions.abortPolls ?? true) abort.abort();
+        await Promise.all(lanes);
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,163 @@
+/** Planner sizing (probes, bisection, merging), worker split spans, the work message and job ids. */
+import { fullResyncSettings, type ShopAccess, windowOrderLimit } from "../../shared/sync/full-resync/deps";
+import { InvalidWorkMessageError } from "../../shared/sync/full-resync/errors";
+import { encodeWorkMessage, parseWorkMessage } from "../../shared/sync/full-resync/messages";
+import { mergeRanges, newJobId, planWindows } from "../../shared/sync/full-resync/planner";
+import { splitRange } from "../../shared/sync/full-resync/worker";
+
+const DAY = 86_400;
+const NOW = 1_760_000_000;
+const settings = fullResyncSettings({ settleSeconds: 30, visibilityTimeoutSeconds: 10, maxReceiveCount: 4 });
+
+/** A fake search port answering total_count from sorted create_times (what the planner's probes read). */
+function fakeShop(createTimes: number[]): ShopAccess & { probes: { ge: number; lt: number }[] } {
+  const sorted = [...createTimes].sort((a, b) => a - b);
+  const lowerBound = (value: number) => {
+    let low = 0;
+    let high = sorted.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if ((sorted[middle] as number) < value) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  };
+  const probes: { ge: number; lt: number }[] = [];
+  return {
+    shop: { shopId: "s", shopCipher: "c" },
+    probes,
+    tiktok: {
+      async searchOrders({ body }) {
+        const ge = body.create_time_ge as number;
+        const lt = body.create_time_lt as number;
+        probes.push({ ge, lt });
+        return { orders: [], totalCount: lowerBound(lt) - lowerBound(ge) };
+      },
+    },
+  };
+}
+
+function countIn(createTimes: number[], start: number, end: number) {
+  return createTimes.filter((time) => time >= start && time < end).length;
+}
+
+function seeded(seed: number) {
+  let state = seed;
+  return () => {
+    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+    return state / 2 ** 31;
+  };
+}
+
+describe("planWindows", () => {
+  const random = seeded(7);
+  const times = Array.from({ length: 10_000 }, () => NOW - Math.floor(random() * 90 * DAY));
+  // A flash sale: 700 orders in one second.
+  for (let index = 0; index < 700; index++) times.push(NOW - 10 * DAY);
+  const budget = { ...settings, pageBudget: 10 };
+
+  it("covers the whole range with contiguous windows of at most the limit", async () => {
+    const shop = fakeShop(times);
+    const from = settings.historyStart;
+    const plan = await planWindows(shop, from, NOW, budget);
+    expect(plan.expectedOrders).toBe(times.length);
+    expect(plan.windows[0]?.start).toBe(from);
+    expect(plan.windows.at(-1)?.end).toBe(NOW);
+    let total = 0;
+    plan.windows.forEach((window, index) => {
+      if (index > 0) expect(window.start).toBe(plan.windows[index - 1]?.end);
+      const count = countIn(times, window.start, window.end);
+      expect(count).toBe(window.expected);
+      expect(count).toBeLessThanOrEqual(windowOrderLimit(budget));
+      total += count;
+    });
+    expect(total).toBe(times.length);
+    // Merging keeps windows well filled: little more than the minimum number of windows.
+    expect(plan.windows.length).toBeLessThanOrEqual(Math.ceil((times.length / 1_000) * 1.6));
+    // Empty years before the first order cost one probe per halving, not one per window.
+    expect(plan.probes).toBe(shop.probes.length);
+    expect(plan.probes).toBeLessThan(4 * plan.windows.length + 30);
+  });
+
+  it("stops at the probe budget and leaves oversized windows to the workers' splits", async () => {
+    const shop = fakeShop(times);
+    const plan = await planWindows(shop, settings.historyStart, NOW, { ...budget, maxProbes: 5 });
+    expect(plan.probes).toBeLessThanOrEqual(5);
+    expect(plan.windows.reduce((sum, window) => sum + (window.expected ?? 0), 0)).toBe(times.length);
+    expect(plan.windows.some((window) => (window.expected ?? 0) > windowOrderLimit(budget))).toBe(true);
+  });
+
+  it("plans nothing for an empty range, with one probe", async () => {
+    const shop = fakeShop(times);
+    const plan = await planWindows(shop, settings.historyStart, NOW - 200 * DAY, budget);
+    expect(plan).toEqual({ windows: [], probes: 1, expectedOrders: 0 });
+  });
+
+  it("never splits below one second", async () => {
+    const burst = Array.from({ length: 3_000 }, () => NOW - 100);
+    const plan = await planWindows(fakeShop(burst), NOW - 1_000, NOW, budget);
+    expect(plan.windows).toHaveLength(1);
+    expect(plan.windows[0]?.expected).toBe(3_000);
+    const only = plan.windows[0];
+    expect(only && countIn(burst, only.start, only.end)).toBe(3_000);
+  });
+});
+
+describe("mergeRanges", () => {
+  it("merges neighbours up to the limit and closes gaps", () => {
+    const windows = mergeRanges(
+      [
+        { start: 10, end: 20, count: 300 },
+        { start: 20, end: 30, count: 300 },
+        { start: 40, end: 50, count: 500 },
+        { start: 50, end: 60, count: 900 },
+      ],
+      0,
+      100,
+      1_000,
+    );
+    expect(windows).toEqual([
+      { start: 0, end: 40, expected: 600 },
+      { start: 40, end: 50, expected: 500 },
+      { start: 50, end: 100, expected: 900 },
+    ]);
+  });
+});
+
+describe("splitRange", () => {
+  it("cuts a window into equal spans covering it exactly", () => {
+    const spans = splitRange(100, 200, 3);
+    expect(spans).toEqual([
+      { start: 100, end: 133 },
+      { start: 133, end: 166 },
+      { start: 166, end: 200 },
+    ]);
+  });
+
+  it("never makes spans shorter than a second", () => {
+    expect(splitRange(100, 102, 8)).toEqual([
+      { start: 100, end: 101 },
+      { start: 101, end: 102 },
+    ]);
+  });
+});
+
+describe("work messages", () => {
+  it("round-trips and rejects anything else", () => {
+    const message = { shopId: "s", jobId: "j", window: 3, sequence: 7, pageToken: "t" };
+    expect(parseWorkMessage(encodeWorkMessage(message))).toEqual(message);
+    expect(() => parseWorkMessage("{")).toThrow(InvalidWorkMessageError);
+    expect(() => parseWorkMessage(JSON.stringify({ ...message, extra: 1 }))).toThrow(InvalidWorkMessageError);
+    expect(() => parseWorkMessage(JSON.stringify({ ...message, sequence: -1 }))).toThrow(/sequence/);
+  });
+});
+
+describe("job ids", () => {
+  it("sort by time and fit the API's job_id pattern", () => {
+    const earlier = newJobId(Date.UTC(2024, 4, 1, 12, 0, 0));
+    const later = newJobId(Date.UTC(2024, 4, 1, 12, 0, 1));
+    expect(earlier).toMatch(/^20240501T120000Z-[0-9a-f]{8}$/);
+    expect(earlier < later).toBe(true);
+    expect(later).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
+  });
+});
