@@ -5,7 +5,11 @@ import { lambdaRuntime } from "../../shared/app/lambda";
 import { createSyncService } from "../../shared/app/service";
 import { errorResponse, makeApiHandler } from "../../shared/http/api";
 
-const app = lambdaRuntime("tiktok-shop-sync-api");
+// API Gateway gives a request 29 s: planning probes run at the shop's rate, so cap them to ~20 s of
+// requests; windows still too big are split by the workers on their first page.
+const app = lambdaRuntime("tiktok-shop-sync-api", {
+  fullResyncSettings: (config) => ({ maxProbes: Math.max(5, Math.floor(20 * config.TIKTOK_MAX_RPS)) }),
+});
 
 async function route(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
   const runtime = await app.runtime();

@@ -7,7 +7,7 @@ import { getSecret } from "@aws-lambda-powertools/parameters/secrets";
 import { z } from "zod";
 import { parseConfig, type SyncConfig } from "../config";
 import { createPowertools } from "../observability/powertools";
-import type { FullResyncDeps } from "../sync/full-resync/deps";
+import type { FullResyncDeps, FullResyncSettings } from "../sync/full-resync/deps";
 import { wireFullResync } from "./full-resync-wiring";
 import { type AppCredentials, Runtime } from "./runtime";
 
@@ -73,7 +73,8 @@ export function lambdaRuntime(
         log: powertools.logPort,
         ...(options.budgetShare ? { budgetShare: options.budgetShare(config) } : {}),
       });
-      return { runtime, fullResync: wireFullResync(runtime) };
+      const settings = options.fullResyncSettings?.(config);
+      return { runtime, fullResync: wireFullResync(runtime, settings ? { settings } : {}) };
     });
     wired.catch(() => {
       wired = undefined;
