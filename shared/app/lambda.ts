@@ -60,7 +60,10 @@ export function credentialsFromEnv(config: SyncConfig): AppCredentials {
  */
 export function lambdaRuntime(
   serviceName: string,
-  options: { budgetShare?: (config: SyncConfig) => number } = {},
+  options: {
+    budgetShare?: (config: SyncConfig) => number;
+    fullResyncSettings?: (config: SyncConfig) => Partial<FullResyncSettings>;
+  } = {},
 ) {
   const config = parseConfig(process.env);
   const powertools = createPowertools(serviceName);
