@@ -285,7 +285,7 @@ function startScheduler(input: {
   const progressTimer = setInterval(async () => {
     for (const shopId of runtime.shopIds()) {
       const progress = await getJobProgress(input.workerDeps, shopId).catch(() => undefined);
-      if (!progress || progress.status !== "RUNNING") {
+      if (progress?.status !== "RUNNING") {
         if (bar && barJob === progress?.job_id) {
           bar.update(progress?.windows.done ?? 0, { orders: progress?.orders ?? 0, rate: 0, eta: "done" });
           bar.stop();
