@@ -12,6 +12,7 @@ module.exports = {
   transformIgnorePatterns: ["/node_modules/(?!@middy/)"],
   globalSetup: "<rootDir>/test/support/global-setup.ts",
   globalTeardown: "<rootDir>/test/support/global-teardown.ts",
-  testTimeout: 60_000,
+  // Generous: DynamoDB Local is slow on 2 shared cores; tests wait on conditions, never on time.
+  testTimeout: 240_000,
   maxWorkers: 2,
 };

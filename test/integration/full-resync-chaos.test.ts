@@ -20,7 +20,7 @@ import { reconcileJobs } from "../../shared/sync/full-resync/reconciler";
 import { uniqueNamespace } from "../support/local-aws";
 import { createHarness, diffOrders, type Harness, isFinished } from "./full-resync-harness";
 
-jest.setTimeout(180_000);
+jest.setTimeout(600_000);
 
 class SimulatedCrash extends Error {
   constructor(point: CrashPoint) {
@@ -87,7 +87,7 @@ describe("duplicate deliveries and a worker killed at each crash point", () => {
   it("ends equal to the truth with every order counted once", async () => {
     const job = await startFullResync(harness.deps, harness.shop.shopId);
     harness.startWorkers({ concurrency: 3 });
-    const progress = await harness.waitForJob(job.jobId, isFinished, 150_000);
+    const progress = await harness.waitForJob(job.jobId, isFinished, 300_000);
     expect(progress.status).toBe("COMPLETED");
     for (const point of points) expect(crashes.get(point)).toBeGreaterThan(0);
     expect(diffOrders(await harness.stored(), harness.truth())).toEqual({
@@ -128,7 +128,7 @@ describe("a message that always fails", () => {
     const job = await startFullResync(harness.deps, shopId);
     expect(job.windows).toBeGreaterThanOrEqual(3);
     harness.startWorkers({ concurrency: 2 });
-    const failed = await harness.waitForJob(job.jobId, isFinished, 90_000);
+    const failed = await harness.waitForJob(job.jobId, isFinished, 240_000);
     expect(failed).toMatchObject({ status: "FAILED", windows: { failed: 1, open: 0 } });
     expect(failed.failed_windows?.[0]).toMatchObject({ window: 1 });
     expect(failed.failed_windows?.[0]?.reason).toMatch(/failed 2 times.*SimulatedCrash/);
@@ -141,7 +141,7 @@ describe("a message that always fails", () => {
     failing = false;
     const resumed = await resumeJob(harness.deps, shopId, job.jobId);
     expect(resumed).toMatchObject({ status: "RUNNING", reopened: 1, requeued: 1, deadLettersRemoved: 1 });
-    const done = await harness.waitForJob(job.jobId, isFinished, 60_000);
+    const done = await harness.waitForJob(job.jobId, isFinished, 180_000);
     expect(done).toMatchObject({ status: "COMPLETED", orders: 600, windows: { failed: 0, open: 0 } });
     expect(diffOrders(await harness.stored(), harness.truth())).toEqual({
       missing: [],
@@ -242,7 +242,7 @@ describe("throttling and refused page tokens", () => {
     harness.emulator.failNext({ count: 4, endpoint: "searchOrders", fault: "rateLimit" });
     harness.emulator.failNext({ count: 3, endpoint: "searchOrders", fault: "expiredPageToken" });
     harness.startWorkers({ concurrency: 2 });
-    const progress = await harness.waitForJob(job.jobId, isFinished, 90_000);
+    const progress = await harness.waitForJob(job.jobId, isFinished, 240_000);
     expect(progress).toMatchObject({
       status: "COMPLETED",
       orders: 800,

@@ -185,7 +185,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
         }),
       };
     },
-    async waitForJob(jobId, done, timeoutMs = 150_000) {
+    async waitForJob(jobId, done, timeoutMs = 300_000) {
       const deadline = Date.now() + timeoutMs;
       let last: JobProgress | undefined;
       for (;;) {

@@ -9,7 +9,7 @@ import { type SqsBatchHandler, type SqsPoller, startSqsPoller } from "../../infr
 import { silentLog } from "../../shared/observability/telemetry";
 import { createTestResources, type TestResources } from "../support/local-aws";
 
-jest.setTimeout(60_000);
+jest.setTimeout(240_000);
 
 let resources: TestResources | undefined;
 let poller: SqsPoller | undefined;
@@ -52,7 +52,7 @@ async function depth(res: TestResources, url: string) {
   };
 }
 
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 20_000) {
+async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 90_000) {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error("condition not met in time");

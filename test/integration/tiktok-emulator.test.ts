@@ -14,7 +14,7 @@ import type { ApiEnvelope, SearchOrdersData, ShopInfo, TokenData } from "../../s
 import { API_CODES, API_PATHS } from "../../shared/tiktok/api-types";
 import { sign } from "../../shared/tiktok/signing";
 
-jest.setTimeout(30_000);
+jest.setTimeout(120_000);
 
 /** A fixed emulator time, so datasets are reproducible (the gateway checks `timestamp` on the wall clock). */
 const T0 = 1_750_000_000;
