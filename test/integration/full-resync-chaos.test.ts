@@ -267,6 +267,8 @@ describe("finalize", () => {
       label: "final",
       orders: 150,
       emulatorClockOffsetSeconds: -600,
+      // Long enough that the crashed message cannot come back (and finalize) while the test looks.
+      visibilityTimeoutSeconds: 120,
       deps: {
         // The window's last step (its second page) commits, then the worker dies before finalizing.
         crashAt: (point, context) => {
