@@ -164,14 +164,16 @@ describe("the SQS emulator restarted mid-job", () => {
     let sqsService = await startSqsEmulator();
     const sqs = createSqsClient({ sqsEndpoint: sqsService.endpoint });
     const namespace = uniqueNamespace("restart");
-    const overrides = { visibilityTimeoutSeconds: 3, maxReceiveCount: 5 };
+    // Stall detection is 2× visibility: keep it well above a page's time on a loaded DynamoDB Local, so
+    // only the windows the restart really orphaned are re-enqueued (and none exhausts its re-queues).
+    const overrides = { visibilityTimeoutSeconds: 10, maxReceiveCount: 5 };
     const queues = await createQueues(sqs, namespace, overrides);
     const deps: FullResyncDeps = {
       ...harness.deps,
       sqs,
       queueUrl: queues.workQueueUrl,
       deadLetterQueueUrl: queues.deadLetterQueueUrl,
-      settings: { ...harness.deps.settings, visibilityTimeoutSeconds: 3, pageBudget: 2 },
+      settings: { ...harness.deps.settings, visibilityTimeoutSeconds: 10, pageBudget: 2, maxRequeues: 20 },
     };
     const poller = startSqsPoller({
       sqs,
@@ -202,7 +204,7 @@ describe("the SQS emulator restarted mid-job", () => {
             (await getJobProgress(deps, shopId, job.jobId)) ?? ({ status: "RUNNING" } as never),
           );
         },
-        120_000,
+        300_000,
         "job finished after the restart",
       );
       const progress = await getJobProgress(deps, shopId, job.jobId);
