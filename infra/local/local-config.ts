@@ -1,11 +1,10 @@
 /**
  * Configuration of `npm start`: the product's own variables (shared/config.ts) plus what the laptop twin
- * decides for itself — which services to emulate (whatever is unset) and where local data lives.
+ * decides for itself — which services to emulate (whatever is unset) and where local data lives. Every
+ * problem is collected and reported at once, before anything starts.
  */
 import { z } from "zod";
-import { ConfigError } from "../../shared/config";
-
-const flagSchema = z.object({ fresh: z.boolean(), help: z.boolean() });
+import { ConfigError, parseConfig, type SyncConfig } from "../../shared/config";
 
 export interface LocalOptions {
   readonly fresh: boolean;
@@ -19,55 +18,112 @@ export interface LocalOptions {
   readonly emulatorCreatesPerSecond: number;
 }
 
+/** The local app credentials the built-in TikTok emulator is started with. */
+export const LOCAL_APP = { appKey: "local-app-key", appSecret: "local-app-secret" } as const;
+
+/** The demo ticks every 30 s unless told otherwise (Lambda's schedule defaults to 5 minutes). */
+export const LOCAL_SYNC_INTERVAL_SECONDS = "30";
+
+const KNOWN_FLAGS = ["--fresh", "--help", "-h"];
+
+const rate = (name: string) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, `${name} must be a number ≥ 0`)
+    .transform(Number)
+    .refine((value) => value <= 1_000, `${name} must be at most 1000`);
+
+const count = (name: string, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `${name} must be a whole number`)
+    .transform(Number)
+    .refine((value) => value >= 1 && value <= max, `${name} must be between 1 and ${max}`);
+
 const localEnvSchema = z.object({
-  LOCAL_DATA_DIR: z.string().min(1).default(".local"),
-  EMULATOR_ORDERS: z
-    .string()
-    .regex(/^\d+$/, "EMULATOR_ORDERS must be a whole number")
-    .transform(Number)
-    .refine((value) => value >= 1 && value <= 1_000_000, "EMULATOR_ORDERS must be between 1 and 1000000")
-    .default(10_000),
-  EMULATOR_SHOPS: z
-    .string()
-    .regex(/^\d+$/, "EMULATOR_SHOPS must be a whole number")
-    .transform(Number)
-    .refine((value) => value >= 1 && value <= 20, "EMULATOR_SHOPS must be between 1 and 20")
-    .default(2),
-  EMULATOR_UPDATES_PER_SECOND: z
-    .string()
-    .regex(/^\d+(\.\d+)?$/, "EMULATOR_UPDATES_PER_SECOND must be a number")
-    .transform(Number)
-    .default(0.5),
-  EMULATOR_CREATES_PER_SECOND: z
-    .string()
-    .regex(/^\d+(\.\d+)?$/, "EMULATOR_CREATES_PER_SECOND must be a number")
-    .transform(Number)
-    .default(0.2),
+  LOCAL_DATA_DIR: z.string().trim().min(1).default(".local"),
+  EMULATOR_ORDERS: count("EMULATOR_ORDERS", 1_000_000).default(10_000),
+  EMULATOR_SHOPS: count("EMULATOR_SHOPS", 20).default(2),
+  EMULATOR_UPDATES_PER_SECOND: rate("EMULATOR_UPDATES_PER_SECOND").default(0.5),
+  EMULATOR_CREATES_PER_SECOND: rate("EMULATOR_CREATES_PER_SECOND").default(0.2),
 });
 
+function withoutBlanks(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter(
+      (entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== "",
+    ),
+  );
+}
+
+/** Flags and the variables only `npm start` reads; throws ConfigError naming every problem. */
 export function parseLocalOptions(argv: readonly string[], env: NodeJS.ProcessEnv): LocalOptions {
-  const unknown = argv.filter((arg) => !["--fresh", "--help", "-h"].includes(arg));
+  const problems: string[] = [];
+  const unknown = argv.filter((arg) => !KNOWN_FLAGS.includes(arg));
   if (unknown.length > 0) {
-    throw new ConfigError(`Unknown option(s): ${unknown.join(" ")} (known: --fresh, --help)`, [
-      `unknown option(s): ${unknown.join(" ")}`,
-    ]);
+    problems.push(`unknown option(s): ${unknown.join(" ")} (known: --fresh, --help)`);
   }
-  const flags = flagSchema.parse({
-    fresh: argv.includes("--fresh"),
-    help: argv.includes("--help") || argv.includes("-h"),
-  });
-  const blanksRemoved = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ""));
-  const parsed = localEnvSchema.safeParse(blanksRemoved);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => issue.message);
+  const parsed = localEnvSchema.safeParse(withoutBlanks(env));
+  if (!parsed.success) problems.push(...parsed.error.issues.map((issue) => issue.message));
+  if (problems.length > 0 || !parsed.success) {
     throw new ConfigError(`Invalid configuration:\n  - ${problems.join("\n  - ")}`, problems);
   }
   return {
-    ...flags,
+    fresh: argv.includes("--fresh"),
+    help: argv.includes("--help") || argv.includes("-h"),
     dataDir: parsed.data.LOCAL_DATA_DIR,
     emulatorOrders: parsed.data.EMULATOR_ORDERS,
     emulatorShops: parsed.data.EMULATOR_SHOPS,
     emulatorUpdatesPerSecond: parsed.data.EMULATOR_UPDATES_PER_SECOND,
     emulatorCreatesPerSecond: parsed.data.EMULATOR_CREATES_PER_SECOND,
   };
+}
+
+export interface StartConfig {
+  readonly options: LocalOptions;
+  readonly config: SyncConfig;
+  /** TIKTOK_API_BASE_URL unset: the built-in emulator is started and used. */
+  readonly emulateTikTok: boolean;
+}
+
+/**
+ * Everything `npm start` is told, validated together: the product's variables (with the local defaults:
+ * 30 s ticks, and the emulator's app credentials when TikTok is emulated) and the local ones. Throws one
+ * ConfigError listing every problem.
+ */
+export function parseStartConfig(argv: readonly string[], env: NodeJS.ProcessEnv): StartConfig {
+  const problems: string[] = [];
+  const emulateTikTok = !env.TIKTOK_API_BASE_URL?.trim();
+  let options: LocalOptions | undefined;
+  let config: SyncConfig | undefined;
+  try {
+    options = parseLocalOptions(argv, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  try {
+    config = parseConfig({
+      ...env,
+      SYNC_INTERVAL_SECONDS: env.SYNC_INTERVAL_SECONDS || LOCAL_SYNC_INTERVAL_SECONDS,
+      ...(emulateTikTok
+        ? {
+            TIKTOK_APP_KEY: env.TIKTOK_APP_KEY || LOCAL_APP.appKey,
+            TIKTOK_APP_SECRET: env.TIKTOK_APP_SECRET || LOCAL_APP.appSecret,
+          }
+        : {}),
+    });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  if (!emulateTikTok && !env.TIKTOK_SHOP_ID?.trim()) {
+    problems.push("TIKTOK_SHOP_ID is required when TIKTOK_API_BASE_URL points at a real TikTok Shop API");
+  }
+  if (problems.length > 0 || !options || !config) {
+    throw new ConfigError(`Invalid configuration:\n  - ${problems.join("\n  - ")}`, problems);
+  }
+  return { options, config, emulateTikTok };
 }

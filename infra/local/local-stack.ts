@@ -2,11 +2,16 @@
  * The laptop twin of the deployed stack, started in one process tree: emulators for whatever is not
  * configured, tables and queues from shared/resources.ts, the HTTP API on PORT, the scheduler (tick) and
  * the SQS poller (worker). Returns a handle whose stop() ends every child process.
+ *
+ * The terminal shows a progress bar per running full resync (plain lines every few seconds when stdout is
+ * not a TTY), then one line per shop per tick.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { Writable } from "node:stream";
-import { SingleBar } from "cli-progress";
+import { GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
+import { MultiBar, type SingleBar } from "cli-progress";
 import { makeWorkerHandler } from "../../functions/worker/handler-core";
 import { wireFullResync } from "../../shared/app/full-resync-wiring";
 import { Runtime, type ShopSetup } from "../../shared/app/runtime";
@@ -16,8 +21,9 @@ import { createDynamoDbClient, createSqsClient } from "../../shared/aws-clients"
 import type { SyncConfig } from "../../shared/config";
 import { makeApiHandler } from "../../shared/http/api";
 import { type LogPort, MetricsRecorder } from "../../shared/observability/telemetry";
-import { WORKER_TIMEOUT_SECONDS } from "../../shared/resources";
-import { getJobProgress } from "../../shared/sync/full-resync/progress";
+import { stateKeys } from "../../shared/store/keys";
+import type { FullResyncDeps } from "../../shared/sync/full-resync/deps";
+import { getJobProgress, type JobProgress } from "../../shared/sync/full-resync/progress";
 import { type RunningService, startDynamoDbLocal, startSqsEmulator } from "./emulators";
 import { startHttpApi } from "./http-server";
 import type { LocalOptions } from "./local-config";
@@ -27,17 +33,98 @@ import { startTikTokEmulator, type TikTokEmulator } from "./tiktok-emulator";
 
 export const LOCAL_NAMESPACE = "tss";
 
+/**
+ * The local work queue's visibility timeout (AWS: 6× the worker's 30 s timeout). The reconciler re-enqueues
+ * windows idle for 2× this, so a full resync interrupted by a restart resumes within half a minute; the
+ * queue and the full-resync settings always use the same value.
+ */
+export const LOCAL_VISIBILITY_TIMEOUT_SECONDS = 15;
+
+/** A local full resync still planning after this long was interrupted (AWS: 15 minutes). */
+const LOCAL_PLANNING_TIMEOUT_MS = 2 * 60_000;
+
+/** In-flight ticks and worker batches get this long to finish on stop before the services go down. */
+const DRAIN_TIMEOUT_MS = 10_000;
+
 export interface LocalStack {
   readonly apiUrl: string;
   readonly runtime: Runtime;
   readonly emulator: TikTokEmulator | undefined;
+  /** Settles when a service the stack started dies on its own (the caller stops the rest). */
+  readonly failed: Promise<Error>;
+  /** Ends the progress bars and mutes the stack's output (the caller is about to announce the stop). */
+  quiet(): void;
   stop(): Promise<void>;
 }
 
+type Output = Writable & { isTTY?: boolean };
+
+/**
+ * Every line the stack prints goes through here: above the progress bars while they are shown (TTY),
+ * straight to the stream otherwise, and nowhere once stopping (in-flight work failing is expected then).
+ */
+class Terminal {
+  private bars: MultiBar | undefined;
+  private silenced = false;
+
+  constructor(readonly out: Output) {}
+
+  get isTTY(): boolean {
+    return this.out.isTTY === true;
+  }
+
+  line(text: string): void {
+    if (this.silenced) return;
+    // Above the bars each line overwrites a bar's old line: clear the rest of it (ESC[K).
+    if (this.bars) this.bars.log(`${text.split("\n").join("\u001b[K\n")}\u001b[K\n`);
+    else this.out.write(`${text}\n`);
+  }
+
+  createBar(total: number, payload: Record<string, unknown>): SingleBar {
+    this.bars ??= new MultiBar({
+      stream: this.out,
+      format: "{label} |{bar}| {percentage}% · {details}",
+      barsize: 24,
+      hideCursor: true,
+      clearOnComplete: false,
+      stopOnComplete: false,
+      autopadding: true,
+      // Lines logged above the bars overwrite them: redraw every frame, not only on change.
+      forceRedraw: true,
+      fps: 5,
+    });
+    return this.bars.create(total, 0, payload);
+  }
+
+  /** Leaves the bars' final state on screen and returns to plain lines. */
+  endBars(): void {
+    if (!this.bars) return;
+    const bars = this.bars;
+    this.bars = undefined;
+    bars.update();
+    bars.stop();
+  }
+
+  silence(): void {
+    this.endBars();
+    this.silenced = true;
+  }
+}
+
+function clock(): string {
+  return new Date().toISOString().slice(11, 19);
+}
+
+function formatFields(fields: Record<string, unknown>): string {
+  return Object.entries(fields)
+    .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
+    .join(" ");
+}
+
 /** Warnings and errors go to the terminal (one line each); routine info is left to the status lines. */
-function terminalLog(out: Writable): LogPort {
-  const line = (level: string, message: string, fields?: Record<string, unknown>) =>
-    out.write(`${level} ${message}${fields ? ` ${JSON.stringify(fields)}` : ""}\n`);
+function terminalLog(terminal: Terminal): LogPort {
+  const line = (mark: string, message: string, fields?: Record<string, unknown>) =>
+    terminal.line(`${clock()} ${mark} ${message}${fields ? `  ${formatFields(fields)}` : ""}`);
   return {
     info: () => {},
     warn: (message, fields) => line("⚠", message, fields),
@@ -58,65 +145,133 @@ function emulatorAnchor(dataDir: string): number {
   }
 }
 
+function emulatedShopIds(count: number): string[] {
+  return Array.from(
+    { length: count },
+    (_, index) => `74940000000000000${String(index + 1).padStart(2, "0")}`,
+  );
+}
+
+async function startEmulator(options: LocalOptions, config: SyncConfig): Promise<TikTokEmulator> {
+  const shopIds = emulatedShopIds(options.emulatorShops);
+  const emulator = await startTikTokEmulator({
+    appKey: config.TIKTOK_APP_KEY as string,
+    appSecret: config.TIKTOK_APP_SECRET as string,
+    seed: 2026,
+    shops: shopIds.map((id) => ({ id, orders: options.emulatorOrders })),
+    clock: { start: emulatorAnchor(options.dataDir) },
+    presetTokens: shopIds.map((id) => ({
+      accessToken: `local-access-${id}`,
+      refreshToken: `local-refresh-${id}`,
+      shopIds: [id],
+    })),
+    log: () => {},
+  });
+  emulator.setClock(Math.floor(Date.now() / 1000));
+  if (options.emulatorUpdatesPerSecond > 0 || options.emulatorCreatesPerSecond > 0) {
+    emulator.configure({
+      continuousMutation: {
+        updatesPerSecond: options.emulatorUpdatesPerSecond,
+        createsPerSecond: options.emulatorCreatesPerSecond,
+        timebase: "real",
+      },
+    });
+  }
+  return emulator;
+}
+
+/** The queue's own visibility timeout: the full-resync settings must agree with it. */
+async function visibilityTimeoutOf(sqs: SQSClient, queueUrl: string): Promise<number> {
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["VisibilityTimeout"] }),
+  );
+  const seconds = Number(Attributes?.VisibilityTimeout);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds : LOCAL_VISIBILITY_TIMEOUT_SECONDS;
+}
+
+/** Waits for `work`, but no longer than `ms` (a stuck call must not keep the services up). */
+async function bounded(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    work.catch(() => {}),
+    new Promise<void>((resolveTimeout) => {
+      timer = setTimeout(resolveTimeout, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function startLocalStack(input: {
   config: SyncConfig;
   options: LocalOptions;
   emulateTikTok: boolean;
-  out: Writable;
+  out: Output;
 }): Promise<LocalStack> {
-  const { options, out } = input;
+  const { options } = input;
+  const terminal = new Terminal(input.out);
+  const started = Date.now();
+  let stopping = false;
+  /** The child processes, watched while the stack runs. */
+  const services: { name: string; service: RunningService }[] = [];
+  /** Run in reverse order on stop: ticks and worker batches first, DynamoDB Local last. */
   const stoppers: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stoppers.reverse()) await stop().catch(() => {});
+    stoppers.length = 0;
   };
+
   try {
-    const started = Date.now();
-    const services: string[] = [];
     let dynamodbEndpoint = input.config.DYNAMODB_ENDPOINT;
     let sqsEndpoint = input.config.SQS_ENDPOINT;
-    const [dynamo, sqs] = await Promise.all([
+    const startups = await Promise.allSettled([
       dynamodbEndpoint ? undefined : startDynamoDbLocal({ dataDir: join(options.dataDir, "dynamodb") }),
       sqsEndpoint ? undefined : startSqsEmulator(),
-    ]);
-    for (const service of [dynamo, sqs] as (RunningService | undefined)[])
-      if (service) stoppers.push(service.stop);
+      input.emulateTikTok ? startEmulator(options, input.config) : undefined,
+    ] as const);
+    const [dynamoStart, sqsStart, emulatorStart] = startups;
+    // Whatever did start is stopped again if anything failed: no orphans.
+    if (dynamoStart.status === "fulfilled" && dynamoStart.value) {
+      services.push({ name: "DynamoDB Local", service: dynamoStart.value });
+      stoppers.push(dynamoStart.value.stop);
+    }
+    if (sqsStart.status === "fulfilled" && sqsStart.value) {
+      services.push({ name: "The SQS emulator (fauxqs)", service: sqsStart.value });
+      stoppers.push(sqsStart.value.stop);
+    }
+    const emulator = emulatorStart.status === "fulfilled" ? emulatorStart.value : undefined;
+    if (emulator) stoppers.push(() => emulator.stop());
+    const failure = startups.find((result) => result.status === "rejected");
+    if (failure) throw (failure as PromiseRejectedResult).reason;
+    const dynamo = dynamoStart.status === "fulfilled" ? dynamoStart.value : undefined;
+    const sqs = sqsStart.status === "fulfilled" ? sqsStart.value : undefined;
     dynamodbEndpoint ??= dynamo?.endpoint;
     sqsEndpoint ??= sqs?.endpoint;
-    services.push(
-      `DynamoDB   ${dynamodbEndpoint} (${dynamo ? "DynamoDB Local, emulated" : "DYNAMODB_ENDPOINT"})`,
-    );
-    services.push(`SQS        ${sqsEndpoint} (${sqs ? "fauxqs, emulated" : "SQS_ENDPOINT"})`);
 
-    let emulator: TikTokEmulator | undefined;
+    const banner: string[] = [
+      `  DynamoDB   ${dynamodbEndpoint}  ${
+        dynamo
+          ? `(emulated: DynamoDB Local, data in ${resolve(options.dataDir, "dynamodb")})`
+          : "(configured: DYNAMODB_ENDPOINT)"
+      }`,
+      `  SQS        ${sqsEndpoint}  ${sqs ? "(emulated: fauxqs, in memory)" : "(configured: SQS_ENDPOINT)"}`,
+    ];
+
     let shops: ShopSetup[] | undefined;
-    let config = { ...input.config, DYNAMODB_ENDPOINT: dynamodbEndpoint, SQS_ENDPOINT: sqsEndpoint };
-    if (input.emulateTikTok) {
-      const shopSpecs = Array.from({ length: options.emulatorShops }, (_, index) => ({
-        id: `74940000000000000${String(index + 1).padStart(2, "0")}`,
-        orders: options.emulatorOrders,
-      }));
-      emulator = await startTikTokEmulator({
-        appKey: config.TIKTOK_APP_KEY as string,
-        appSecret: config.TIKTOK_APP_SECRET as string,
-        seed: 2026,
-        shops: shopSpecs,
-        clock: { start: emulatorAnchor(options.dataDir) },
-        presetTokens: shopSpecs.map((shop) => ({
-          accessToken: `local-access-${shop.id}`,
-          refreshToken: `local-refresh-${shop.id}`,
-          shopIds: [shop.id],
-        })),
-        log: () => {},
-      });
-      emulator.setClock(Math.floor(Date.now() / 1000));
-      emulator.configure({
-        continuousMutation: {
-          updatesPerSecond: options.emulatorUpdatesPerSecond,
-          createsPerSecond: options.emulatorCreatesPerSecond,
-          timebase: "real",
-        },
-      });
-      stoppers.push(() => emulator?.stop() ?? Promise.resolve());
+    let config: SyncConfig = {
+      ...input.config,
+      DYNAMODB_ENDPOINT: dynamodbEndpoint,
+      SQS_ENDPOINT: sqsEndpoint,
+    };
+    if (emulator) {
       config = {
         ...config,
         TIKTOK_API_BASE_URL: emulator.baseUrl,
@@ -127,17 +282,31 @@ export async function startLocalStack(input: {
         shopCipher: shop.cipher,
         initialTokens: { accessToken: `local-access-${shop.id}`, refreshToken: `local-refresh-${shop.id}` },
       }));
-      services.push(
-        `TikTok     ${emulator.baseUrl} (built-in emulator: ${shops.length} shops × ${options.emulatorOrders} orders)`,
+      const changes =
+        options.emulatorUpdatesPerSecond > 0 || options.emulatorCreatesPerSecond > 0
+          ? `${options.emulatorUpdatesPerSecond} updates + ${options.emulatorCreatesPerSecond} new orders/s`
+          : "no changes of its own";
+      banner.push(
+        `  TikTok     ${emulator.baseUrl}  (emulated: ${shops.length} shops × ${options.emulatorOrders} orders, ${changes})`,
+        `  Admin      ${emulator.adminBaseUrl}  (emulator: truth, mutate, counters, faults)`,
       );
     } else {
-      services.push(`TikTok     ${config.TIKTOK_API_BASE_URL} (TIKTOK_API_BASE_URL)`);
+      banner.push(
+        `  TikTok     ${config.TIKTOK_API_BASE_URL}  (configured: TIKTOK_API_BASE_URL, shop ${config.TIKTOK_SHOP_ID})`,
+      );
     }
 
-    const dynamodb = createDynamoDbClient({ dynamodbEndpoint: config.DYNAMODB_ENDPOINT });
-    const sqsClient = createSqsClient({ sqsEndpoint: config.SQS_ENDPOINT });
+    const dynamodb = createDynamoDbClient({ dynamodbEndpoint, region: config.AWS_REGION });
+    const sqsClient = createSqsClient({ sqsEndpoint, region: config.AWS_REGION });
+    stoppers.push(async () => {
+      dynamodb.destroy();
+      sqsClient.destroy();
+    });
     const tables = await createTables(dynamodb, LOCAL_NAMESPACE);
-    const queues = await createQueues(sqsClient, LOCAL_NAMESPACE);
+    const queues = await createQueues(sqsClient, LOCAL_NAMESPACE, {
+      visibilityTimeoutSeconds: LOCAL_VISIBILITY_TIMEOUT_SECONDS,
+    });
+    const visibilityTimeoutSeconds = await visibilityTimeoutOf(sqsClient, queues.workQueueUrl);
     config = {
       ...config,
       ORDERS_TABLE_NAME: tables.ordersTable,
@@ -145,8 +314,7 @@ export async function startLocalStack(input: {
       WORK_QUEUE_URL: queues.workQueueUrl,
       DEAD_LETTER_QUEUE_URL: queues.deadLetterQueueUrl,
     };
-    const metrics = new MetricsRecorder();
-    const log = terminalLog(out);
+    const log = terminalLog(terminal);
     const runtime = new Runtime(config, {
       credentials: {
         appKey: config.TIKTOK_APP_KEY as string,
@@ -160,56 +328,66 @@ export async function startLocalStack(input: {
             }
           : {}),
       },
-      metrics,
+      metrics: new MetricsRecorder(),
       log,
       dynamodb,
       sqs: sqsClient,
       budgetShare: 1,
       ...(shops ? { shops } : {}),
     });
-    stoppers.push(async () => {
-      dynamodb.destroy();
-      sqsClient.destroy();
-    });
+    const notes: string[] = [];
     if (emulator && shops) {
       // The emulator forgets rotated tokens when it restarts: install its fixed pair again.
       for (const shop of shops) {
-        if (shop.initialTokens) {
-          await runtime.tokenRepository.storeAuthorized(shop.shopId, {
-            ...shop.initialTokens,
-            accessTokenExpiresAt: emulator.now() + 7 * 86_400,
-            refreshTokenExpiresAt: emulator.now() + 365 * 86_400,
-          });
-        }
+        if (!shop.initialTokens) continue;
+        await runtime.tokenRepository.storeAuthorized(shop.shopId, {
+          ...shop.initialTokens,
+          accessTokenExpiresAt: emulator.now() + 7 * 86_400,
+          refreshTokenExpiresAt: emulator.now() + 365 * 86_400,
+        });
       }
     }
-    const workerDeps = wireFullResync(runtime);
+    if (dynamo) notes.push(...(await releaseInterruptedLocks(runtime)));
+
+    const workerDeps = wireFullResync(runtime, {
+      settings: { visibilityTimeoutSeconds, planningTimeoutMs: LOCAL_PLANNING_TIMEOUT_MS },
+    });
     const poller = startSqsPoller({
       sqs: sqsClient,
       queueUrl: queues.workQueueUrl,
       handler: makeWorkerHandler(workerDeps),
-      batchSize: 5,
+      // One page per message: a batch never outlives the (short) visibility timeout.
+      batchSize: 1,
       concurrency: config.WORKER_CONCURRENCY,
       waitTimeSeconds: 2,
-      functionTimeoutMs: WORKER_TIMEOUT_SECONDS * 1000,
+      functionTimeoutMs: visibilityTimeoutSeconds * 1000,
       log,
     });
-    stoppers.push(() => poller.stop());
+    // Stopped after the scheduler: drains the worker batches in flight while the services are still up.
+    stoppers.push(() => bounded(poller.stop(), DRAIN_TIMEOUT_MS));
 
     const api = await startHttpApi(makeApiHandler({ service: createSyncService(runtime), log }), {
       port: config.PORT,
+    }).catch((error: NodeJS.ErrnoException) => {
+      throw error.code === "EADDRINUSE"
+        ? new Error(
+            `Port ${config.PORT} is already in use: stop what runs there or start with PORT=<another port>.`,
+          )
+        : error;
     });
     stoppers.push(() => api.close());
 
-    out.write(
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    terminal.line(
       [
         "",
-        "tiktok-shop-sync — local stack",
-        ...services.map((service) => `  ${service}`),
-        `  Tables     ${tables.ordersTable}, ${tables.stateTable}   Queues ${LOCAL_NAMESPACE}-work, ${LOCAL_NAMESPACE}-work-dlq`,
-        `  Schedule   tick every ${config.SYNC_INTERVAL_SECONDS} s · ${config.WORKER_CONCURRENCY} workers · ${config.TIKTOK_MAX_RPS} req/s per shop`,
+        "tiktok-shop-sync — local stack (set variables are used, unset services are emulated)",
+        ...banner,
+        `  Tables     ${tables.ordersTable}, ${tables.stateTable}   Queues ${LOCAL_NAMESPACE}-work (visibility ${visibilityTimeoutSeconds} s), ${LOCAL_NAMESPACE}-work-dlq`,
+        `  Schedule   tick every ${config.SYNC_INTERVAL_SECONDS} s · settle ${config.SYNC_SETTLE_SECONDS} s · overlap ${config.SYNC_OVERLAP_SECONDS} s · ${config.WORKER_CONCURRENCY} workers · ${config.TIKTOK_MAX_RPS} req/s per shop`,
+        ...notes.map((note) => `  Note       ${note}`),
         "",
-        `API ready on ${api.url} in ${((Date.now() - started) / 1000).toFixed(1)} s   (GET ${api.url}/api/sync/status · Ctrl-C stops)`,
+        `API ready on ${api.url} in ${seconds} s   (npm run status · npm run sync · Ctrl-C stops)`,
         "",
       ].join("\n"),
     );
@@ -217,111 +395,253 @@ export async function startLocalStack(input: {
     const scheduler = startScheduler({
       runtime,
       workerDeps,
-      metrics,
-      out,
+      terminal,
       intervalSeconds: config.SYNC_INTERVAL_SECONDS,
+      stallSeconds: 2 * visibilityTimeoutSeconds,
     });
-    stoppers.push(scheduler.stop);
-    return { apiUrl: api.url, runtime, emulator, stop: stopAll };
+    stoppers.push(() => bounded(scheduler.stop(), DRAIN_TIMEOUT_MS));
+
+    // A service that dies on its own takes the stack down with a clear reason (never a silent zombie).
+    let reportFailure: (error: Error) => void = () => {};
+    const failed = new Promise<Error>((resolveFailure) => {
+      reportFailure = resolveFailure;
+    });
+    const watchdog = setInterval(() => {
+      for (const { name, service } of services) {
+        if (stopping || service.pid === undefined || isAlive(service.pid)) continue;
+        // A Ctrl-C reaches the whole process group: give our own signal handler the first word.
+        setTimeout(() => {
+          if (!stopping) reportFailure(new Error(`${name} (pid ${service.pid}) exited unexpectedly.`));
+        }, 500);
+      }
+    }, 2_000);
+    watchdog.unref();
+
+    return {
+      apiUrl: api.url,
+      runtime,
+      emulator,
+      failed,
+      quiet: () => terminal.silence(),
+      stop: async () => {
+        stopping = true;
+        clearInterval(watchdog);
+        terminal.silence();
+        await stopAll();
+      },
+    };
   } catch (error) {
+    stopping = true;
+    terminal.silence();
     await stopAll();
     throw error;
   }
 }
 
-/** Ticks now and every interval; shows a progress bar while a full resync runs, one line per tick after. */
+/**
+ * An incremental run's lock outlives a process killed mid-run (Ctrl-C reaches DynamoDB Local too) and would
+ * hold off every tick until its lease ends. The caller owns this DynamoDB Local exclusively (start.ts keeps a
+ * pid file in the data folder), so a lock found at start-up can only be such a leftover: release it.
+ */
+async function releaseInterruptedLocks(runtime: Runtime): Promise<string[]> {
+  const notes: string[] = [];
+  for (const shopId of runtime.shopIds()) {
+    const { Item } = await runtime.documents.send(
+      new GetCommand({
+        TableName: runtime.config.STATE_TABLE_NAME,
+        Key: { pk: stateKeys.shop(shopId), sk: stateKeys.lock },
+      }),
+    );
+    if (typeof Item?.owner !== "string") continue;
+    await runtime.state.releaseLock(shopId, Item.owner);
+    notes.push(`shop ${shopId}: released the sync lock of a run the last stop interrupted`);
+  }
+  return notes;
+}
+
+function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return "…";
+  const whole = Math.round(seconds);
+  if (whole < 60) return `${whole}s`;
+  const minutes = Math.floor(whole / 60);
+  if (minutes < 60) return `${minutes}m${String(whole % 60).padStart(2, "0")}s`;
+  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, "0")}m`;
+}
+
+function progressDetails(progress: JobProgress): string {
+  const eta = progress.eta ? formatDuration((Date.parse(progress.eta) - Date.now()) / 1000) : "…";
+  const windows = `windows ${progress.windows.done}/${progress.windows.total}`;
+  const failed = progress.windows.failed > 0 ? ` (${progress.windows.failed} failed)` : "";
+  return `${windows}${failed} · orders ${progress.orders}/${progress.expected_orders} · ${Math.round(progress.rate)}/s · ETA ${eta}`;
+}
+
+interface ShownJob {
+  readonly jobId: string;
+  readonly bar: SingleBar | undefined;
+  lastLineAt: number;
+  lastLine: string;
+}
+
+/**
+ * The full-resync display: a bar per running job on a TTY, a plain line every few seconds otherwise, and a
+ * closing line per job. Reads the same progress document as the status route.
+ */
+function startProgressDisplay(input: {
+  runtime: Runtime;
+  workerDeps: FullResyncDeps;
+  terminal: Terminal;
+  stallSeconds: number;
+}) {
+  const { runtime, terminal } = input;
+  const shown = new Map<string, ShownJob>();
+  const plainEveryMs = 5_000;
+  let firstPass = true;
+  let refreshing = false;
+
+  const show = (shopId: string, progress: JobProgress) => {
+    let job = shown.get(shopId);
+    if (job && job.jobId !== progress.job_id) shown.delete(shopId);
+    job = shown.get(shopId);
+    const label = `full resync ${shopId}`;
+    const details = progressDetails(progress);
+    const total = Math.max(1, progress.expected_orders, progress.orders);
+    if (!job) {
+      if (firstPass) {
+        terminal.line(
+          `${clock()} shop ${shopId}  full resync ${progress.job_id} was interrupted by the last stop: windows idle for ${input.stallSeconds} s are re-enqueued by the next tick`,
+        );
+      }
+      job = {
+        jobId: progress.job_id,
+        bar: terminal.isTTY ? terminal.createBar(total, { label, details }) : undefined,
+        // Plain output: the first line after a few seconds (the tick announces the job first).
+        lastLineAt: firstPass ? 0 : Date.now(),
+        lastLine: "",
+      };
+      shown.set(shopId, job);
+    }
+    if (job.bar) {
+      job.bar.setTotal(total);
+      job.bar.update(progress.orders, { label, details });
+    } else if (Date.now() - job.lastLineAt >= plainEveryMs && details !== job.lastLine) {
+      terminal.line(`${clock()} ${label}  ${details}`);
+      job.lastLineAt = Date.now();
+      job.lastLine = details;
+    }
+  };
+
+  const finish = (shopId: string, job: ShownJob, progress: JobProgress) => {
+    shown.delete(shopId);
+    const label = `full resync ${shopId}`;
+    const seconds =
+      ((Date.parse(progress.finished ?? "") || Date.now()) - Date.parse(progress.started)) / 1000;
+    job.bar?.update(progress.orders, { label, details: `${progress.status.toLowerCase()}` });
+    const outcome =
+      progress.status === "COMPLETED"
+        ? "✔ completed"
+        : `✖ ${progress.status.toLowerCase()}${progress.reason ? ` (${progress.reason})` : ""}`;
+    const floor = Math.ceil(progress.orders / 100);
+    terminal.line(
+      `${clock()} shop ${shopId}  full resync ${progress.job_id} ${outcome}: ${progress.orders} orders in ${formatDuration(seconds)} · ${progress.api_calls} api calls (floor ${floor}) · ${progress.windows.total} window${progress.windows.total === 1 ? "" : "s"}`,
+    );
+    if (progress.status === "FAILED") {
+      terminal.line(`${clock()} shop ${shopId}  start another with: npm run sync -- --full --shop ${shopId}`);
+    }
+  };
+
+  const refresh = async () => {
+    if (refreshing) return;
+    refreshing = true;
+    try {
+      for (const shopId of runtime.shopIds()) {
+        const progress = await getJobProgress(input.workerDeps, shopId).catch(() => undefined);
+        if (!progress) continue;
+        const job = shown.get(shopId);
+        if (progress.status === "RUNNING") show(shopId, progress);
+        else if (job && job.jobId === progress.job_id) finish(shopId, job, progress);
+      }
+      if (shown.size === 0) terminal.endBars();
+      firstPass = false;
+    } finally {
+      refreshing = false;
+    }
+  };
+
+  const timer = setInterval(() => void refresh(), 1_000);
+  return {
+    first: refresh(),
+    stop() {
+      clearInterval(timer);
+      terminal.endBars();
+    },
+  };
+}
+
+/** Ticks now and every interval (never overlapping); one line per shop per tick. */
 function startScheduler(input: {
   runtime: Runtime;
-  workerDeps: ReturnType<typeof wireFullResync>;
-  metrics: MetricsRecorder;
-  out: Writable;
+  workerDeps: FullResyncDeps;
+  terminal: Terminal;
   intervalSeconds: number;
+  stallSeconds: number;
 }) {
-  const { runtime, out } = input;
+  const { runtime, terminal } = input;
   let stopped = false;
-  let ticking: Promise<void> = Promise.resolve();
-  let bar: SingleBar | undefined;
-  let barJob: string | undefined;
 
   const tick = async () => {
     const startedAt = Date.now();
-    const before = runtime.apiCalls.snapshot();
     try {
-      const results = await runTick(runtime);
-      for (const result of results) {
-        const outcome = result.outcome;
+      for (const { shopId, outcome } of await runTick(runtime)) {
         if (!outcome) continue;
-        const time = new Date().toISOString().slice(11, 19);
-        if (outcome.status === "completed") {
-          const run = outcome.lastRun;
-          out.write(
-            `${time} tick  shop ${result.shopId}  changed ${run.inserted + run.updated}  unchanged ${run.unchanged}  api calls ${run.api_calls}  ${run.duration_ms} ms  lag ${outcome.lagSeconds} s\n`,
-          );
-        } else if (outcome.status === "full-sync-started") {
-          out.write(
-            `${time} tick  shop ${result.shopId}  first sync: full resync job ${outcome.jobId} started\n`,
-          );
-        } else {
-          out.write(`${time} tick  shop ${result.shopId}  ${outcome.status}\n`);
+        const prefix = `${clock()} shop ${shopId}  tick:`;
+        switch (outcome.status) {
+          case "completed": {
+            const run = outcome.lastRun;
+            const changed = run.inserted + run.updated;
+            terminal.line(
+              `${prefix} ${changed} changed · ${run.api_calls} api call${run.api_calls === 1 ? "" : "s"} · ${run.duration_ms} ms · lag ${outcome.lagSeconds} s`,
+            );
+            break;
+          }
+          case "full-sync-started":
+            terminal.line(`${prefix} first sync → full resync ${outcome.jobId} started`);
+            break;
+          case "locked":
+            terminal.line(`${prefix} skipped, another run holds the shop's lock`);
+            break;
+          default:
+            terminal.line(`${prefix} ${outcome.status}: continues from its checkpoint next tick`);
         }
       }
     } catch (error) {
-      out.write(
-        `✖ tick failed: ${(error as Error).message} (${Date.now() - startedAt} ms, ${runtime.apiCalls.since(before).calls} api calls)\n`,
-      );
+      // runTick has logged each failing shop; this closes the tick.
+      terminal.line(`${clock()} ✖ ${(error as Error).message} (${Date.now() - startedAt} ms)`);
     }
   };
 
-  const schedule = () => {
-    if (stopped) return;
-    ticking = tick();
-  };
-  schedule();
+  // Progress first, so a job interrupted by the last stop is announced before the first tick's line.
+  const display = startProgressDisplay(input);
+  let running = true;
+  let ticking: Promise<void> = display.first
+    .catch(() => {})
+    .then(() => (stopped ? undefined : tick()))
+    .finally(() => {
+      running = false;
+    });
   const timer = setInterval(() => {
-    // Never overlap ticks on a laptop (Lambda's lock would make the second one exit anyway).
-    ticking = ticking.then(() => (stopped ? undefined : tick()));
+    // A tick still running when the next is due makes it skip: ticks never overlap nor pile up.
+    if (running || stopped) return;
+    running = true;
+    ticking = tick().finally(() => {
+      running = false;
+    });
   }, input.intervalSeconds * 1000);
-
-  const progressTimer = setInterval(async () => {
-    for (const shopId of runtime.shopIds()) {
-      const progress = await getJobProgress(input.workerDeps, shopId).catch(() => undefined);
-      if (progress?.status !== "RUNNING") {
-        if (bar && barJob === progress?.job_id) {
-          bar.update(progress?.windows.done ?? 0, { orders: progress?.orders ?? 0, rate: 0, eta: "done" });
-          bar.stop();
-          bar = undefined;
-          out.write(
-            `full resync ${barJob} ${progress?.status?.toLowerCase() ?? "ended"}: ${progress?.orders ?? 0} orders, ${progress?.api_calls ?? 0} api calls\n`,
-          );
-          barJob = undefined;
-        }
-        continue;
-      }
-      if (!bar) {
-        barJob = progress.job_id;
-        bar = new SingleBar({
-          format: `full resync ${shopId} |{bar}| {value}/{total} windows · {orders} orders · {rate}/s · ETA {eta}`,
-          hideCursor: true,
-        });
-        bar.start(progress.windows.total, progress.windows.done, { orders: 0, rate: 0, eta: "…" });
-      }
-      if (barJob === progress.job_id) {
-        bar.setTotal(progress.windows.total);
-        bar.update(progress.windows.done, {
-          orders: progress.orders,
-          rate: Math.round(progress.rate),
-          eta: progress.eta ? progress.eta.slice(11, 19) : "…",
-        });
-      }
-    }
-  }, 500);
 
   return {
     stop: async () => {
       stopped = true;
       clearInterval(timer);
-      clearInterval(progressTimer);
-      bar?.stop();
+      display.stop();
       await ticking.catch(() => {});
     },
   };
