@@ -15,7 +15,7 @@ import { ApiCallMeter } from "../../shared/sync/ports";
 import { createHarness, diffOrders, type Harness, isFinished } from "./full-resync-harness";
 
 // DynamoDB Local sustains only ~100–200 order writes/s on 2 shared cores: the 20k job needs minutes.
-jest.setTimeout(660_000);
+jest.setTimeout(1_300_000);
 
 /** Successful search calls allowed for N orders: 1.03 × the floor ceil(N / 100), plus probes and splits. */
 function callBound(orders: number, probes: number, splits: number) {
@@ -42,7 +42,7 @@ describe("full resync of 20,000 orders", () => {
     const job = await startFullResync(harness.deps, harness.shop.shopId);
     expect(job).toMatchObject({ status: "RUNNING", expectedOrders: 20_000 });
     harness.startWorkers();
-    const progress = await harness.waitForJob(job.jobId, isFinished, 600_000);
+    const progress = await harness.waitForJob(job.jobId, isFinished, 1_200_000);
     const elapsedMs = Date.now() - started;
 
     expect(progress.status).toBe("COMPLETED");

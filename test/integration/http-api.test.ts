@@ -15,7 +15,11 @@ let api: Awaited<ReturnType<typeof startHttpApi>>;
 beforeAll(async () => {
   harness = await startSyncHarness({ label: "api", emulator: { shops: [{ id: "shop-1", orders: 120 }] } });
   await harness.runtime.state.setCursorIfMissing(harness.shopId, 0);
-  const handler = makeApiHandler({ service: createSyncService(harness.runtime), log: harness.log });
+  // A deadline far beyond the test data: under heavy load the run must still complete in one request.
+  const handler = makeApiHandler({
+    service: createSyncService(harness.runtime, { syncDeadlineMs: 200_000 }),
+    log: harness.log,
+  });
   api = await startHttpApi(handler, { port: 0 });
 });
 afterAll(async () => {
