@@ -93,6 +93,29 @@ describe("planWindows", () => {
     expect(plan).toEqual({ windows: [], probes: 1, expectedOrders: 0 });
   });
 
+  it("spreads a small job over the worker concurrency, never below five pages a window", async () => {
+    const small = times.slice(0, 3_000);
+    const spread = await planWindows(fakeShop(small), settings.historyStart, NOW, {
+      ...settings,
+      minWindows: 8,
+    });
+    // One window would hold all 3,000 orders (limit 4,000); eight workers get windows of 375 orders, raised to
+    // the five-page floor of 500: six windows at least.
+    expect(spread.windows.length).toBeGreaterThanOrEqual(6);
+    for (const window of spread.windows) {
+      expect(window.expected).toBeLessThanOrEqual(500);
+    }
+    expect(spread.windows.reduce((sum, window) => sum + (window.expected ?? 0), 0)).toBe(3_000);
+    const tiny = await planWindows(fakeShop(small.slice(0, 900)), settings.historyStart, NOW, {
+      ...settings,
+      minWindows: 8,
+    });
+    // 900 orders: windows of five pages at least, so two or three (bisection is by time), not eight.
+    expect(tiny.windows.length).toBeLessThanOrEqual(3);
+    const single = await planWindows(fakeShop(small), settings.historyStart, NOW, settings);
+    expect(single.windows).toHaveLength(1);
+  });
+
   it("never splits below one second", async () => {
     const burst = Array.from({ length: 3_000 }, () => NOW - 100);
     const plan = await planWindows(fakeShop(burst), NOW - 1_000, NOW, budget);

@@ -28,6 +28,11 @@ export interface FullResyncSettings {
   readonly maxProbes: number;
   /** Children at most when a worker splits a window. */
   readonly maxSplitFanout: number;
+  /**
+   * Windows the planner aims for at least (the worker concurrency), so a shop smaller than
+   * `minWindows` full windows still keeps every worker busy; never below MIN_PAGES_PER_WINDOW pages.
+   */
+  readonly minWindows: number;
   readonly storeRecipientData: boolean;
   /** The work queue's visibility timeout: stall detection and the duplicate re-send grace use it. */
   readonly visibilityTimeoutSeconds: number;
@@ -53,6 +58,7 @@ export function fullResyncSettings(
     resultCap: 5_000,
     maxProbes: 200,
     maxSplitFanout: 16,
+    minWindows: 1,
     storeRecipientData: true,
     maxRequeues: 3,
     planningTimeoutMs: 15 * 60_000,
@@ -63,6 +69,18 @@ export function fullResyncSettings(
 /** Orders one window may hold: its page budget, and never more than one query can page through. */
 export function windowOrderLimit(settings: FullResyncSettings): number {
   return Math.max(settings.pageSize, Math.min(settings.pageBudget * settings.pageSize, settings.resultCap));
+}
+
+/** Smaller windows than this cost more in probes and partial last pages than parallelism returns. */
+export const MIN_PAGES_PER_WINDOW = 5;
+
+/**
+ * The size the planner cuts windows to for a job of `total` orders: the window limit, lowered so the
+ * job spreads over `minWindows` windows when it is small, but never below MIN_PAGES_PER_WINDOW pages.
+ */
+export function plannedWindowLimit(settings: FullResyncSettings, total: number): number {
+  const spread = Math.ceil(total / Math.max(1, settings.minWindows));
+  return Math.min(windowOrderLimit(settings), Math.max(settings.pageSize * MIN_PAGES_PER_WINDOW, spread));
 }
 
 /** Where a test stops a worker as if its process died (DESIGN rule 8 crash points). */

@@ -9,7 +9,8 @@
  * the settled past do not change) — so empty years before a shop's first order cost one probe each.
  * Adjacent small ranges are then merged up to the limit and the windows made contiguous over the
  * whole range (gaps are proven empty), so page counts stay even and the API-call overhead is about
- * one partial page per window. If probes run out, oversized windows are split by the worker on
+ * one partial page per window. A small job is cut into at least `minWindows` windows (the worker
+ * concurrency) of at least MIN_PAGES_PER_WINDOW pages, so every worker has a window to page. If probes run out, oversized windows are split by the worker on
  * their first page instead.
  */
 import { randomBytes } from "node:crypto";
@@ -18,7 +19,7 @@ import { mapWithConcurrency } from "../../concurrency";
 import { MetricName } from "../../observability/metric-names";
 import type { JobRecord, JobStatus, PlannedWindow } from "../../store/job-store";
 import { ApiCallMeter } from "../ports";
-import { type FullResyncDeps, type FullResyncSettings, type ShopAccess, windowOrderLimit } from "./deps";
+import { type FullResyncDeps, type FullResyncSettings, plannedWindowLimit, type ShopAccess } from "./deps";
 import { EnqueueError, FullResyncPlanningError, InvalidRangeError, JobAlreadyRunningError } from "./errors";
 import { enqueueWindows, finalizeJob } from "./lifecycle";
 
@@ -165,7 +166,6 @@ export async function planWindows(
   to: number,
   settings: FullResyncSettings,
 ): Promise<WindowPlan> {
-  const limit = windowOrderLimit(settings);
   let probes = 0;
   const probe = async (start: number, end: number): Promise<number> => {
     probes += 1;
@@ -178,6 +178,7 @@ export async function planWindows(
   };
   const total = await probe(from, to);
   if (total === 0) return { windows: [], probes, expectedOrders: 0 };
+  const limit = plannedWindowLimit(settings, total);
 
   let ranges: CountedRange[] = [{ start: from, end: to, count: total }];
   for (;;) {

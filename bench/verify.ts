@@ -1,0 +1,155 @@
+/**
+ * The end of every scenario: what DynamoDB holds for the shop against the emulator's truth. Every order
+ * is compared on (id, update_time) through `truthSummary` (cheap even for 283k orders); content hashes
+ * are compared on a random sample of runs of 100 orders (rebuilding 283k full objects would take
+ * ~600 MB and minutes), or on every order when the shop is no bigger than the sample.
+ */
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import type { TikTokEmulator } from "../infra/local/tiktok-emulator";
+import { contentHashOf } from "../shared/orders/normalize";
+import { storedOrders } from "../test/support/truth";
+
+export interface CheckResult {
+  readonly ok: boolean;
+  readonly expected: number;
+  readonly stored: number;
+  readonly missing: number;
+  /** Older update_time than the truth, or (sampled) different content. */
+  readonly stale: number;
+  readonly extra: number;
+  readonly hashesCompared: number;
+  readonly hashMismatches: number;
+  /** A few offending ids, for the log. */
+  readonly examples: readonly string[];
+  readonly ms: number;
+}
+
+/** mulberry32: a small seeded generator, so a run samples the same orders each time. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+const RUN = 100;
+
+export async function checkAgainstTruth(input: {
+  readonly emulator: TikTokEmulator;
+  readonly documents: DynamoDBDocumentClient;
+  readonly tableName: string;
+  readonly shopId: string;
+  readonly hashSample: number;
+  readonly seed?: number;
+}): Promise<CheckResult> {
+  const { emulator, shopId } = input;
+  const started = performance.now();
+  const truth = emulator.truthSummary(shopId);
+  const stored = await storedOrders(input.documents, input.tableName, shopId);
+  const examples: string[] = [];
+  const note = (kind: string, id: string) => {
+    if (examples.length < 8) examples.push(`${kind} ${id}`);
+  };
+  let missing = 0;
+  let stale = 0;
+  const truthIds = new Set<string>();
+  for (const order of truth) {
+    truthIds.add(order.id);
+    const item = stored.get(order.id);
+    if (!item) {
+      missing += 1;
+      note("missing", order.id);
+    } else if (item.updateTime !== order.update_time) {
+      stale += 1;
+      note(`stale (stored ${item.updateTime}, truth ${order.update_time})`, order.id);
+    }
+  }
+  let extra = 0;
+  for (const id of stored.keys()) {
+    if (!truthIds.has(id)) {
+      extra += 1;
+      note("extra", id);
+    }
+  }
+
+  let hashesCompared = 0;
+  let hashMismatches = 0;
+  const compare = (offset: number, limit?: number) => {
+    for (const order of emulator.truth(shopId, limit === undefined ? { offset } : { offset, limit })) {
+      const item = stored.get(order.id);
+      if (!item || item.updateTime !== order.update_time) continue;
+      hashesCompared += 1;
+      if (item.contentHash !== contentHashOf(order)) {
+        hashMismatches += 1;
+        note("content differs", order.id);
+      }
+    }
+  };
+  if (truth.length <= input.hashSample) {
+    compare(0);
+  } else {
+    const random = seededRandom(input.seed ?? 2026);
+    for (let run = 0; run < Math.ceil(input.hashSample / RUN); run += 1) {
+      compare(Math.floor(random() * (truth.length - RUN)), RUN);
+    }
+  }
+  stale += hashMismatches;
+  return {
+    ok: missing === 0 && stale === 0 && extra === 0,
+    expected: truth.length,
+    stored: stored.size,
+    missing,
+    stale,
+    extra,
+    hashesCompared,
+    hashMismatches,
+    examples,
+    ms: performance.now() - started,
+  };
+}
+
+/**
+ * The baseline's table against the truth: every stored order is a real one with the current
+ * update_time, and as many were stored as the pages run served (all of them when it ran to the end).
+ */
+export async function checkBaselineTable(input: {
+  readonly emulator: TikTokEmulator;
+  readonly documents: DynamoDBDocumentClient;
+  readonly tableName: string;
+  readonly shopId: string;
+  readonly expectedCount: number;
+}): Promise<CheckResult> {
+  const started = performance.now();
+  const truth = new Map(input.emulator.truthSummary(input.shopId).map((order) => [order.id, order]));
+  const stored = await storedOrders(input.documents, input.tableName, input.shopId);
+  const examples: string[] = [];
+  let stale = 0;
+  let extra = 0;
+  for (const [id, item] of stored) {
+    const order = truth.get(id);
+    if (!order) {
+      extra += 1;
+      if (examples.length < 8) examples.push(`extra ${id}`);
+    } else if (order.update_time !== item.updateTime) {
+      stale += 1;
+      if (examples.length < 8) examples.push(`stale ${id}`);
+    }
+  }
+  const missing = Math.max(0, input.expectedCount - (stored.size - extra));
+  return {
+    ok: missing === 0 && stale === 0 && extra === 0,
+    expected: input.expectedCount,
+    stored: stored.size,
+    missing,
+    stale,
+    extra,
+    hashesCompared: 0,
+    hashMismatches: 0,
+    examples,
+    ms: performance.now() - started,
+  };
+}
