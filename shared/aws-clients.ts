@@ -17,9 +17,25 @@ export interface AwsEndpoints {
   readonly region?: string | undefined;
 }
 
+/**
+ * Locally every worker lane shares one process and one client (on AWS each Lambda has its own), so
+ * WORKER_CONCURRENCY × 25 parallel writes queue behind the sockets. The queue is wanted: with 512
+ * sockets, 250 concurrent conditional PutItems made DynamoDB Local fail requests with "too long
+ * waiting for a lock" (measured). Keep the SDK's 50 and silence its queueing warning.
+ */
+const LOCAL_REQUEST_HANDLER = {
+  httpAgent: { keepAlive: true, maxSockets: 50 },
+  socketAcquisitionWarningTimeout: 10 * 60_000,
+};
+
 function localOverrides(endpoint: string | undefined, region: string | undefined) {
   if (!endpoint) return region ? { region } : {};
-  return { endpoint, region: region ?? LOCAL_AWS_REGION, credentials: LOCAL_AWS_CREDENTIALS };
+  return {
+    endpoint,
+    region: region ?? LOCAL_AWS_REGION,
+    credentials: LOCAL_AWS_CREDENTIALS,
+    requestHandler: LOCAL_REQUEST_HANDLER,
+  };
 }
 
 export function createDynamoDbClient(endpoints: AwsEndpoints): DynamoDBClient {
