@@ -54,7 +54,7 @@ export function fullResyncSettings(
   return {
     historyStart: DEFAULT_HISTORY_START,
     pageSize: 100,
-    pageBudget: 40,
+    pageBudget: 50,
     resultCap: 5_000,
     maxProbes: 200,
     maxSplitFanout: 16,

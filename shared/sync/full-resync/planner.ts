@@ -190,7 +190,7 @@ export async function planWindows(
       .slice(0, Math.max(0, Math.floor(budget / 2)));
     if (oversized.length === 0) break;
     const halves = await mapWithConcurrency(oversized, PROBE_CONCURRENCY, async (range) => {
-      const middle = range.start + Math.floor((range.end - range.start) / 2);
+      const middle = cutPoint(range, limit);
       const left = await probe(range.start, middle);
       let right = range.count - left;
       // A derived count ≤ 0 would drop data if the probes disagreed: confirm it.
@@ -204,6 +204,19 @@ export async function planWindows(
     ranges = ranges.flatMap((range) => replaced.get(range) ?? [range]).filter((range) => range.count > 0);
   }
   return { windows: mergeRanges(ranges, from, to, limit), probes, expectedOrders: total };
+}
+
+/**
+ * Where to cut an oversized range: a range of `count` orders needs k = ⌈count / limit⌉ windows, so
+ * the left part gets ⌊k / 2⌋ of them, placed by the range's average density. Windows come out nearly
+ * full (count / k each when orders are even), where halving leaves many about half full — and every
+ * extra window costs a probe and a partial last page. Uneven density is corrected by the next cuts.
+ */
+export function cutPoint(range: CountedRange, limit: number): number {
+  const windows = Math.ceil(range.count / limit);
+  const share = Math.floor(windows / 2) / windows;
+  const span = range.end - range.start;
+  return range.start + Math.min(span - 1, Math.max(1, Math.round(span * share)));
 }
 
 /** Greedy merge of adjacent ranges up to `limit`, then contiguous over [from, to). */
