@@ -294,6 +294,16 @@ async function main(): Promise<number> {
   say();
 
   const stoppers: (() => Promise<void>)[] = [];
+  // Ctrl-C or a kill must not orphan DynamoDB Local, the SQS emulator or the sync process.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      say(`\n${signal}: stopping the emulators …`);
+      void (async () => {
+        for (const stop of [...stoppers].reverse()) await stop().catch(() => {});
+        process.exit(130);
+      })();
+    });
+  }
   const measurements: ScenarioMeasurement[] = [];
   let failure: Error | undefined;
   let storeFloor: Awaited<ReturnType<typeof measureStoreFloor>> | undefined;
