@@ -132,7 +132,7 @@ function manager(
   overrides: Partial<TokenManagerDeps> & Pick<TokenManagerDeps, "authClient">,
 ) {
   return new TokenManager({
-    shopId,
+    authId: shopId,
     repository: repository(),
     clock,
     pollIntervalMs: 10,
