@@ -4,7 +4,7 @@
  * authorization that can no longer call TikTok (needs re-authorization), and spares a cold start the call
  * while the list is fresh.
  */
-import { type DynamoDBDocumentClient, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 
 export interface DiscoveredShop {
   readonly shopId: string;
@@ -53,6 +53,13 @@ export class ShopDirectory {
           fetchedAtMs: entry.fetchedAtMs,
         },
       }),
+    );
+  }
+
+  /** Drops the remembered list (a new authorization may cover other shops). */
+  async forget(authId: string): Promise<void> {
+    await this.deps.documents.send(
+      new DeleteCommand({ TableName: this.deps.tableName, Key: { pk: `AUTH#${authId}`, sk: SHOPS_SK } }),
     );
   }
 }

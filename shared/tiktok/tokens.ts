@@ -164,9 +164,12 @@ export class TokenManager implements AccessTokenProvider {
       if (waited && current.refreshingBy === undefined) {
         // The claim was released without a new version: its owner's refresh failed after retries.
         // Don't pile more auth calls on a failing endpoint; the next call tries again.
-        throw new TokenRefreshFailedError(`token refresh for authorization ${authId} failed in another instance`, {
-          endpoint: ENDPOINT,
-        });
+        throw new TokenRefreshFailedError(
+          `token refresh for authorization ${authId} failed in another instance`,
+          {
+            endpoint: ENDPOINT,
+          },
+        );
       }
       const now = clock.nowMs();
       const heldByOther =
@@ -255,9 +258,12 @@ export class TokenManager implements AccessTokenProvider {
       pair = await repository.get(authId);
     }
     if (!pair) {
-      throw new TikTokReauthRequiredError(`no TikTok token stored for authorization ${authId}: install one with npm run reauth`, {
-        endpoint: ENDPOINT,
-      });
+      throw new TikTokReauthRequiredError(
+        `no TikTok token stored for authorization ${authId}: install one with npm run reauth`,
+        {
+          endpoint: ENDPOINT,
+        },
+      );
     }
     this.cached = pair;
     return pair;
