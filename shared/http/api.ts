@@ -220,14 +220,14 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort }) {
               ? undefined
               : parseWith(booleanParam, query.force_full, "invalid_parameter");
           const forceFull = forceFullQuery === "true" || body.force_full === true;
-          return forEachTargetShop(query, (shopId) =>
+          return await forEachTargetShop(query, (shopId) =>
             forceFull ? service.startFullResync(shopId, {}) : service.syncNow(shopId),
           );
         }
         case "fullResync": {
           allowOnly(query, ["shop_id"]);
           const range = parseWith(fullResyncBody, bodyOrEmpty(event), "invalid_body");
-          return forEachTargetShop(query, (shopId) => service.startFullResync(shopId, range));
+          return await forEachTargetShop(query, (shopId) => service.startFullResync(shopId, range));
         }
         case "status": {
           allowOnly(query, ["shop_id"]);

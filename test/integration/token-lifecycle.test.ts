@@ -57,15 +57,17 @@ async function tick() {
   return runTick(runtime);
 }
 
-async function status(query?: Record<string, string>) {
+async function api(method: "GET" | "POST", path: string, query?: Record<string, string>) {
   const handler = makeApiHandler({ service: createSyncService(runtime), log: harness.log });
   const response = await handler({
-    rawPath: "/api/sync/status",
-    requestContext: { http: { method: "GET", path: "/api/sync/status" } },
+    rawPath: path,
+    requestContext: { http: { method, path } },
     ...(query ? { queryStringParameters: query } : {}),
   } as unknown as APIGatewayProxyEventV2);
   return { statusCode: response.statusCode, body: JSON.parse(String(response.body)) };
 }
+
+const status = (query?: Record<string, string>) => api("GET", "/api/sync/status", query);
 
 async function reauth(argv: string[]) {
   const out: string[] = [];
@@ -231,5 +233,47 @@ describe("token lifecycle across authorizations", () => {
     expect(byShop(next, B)?.outcome?.status).toBe("completed");
     await expectEqualToTruth(A);
     await expectEqualToTruth(B);
+  });
+
+  it("without shop_id, sync requests target every shop and answer {shops: [...]}, one entry per shop", async () => {
+    harness.advance(1);
+    const now = await api("POST", "/api/sync/orders");
+    expect(now.statusCode).toBe(202);
+    expect(now.body.shops).toEqual([
+      expect.objectContaining({ shop_id: A, sync_type: "incremental", status: "completed" }),
+      expect.objectContaining({ shop_id: B, sync_type: "incremental", status: "completed" }),
+    ]);
+    const full = await api("POST", "/api/sync/orders/full");
+    expect(full.statusCode).toBe(202);
+    expect(full.body.shops).toEqual([
+      expect.objectContaining({ shop_id: A, job_id: expect.any(String), sync_type: "full" }),
+      expect.objectContaining({ shop_id: B, job_id: expect.any(String), sync_type: "full" }),
+    ]);
+    const again = await api("POST", "/api/sync/orders/full");
+    expect(again.statusCode).toBe(202);
+    expect(again.body.shops).toEqual([
+      {
+        shop_id: A,
+        error: expect.objectContaining({
+          status: 409,
+          code: "job_already_running",
+          job_id: full.body.shops[0].job_id,
+        }),
+      },
+      {
+        shop_id: B,
+        error: expect.objectContaining({
+          status: 409,
+          code: "job_already_running",
+          job_id: full.body.shops[1].job_id,
+        }),
+      },
+    ]);
+    const one = await api("POST", "/api/sync/orders/full", { shop_id: A });
+    expect(one).toMatchObject({ statusCode: 409, body: { error: { code: "job_already_running" } } });
+    const cancel = await api("POST", `/api/sync/jobs/${full.body.shops[0].job_id}/cancel`);
+    expect(cancel).toMatchObject({ statusCode: 400, body: { error: { code: "shop_id_required" } } });
+    const cancelled = await api("POST", `/api/sync/jobs/${full.body.shops[0].job_id}/cancel`, { shop_id: A });
+    expect(cancelled.statusCode).toBe(200);
   });
 });
