@@ -12,6 +12,7 @@ import { createSyncService } from "../../shared/app/service";
 import { runTick, type TickShopResult } from "../../shared/app/tick";
 import { makeApiHandler } from "../../shared/http/api";
 import { MetricName } from "../../shared/observability/metric-names";
+import type { FullResyncDeps } from "../../shared/sync/full-resync/deps";
 import { TikTokReauthRequiredError, TokenRefreshFailedError } from "../../shared/tiktok/errors";
 import { testEndpoints } from "../support/local-aws";
 import { type MultiShopHarness, startMultiShopHarness } from "../support/multi-shop-harness";
@@ -21,6 +22,7 @@ const B = "shop-b";
 
 let harness: MultiShopHarness;
 let runtime: Runtime;
+let workerDeps: FullResyncDeps;
 
 beforeAll(async () => {
   harness = await startMultiShopHarness({
@@ -41,7 +43,7 @@ beforeAll(async () => {
     // Configured list without ciphers: each is looked up with its own authorization's token.
     env: { TIKTOK_SHOPS: `${A}@seller-a,${B}@seller-b` },
   });
-  runtime = harness.newRuntime().runtime;
+  ({ runtime, workerDeps } = harness.newRuntime());
   for (const shopId of [A, B]) await runtime.state.setCursorIfMissing(shopId, 0);
 });
 afterAll(() => harness.close());
@@ -275,5 +277,29 @@ describe("token lifecycle across authorizations", () => {
     expect(cancel).toMatchObject({ statusCode: 400, body: { error: { code: "shop_id_required" } } });
     const cancelled = await api("POST", `/api/sync/jobs/${full.body.shops[0].job_id}/cancel`, { shop_id: A });
     expect(cancelled.statusCode).toBe(200);
+  });
+
+  it("full-resync pages of a shop that needs re-authorizing are parked, not retried into the DLQ", async () => {
+    // Shop B's job from the previous test is still open; its authorization now goes away.
+    harness.emulator.revokeRefreshTokensOf(B);
+    harness.emulator.expireAccessTokens({ shopId: B });
+    expect(byShop(await tick(), B)?.needsReauth).toBe(true);
+    const seq = harness.emulator.lastRequestSeq();
+    const poller = harness.startWorkers(workerDeps, 2);
+    try {
+      const deadline = Date.now() + 60_000;
+      while (
+        !harness.log.lines.some((line) => line.message === "page parked until the shop is re-authorized")
+      ) {
+        if (Date.now() > deadline) throw new Error("no page was parked");
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } finally {
+      await poller.stop();
+    }
+    expect(harness.emulator.requests({ afterSeq: seq, shopId: B })).toEqual([]);
+    const job = await runtime.fullResync?.progress(B);
+    expect(job).toMatchObject({ status: "RUNNING" });
+    expect(job?.windows).toMatchObject({ failed: 0 });
   });
 });
