@@ -3,6 +3,7 @@
  * by cdk-nag's AwsSolutions pack for the whole app. Runs offline: no lookups, no account or region.
  *
  *   npx cdk synth -c scheduleMinutes=10 -c alarmEmail=ops@example.com -c shopId=7495...
+ *   npx cdk synth -c shops=7495…:ROW_…,7496…@agency-b -c authorizations=default,agency-b -c orderRetentionDays=730
  */
 import { App, type AppProps, Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
@@ -15,6 +16,11 @@ export const CONTEXT_KEYS = [
   "alarmEmail",
   "shopId",
   "shopCipher",
+  "shops",
+  "authorizations",
+  "shopConcurrency",
+  "orderRetentionDays",
+  "storeRecipientData",
   "tiktokSecretArn",
   "tiktokApiBaseUrl",
   "tiktokAuthBaseUrl",
@@ -56,6 +62,18 @@ export function createApp(options: CreateAppOptions = {}): { app: App; stack: Ti
     alarmEmail: text("alarmEmail"),
     shopId: text("shopId"),
     shopCipher: text("shopCipher"),
+    shops: text("shops"),
+    authorizations: text("authorizations"),
+    shopConcurrency: number("shopConcurrency"),
+    orderRetentionDays: number("orderRetentionDays"),
+    storeRecipientData: (() => {
+      const value = text("storeRecipientData");
+      if (value === undefined) return undefined;
+      if (value !== "true" && value !== "false") {
+        throw new Error(`context storeRecipientData must be true or false (got "${value}")`);
+      }
+      return value === "true";
+    })(),
     tiktokSecretArn: text("tiktokSecretArn"),
     tiktokApiBaseUrl: text("tiktokApiBaseUrl"),
     tiktokAuthBaseUrl: text("tiktokAuthBaseUrl"),

@@ -72,6 +72,16 @@ export interface TikTokShopSyncStackProps extends StackProps {
   readonly shopId?: string;
   /** TIKTOK_SHOP_CIPHER (optional). */
   readonly shopCipher?: string;
+  /** TIKTOK_SHOPS: `id[:cipher][@authorization],…` or JSON; without it (and shopId) shops are discovered. */
+  readonly shops?: string;
+  /** TIKTOK_AUTHORIZATIONS: comma list of authorization ids. @default "default" */
+  readonly authorizations?: string;
+  /** SHOP_CONCURRENCY: shops a tick syncs at once. @default 4 */
+  readonly shopConcurrency?: number;
+  /** ORDER_RETENTION_DAYS: stored orders expire this many days after create_time (TTL `expiresAt`). */
+  readonly orderRetentionDays?: number;
+  /** STORE_RECIPIENT_DATA: false strips recipient personal data before storing. @default true */
+  readonly storeRecipientData?: boolean;
   /** Import an existing TikTok app secret instead of creating a placeholder one (complete ARN). */
   readonly tiktokSecretArn?: string;
   readonly tiktokApiBaseUrl?: string;
@@ -345,6 +355,13 @@ export class TikTokShopSyncStack extends Stack {
     };
     if (props.shopId) settings.TIKTOK_SHOP_ID = props.shopId;
     if (props.shopCipher) settings.TIKTOK_SHOP_CIPHER = props.shopCipher;
+    if (props.shops) settings.TIKTOK_SHOPS = props.shops;
+    if (props.authorizations) settings.TIKTOK_AUTHORIZATIONS = props.authorizations;
+    if (props.shopConcurrency !== undefined) settings.SHOP_CONCURRENCY = String(props.shopConcurrency);
+    if (props.orderRetentionDays !== undefined)
+      settings.ORDER_RETENTION_DAYS = String(props.orderRetentionDays);
+    if (props.storeRecipientData !== undefined)
+      settings.STORE_RECIPIENT_DATA = String(props.storeRecipientData);
     if (Math.max(TICK_TIMEOUT.toSeconds(), API_TIMEOUT.toSeconds()) >= SYNC_LOCK_LEASE_SECONDS) {
       throw new Error("the sync lock lease must outlast the tick and API function timeouts");
     }

@@ -173,7 +173,7 @@ function jobCell(job: Record<string, unknown> | null, now: number): string {
 
 function tokenCell(token: Record<string, unknown> | null, now: number): string {
   if (!token) return "none";
-  if (token.needs_reauth) return "RE-AUTH NEEDED";
+  if (token.needs_reauth) return `RE-AUTH NEEDED (${String(token.authorization ?? "?")})`;
   if (typeof token.expires_at !== "string") return "ok";
   const left = Math.round((Date.parse(token.expires_at) - now) / 1000);
   return left > 0 ? `ok, ${duration(left)} left` : "expired (refreshes on use)";
@@ -208,6 +208,17 @@ export function statusTable(status: Status, now = Date.now()): string {
       .join("  ")
       .trimEnd();
   const lines = [format(header), ...rows.map(format)];
+  const reauth = new Set(
+    status.shops
+      .map((shop) => shop.token as Record<string, unknown> | null)
+      .filter((token) => token?.needs_reauth && typeof token.authorization === "string")
+      .map((token) => String(token?.authorization)),
+  );
+  for (const authId of reauth) {
+    lines.push(
+      `✖ authorization ${authId} needs re-authorizing (its shops make no TikTok calls): npm run reauth -- --auth ${authId} --auth-code <code>`,
+    );
+  }
   const quarantined = status.shops.filter((shop) => Number(shop.quarantined_orders ?? 0) > 0);
   for (const shop of quarantined) {
     lines.push(

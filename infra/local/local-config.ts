@@ -119,9 +119,6 @@ export function parseStartConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.problems);
   }
-  if (!emulateTikTok && !env.TIKTOK_SHOP_ID?.trim()) {
-    problems.push("TIKTOK_SHOP_ID is required when TIKTOK_API_BASE_URL points at a real TikTok Shop API");
-  }
   if (problems.length > 0 || !options || !config) {
     throw new ConfigError(`Invalid configuration:\n  - ${problems.join("\n  - ")}`, problems);
   }

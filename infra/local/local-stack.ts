@@ -14,7 +14,7 @@ import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { MultiBar, type SingleBar } from "cli-progress";
 import { makeWorkerHandler } from "../../functions/worker/handler-core";
 import { wireFullResync } from "../../shared/app/full-resync-wiring";
-import { Runtime, type ShopSetup } from "../../shared/app/runtime";
+import { Runtime } from "../../shared/app/runtime";
 import { createSyncService } from "../../shared/app/service";
 import { runTick } from "../../shared/app/tick";
 import { createDynamoDbClient, createSqsClient } from "../../shared/aws-clients";
@@ -32,6 +32,12 @@ import { startSqsPoller } from "./sqs-poller";
 import { startTikTokEmulator, type TikTokEmulator } from "./tiktok-emulator";
 
 export const LOCAL_NAMESPACE = "tss";
+
+/** The token pair the built-in emulator accepts from the start (installed again on every start). */
+export const LOCAL_TOKENS = { accessToken: "local-access", refreshToken: "local-refresh" } as const;
+
+/** Written to the data folder on start: how `npm run reauth` finds the local state table. */
+export const LOCAL_STACK_FILE = "stack.json";
 
 /**
  * The local work queue's visibility timeout (AWS: 6× the worker's 30 s timeout). The reconciler re-enqueues
@@ -160,11 +166,8 @@ async function startEmulator(options: LocalOptions, config: SyncConfig): Promise
     seed: 2026,
     shops: shopIds.map((id) => ({ id, orders: options.emulatorOrders })),
     clock: { start: emulatorAnchor(options.dataDir) },
-    presetTokens: shopIds.map((id) => ({
-      accessToken: `local-access-${id}`,
-      refreshToken: `local-refresh-${id}`,
-      shopIds: [id],
-    })),
+    // One seller's grant covering every emulated shop: the sync discovers them (and shares one token).
+    presetTokens: [{ ...LOCAL_TOKENS }],
     log: () => {},
   });
   emulator.setClock(Math.floor(Date.now() / 1000));
@@ -265,7 +268,6 @@ export async function startLocalStack(input: {
       `  SQS        ${sqsEndpoint}  ${sqs ? "(emulated: fauxqs, in memory)" : "(configured: SQS_ENDPOINT)"}`,
     ];
 
-    let shops: ShopSetup[] | undefined;
     let config: SyncConfig = {
       ...input.config,
       DYNAMODB_ENDPOINT: dynamodbEndpoint,
@@ -277,22 +279,17 @@ export async function startLocalStack(input: {
         TIKTOK_API_BASE_URL: emulator.baseUrl,
         TIKTOK_AUTH_BASE_URL: emulator.authBaseUrl,
       };
-      shops = emulator.shops().map((shop) => ({
-        shopId: shop.id,
-        shopCipher: shop.cipher,
-        initialTokens: { accessToken: `local-access-${shop.id}`, refreshToken: `local-refresh-${shop.id}` },
-      }));
       const changes =
         options.emulatorUpdatesPerSecond > 0 || options.emulatorCreatesPerSecond > 0
           ? `${options.emulatorUpdatesPerSecond} updates + ${options.emulatorCreatesPerSecond} new orders/s`
           : "no changes of its own";
       banner.push(
-        `  TikTok     ${emulator.baseUrl}  (emulated: ${shops.length} shops × ${options.emulatorOrders} orders, ${changes})`,
+        `  TikTok     ${emulator.baseUrl}  (emulated: ${emulator.shops().length} shops × ${options.emulatorOrders} orders, ${changes})`,
         `  Admin      ${emulator.adminBaseUrl}  (emulator: truth, mutate, counters, faults)`,
       );
     } else {
       banner.push(
-        `  TikTok     ${config.TIKTOK_API_BASE_URL}  (configured: TIKTOK_API_BASE_URL, shop ${config.TIKTOK_SHOP_ID})`,
+        `  TikTok     ${config.TIKTOK_API_BASE_URL}  (configured: TIKTOK_API_BASE_URL, ${config.TIKTOK_SHOPS || config.TIKTOK_SHOP_ID ? "configured shops" : "shops discovered per authorization"})`,
       );
     }
 
@@ -333,20 +330,28 @@ export async function startLocalStack(input: {
       dynamodb,
       sqs: sqsClient,
       budgetShare: 1,
-      ...(shops ? { shops } : {}),
     });
     const notes: string[] = [];
-    if (emulator && shops) {
+    if (emulator) {
       // The emulator forgets rotated tokens when it restarts: install its fixed pair again.
-      for (const shop of shops) {
-        if (!shop.initialTokens) continue;
-        await runtime.tokenRepository.storeAuthorized(shop.shopId, {
-          ...shop.initialTokens,
-          accessTokenExpiresAt: emulator.now() + 7 * 86_400,
-          refreshTokenExpiresAt: emulator.now() + 365 * 86_400,
-        });
-      }
+      const [authId = "default"] = runtime.authorizationIds();
+      await runtime.tokenRepository.storeAuthorized(authId, {
+        ...LOCAL_TOKENS,
+        accessTokenExpiresAt: emulator.now() + 7 * 86_400,
+        refreshTokenExpiresAt: emulator.now() + 365 * 86_400,
+      });
     }
+    // Shops as TikTok (or the emulator) lists them now, not as remembered from the last run.
+    const discovered = await runtime.listShops({ rediscover: true });
+    if (discovered.length === 0) {
+      notes.push("no shop found: configure TIKTOK_SHOPS or install a token with npm run reauth");
+    }
+    writeStackFile(options.dataDir, {
+      dynamodbEndpoint: dynamodbEndpoint as string,
+      stateTable: tables.stateTable,
+      authBaseUrl: config.TIKTOK_AUTH_BASE_URL,
+      ...(emulator ? { emulatorAdminUrl: emulator.adminBaseUrl } : {}),
+    });
     if (dynamo) notes.push(...(await releaseInterruptedLocks(runtime)));
 
     const workerDeps = wireFullResync(runtime, {
@@ -438,6 +443,19 @@ export async function startLocalStack(input: {
   }
 }
 
+/** What `npm run reauth` needs to reach the local stack's state table (no secrets). */
+export interface LocalStackFile {
+  readonly dynamodbEndpoint: string;
+  readonly stateTable: string;
+  readonly authBaseUrl: string;
+  readonly emulatorAdminUrl?: string;
+}
+
+function writeStackFile(dataDir: string, content: LocalStackFile): void {
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(join(dataDir, LOCAL_STACK_FILE), `${JSON.stringify(content, null, 2)}\n`);
+}
+
 /**
  * An incremental run's lock outlives a process killed mid-run (Ctrl-C reaches DynamoDB Local too) and would
  * hold off every tick until its lease ends. The caller owns this DynamoDB Local exclusively (start.ts keeps a
@@ -445,7 +463,7 @@ export async function startLocalStack(input: {
  */
 async function releaseInterruptedLocks(runtime: Runtime): Promise<string[]> {
   const notes: string[] = [];
-  for (const shopId of runtime.shopIds()) {
+  for (const shopId of await runtime.shopIds()) {
     const { Item } = await runtime.documents.send(
       new GetCommand({
         TableName: runtime.config.STATE_TABLE_NAME,
@@ -553,7 +571,7 @@ function startProgressDisplay(input: {
     if (refreshing) return;
     refreshing = true;
     try {
-      for (const shopId of runtime.shopIds()) {
+      for (const shopId of await runtime.shopIds()) {
         const progress = await getJobProgress(input.workerDeps, shopId).catch(() => undefined);
         if (!progress) continue;
         const job = shown.get(shopId);
@@ -591,9 +609,19 @@ function startScheduler(input: {
   const tick = async () => {
     const startedAt = Date.now();
     try {
-      for (const { shopId, outcome } of await runTick(runtime)) {
-        if (!outcome) continue;
+      for (const { shopId, authId, outcome, needsReauth, error } of await runTick(runtime)) {
         const prefix = `${clock()} shop ${shopId}  tick:`;
+        if (needsReauth) {
+          terminal.line(
+            `${prefix} ✖ authorization ${authId} needs re-authorizing — no TikTok calls until: npm run reauth -- --auth ${authId} --auth-code <code>`,
+          );
+          continue;
+        }
+        if (error) {
+          terminal.line(`${prefix} ✖ ${error.message} (${Date.now() - startedAt} ms)`);
+          continue;
+        }
+        if (!outcome) continue;
         switch (outcome.status) {
           case "completed": {
             const run = outcome.lastRun;
@@ -614,7 +642,7 @@ function startScheduler(input: {
         }
       }
     } catch (error) {
-      // runTick has logged each failing shop; this closes the tick.
+      // Listing the shops failed (each shop's own failure is reported above).
       terminal.line(`${clock()} ✖ ${(error as Error).message} (${Date.now() - startedAt} ms)`);
     }
   };

@@ -31,7 +31,7 @@ export function createSyncService(runtime: Runtime, options: { syncDeadlineMs?: 
   };
 
   return {
-    listShopIds: async () => runtime.shopIds(),
+    listShopIds: () => runtime.shopIds(),
 
     async syncNow(shopId) {
       const deadlineMs = runtime.clock.nowMs() + (options.syncDeadlineMs ?? 20_000);
@@ -83,7 +83,7 @@ export function createSyncService(runtime: Runtime, options: { syncDeadlineMs?: 
         shopIds.map(async (shopId) => {
           const [meta, token, quarantined] = await Promise.all([
             runtime.state.getMeta(shopId),
-            runtime.tokenRepository.get(shopId),
+            runtime.tokenStatus(shopId),
             runtime.state.countQuarantined(shopId),
           ]);
           const job = runtime.fullResync ? await runtime.fullResync.progress(shopId) : undefined;
@@ -101,13 +101,28 @@ export function createSyncService(runtime: Runtime, options: { syncDeadlineMs?: 
             quarantined_orders: quarantined,
             job: job ?? null,
             dlq_depth: dlqDepth,
-            token: token
+            // The shop's authorization (shared by every shop of the seller's grant); never the tokens.
+            token: token.pair
               ? {
-                  expires_at: iso(token.accessTokenExpiresAt),
-                  refresh_expires_at: token.refreshTokenExpiresAt ? iso(token.refreshTokenExpiresAt) : null,
-                  needs_reauth: token.needsReauth === true,
+                  authorization: token.authId,
+                  expires_at: iso(token.pair.accessTokenExpiresAt),
+                  refresh_expires_at: token.pair.refreshTokenExpiresAt
+                    ? iso(token.pair.refreshTokenExpiresAt)
+                    : null,
+                  needs_reauth: token.pair.needsReauth === true,
+                  ...(token.pair.needsReauth
+                    ? {
+                        reauth_reason: token.pair.reauthReason ?? null,
+                        reauth_command: `npm run reauth -- --auth ${token.authId} --auth-code <code>`,
+                      }
+                    : {}),
                 }
-              : null,
+              : {
+                  authorization: token.authId,
+                  expires_at: null,
+                  needs_reauth: true,
+                  reauth_reason: "no token stored",
+                },
           };
         }),
       );

@@ -1,17 +1,25 @@
 /**
- * One scheduled tick: for every shop, finish what a full resync left behind (reconciler, DESIGN rule
- * 10), then run the incremental sync. Shops run side by side so a slow one never delays the others; a
- * failing shop is reported after the others have run.
+ * One scheduled tick: for every shop (configured or discovered), finish what a full resync left behind
+ * (reconciler, DESIGN rule 10), then run the incremental sync. Shops run side by side, at most
+ * SHOP_CONCURRENCY at once, each isolated: a slow or failing shop never delays or fails the others.
+ * A shop whose authorization needs re-authorizing makes no TikTok call at all: its tick only reports it
+ * (NeedsReauth = 1, and its lag) and returns.
  */
+import { unixSeconds } from "../clock";
 import { mapWithConcurrency } from "../concurrency";
 import { MetricName } from "../observability/metric-names";
 import type { IncrementalOutcome } from "../sync/incremental";
+import { TikTokReauthRequiredError } from "../tiktok/errors";
+import type { StoredTokenPair } from "../tiktok/tokens";
 import type { Runtime } from "./runtime";
 import { deadLetterDepth } from "./service";
 
 export interface TickShopResult {
   readonly shopId: string;
+  readonly authId?: string;
   readonly outcome?: IncrementalOutcome;
+  /** The shop's authorization must be renewed (`npm run reauth`); nothing was called. */
+  readonly needsReauth?: boolean;
   readonly error?: Error;
 }
 
@@ -19,31 +27,57 @@ export async function runTick(
   runtime: Runtime,
   options: { deadlineMs?: number; shopConcurrency?: number } = {},
 ): Promise<TickShopResult[]> {
-  const shopIds = runtime.shopIds();
+  const shops = await runtime.listShops();
   const depth = await deadLetterDepth(runtime).catch(() => null);
-  const results = await mapWithConcurrency(shopIds, options.shopConcurrency ?? 4, async (shopId) => {
+  // One read of each authorization's TOKEN item per tick, shared by its shops.
+  const tokenStates = new Map<string, Promise<StoredTokenPair | undefined>>();
+  const tokenState = (authId: string) => {
+    let state = tokenStates.get(authId);
+    if (!state) {
+      state = runtime.tokenRepository.get(authId);
+      tokenStates.set(authId, state);
+    }
+    return state;
+  };
+  const concurrency = options.shopConcurrency ?? runtime.config.SHOP_CONCURRENCY;
+  return mapWithConcurrency(shops, concurrency, async ({ shopId, authId }): Promise<TickShopResult> => {
+    const reauthNeeded = async () => {
+      runtime.metrics.record(shopId, MetricName.NeedsReauth, 1, "Count");
+      const cursor = (await runtime.state.getMeta(shopId).catch(() => undefined))?.cursor;
+      if (cursor !== undefined) {
+        const lag = Math.max(0, unixSeconds(runtime.clock) - cursor);
+        runtime.metrics.record(shopId, MetricName.SyncLagSeconds, lag, "Seconds");
+      }
+      return { shopId, authId, needsReauth: true };
+    };
     try {
       if (depth !== null) runtime.metrics.record(shopId, MetricName.DlqDepth, depth, "Count");
+      if ((await tokenState(authId))?.needsReauth) return await reauthNeeded();
+      runtime.metrics.record(shopId, MetricName.NeedsReauth, 0, "Count");
       await runtime.fullResync?.reconcile(shopId);
       const outcome = await runtime.incremental(shopId, {
         ...(options.deadlineMs !== undefined ? { deadlineMs: options.deadlineMs } : {}),
       });
-      return { shopId, outcome };
+      return { shopId, authId, outcome };
     } catch (error) {
+      // The refresh that found the authorization gone has flagged it (and alarmed): not a tick failure.
+      if (error instanceof TikTokReauthRequiredError) return reauthNeeded();
       const failure = error instanceof Error ? error : new Error(String(error));
       runtime.log.error("tick failed for shop", {
         shopId,
         error: { name: failure.name, message: failure.message },
       });
-      return { shopId, error: failure };
+      return { shopId, authId, error: failure };
     }
   });
+}
+
+/** The tick's failures as one error (after every shop has run), or undefined when none failed. */
+export function tickFailure(results: readonly TickShopResult[]): AggregateError | undefined {
   const failures = results.filter((result) => result.error);
-  if (failures.length > 0) {
-    throw new AggregateError(
-      failures.map((failure) => failure.error),
-      `tick failed for ${failures.length} of ${results.length} shop(s): ${failures.map((f) => f.shopId).join(", ")}`,
-    );
-  }
-  return results;
+  if (failures.length === 0) return undefined;
+  return new AggregateError(
+    failures.map((failure) => failure.error),
+    `tick failed for ${failures.length} of ${results.length} shop(s): ${failures.map((f) => f.shopId).join(", ")}`,
+  );
 }

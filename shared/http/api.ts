@@ -6,13 +6,14 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { z } from "zod";
+import { mapWithConcurrency } from "../concurrency";
 import type { LogPort } from "../observability/telemetry";
 import { badRequest, HttpError } from "./errors";
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
 export interface SyncService {
-  /** Known shop ids; the first is the default when `shop_id` is omitted. */
+  /** Known shop ids (configured or discovered); with one shop, `shop_id` may be omitted. */
   listShopIds(): Promise<string[]>;
   syncNow(shopId: string): Promise<Record<string, unknown>>;
   startFullResync(shopId: string, range: { from?: number; to?: number }): Promise<Record<string, unknown>>;
@@ -144,6 +145,41 @@ export function errorResponse(error: unknown, log: LogPort): APIGatewayProxyStru
 export function makeApiHandler(deps: { service: SyncService; log: LogPort }) {
   const { service } = deps;
 
+  /**
+   * Shops a sync request targets: `shop_id`, the only shop, or (several shops, no `shop_id`) all of them,
+   * answered as `{shops: [...]}` — one entry per shop, the single-shop answer plus `shop_id`, or
+   * `{shop_id, error}` for a shop that refused (e.g. a full resync already running).
+   */
+  async function forEachTargetShop(
+    query: Query,
+    work: (shopId: string) => Promise<Record<string, unknown>>,
+  ): Promise<APIGatewayProxyStructuredResultV2> {
+    const shops = await service.listShopIds();
+    if (query.shop_id !== undefined || shops.length <= 1)
+      return json(202, await work(await resolveShop(query)));
+    const entries = await mapWithConcurrency(shops, 4, async (shopId) => {
+      try {
+        return { shop_id: shopId, ...(await work(shopId)) };
+      } catch (error) {
+        if (error instanceof HttpError) {
+          return {
+            shop_id: shopId,
+            error: { status: error.statusCode, code: error.code, message: error.message, ...error.details },
+          };
+        }
+        deps.log.error("sync request failed for shop", {
+          shopId,
+          error: error instanceof Error ? { name: error.name, message: error.message } : String(error),
+        });
+        return {
+          shop_id: shopId,
+          error: { status: 500, code: "internal_error", message: "internal error; see the function's logs" },
+        };
+      }
+    });
+    return json(202, { shops: entries });
+  }
+
   async function resolveShop(query: Query): Promise<string> {
     const shops = await service.listShopIds();
     if (query.shop_id === undefined) {
@@ -183,18 +219,15 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort }) {
             query.force_full === undefined
               ? undefined
               : parseWith(booleanParam, query.force_full, "invalid_parameter");
-          const shopId = await resolveShop(query);
           const forceFull = forceFullQuery === "true" || body.force_full === true;
-          const result = forceFull
-            ? await service.startFullResync(shopId, {})
-            : await service.syncNow(shopId);
-          return json(202, result);
+          return await forEachTargetShop(query, (shopId) =>
+            forceFull ? service.startFullResync(shopId, {}) : service.syncNow(shopId),
+          );
         }
         case "fullResync": {
           allowOnly(query, ["shop_id"]);
           const range = parseWith(fullResyncBody, bodyOrEmpty(event), "invalid_body");
-          const shopId = await resolveShop(query);
-          return json(202, await service.startFullResync(shopId, range));
+          return await forEachTargetShop(query, (shopId) => service.startFullResync(shopId, range));
         }
         case "status": {
           allowOnly(query, ["shop_id"]);
@@ -208,6 +241,12 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort }) {
           allowOnly(query, ["shop_id"]);
           parseWith(emptyBody, bodyOrEmpty(event), "invalid_body");
           const jobId = parseWith(jobIdParam, safeDecode(pathParameter ?? ""), "invalid_parameter");
+          if (query.shop_id === undefined && (await service.listShopIds()).length > 1) {
+            throw badRequest(
+              "shop_id_required",
+              "several shops are synced: name the job's shop with ?shop_id=",
+            );
+          }
           const shopId = await resolveShop(query);
           const result =
             route.name === "cancelJob"

@@ -1,7 +1,10 @@
 /**
- * The shop's TOKEN item in the state table (pk `SHOP#<shopId>`, sk `TOKEN`). Every write is conditional
- * on `version`, so concurrent Lambdas agree on who refreshes and no rotated pair is ever overwritten by
- * an older one. A failed condition is an answer (false), not an error.
+ * An authorization's TOKEN item in the state table (pk `AUTH#<authId>`, sk `TOKEN`). One TikTok token pair
+ * covers every shop the seller authorized, so the pair is keyed by authorization, not by shop (README
+ * "Many shops and tokens"; DESIGN listed `SHOP#<authId>`/`TOKEN`, which two shops of one grant would
+ * rotate under each other). Every write is conditional on `version`, so concurrent Lambdas agree on who
+ * refreshes and no rotated pair is ever overwritten by an older one. A failed condition is an answer
+ * (false), not an error.
  */
 
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
@@ -18,7 +21,12 @@ export interface DynamoTokenRepositoryDeps {
 
 export const TOKEN_SK = "TOKEN";
 
-export function tokenKey(shopId: string): { pk: string; sk: string } {
+export function tokenKey(authId: string): { pk: string; sk: string } {
+  return { pk: `AUTH#${authId}`, sk: TOKEN_SK };
+}
+
+/** Where releases before per-authorization tokens kept a shop's pair; read once to migrate it. */
+export function legacyTokenKey(shopId: string): { pk: string; sk: string } {
   return { pk: `SHOP#${shopId}`, sk: TOKEN_SK };
 }
 
@@ -37,9 +45,9 @@ export class DynamoTokenRepository implements TokenRepository {
     this.clock = deps.clock ?? systemClock;
   }
 
-  async get(shopId: string): Promise<StoredTokenPair | undefined> {
+  async get(authId: string): Promise<StoredTokenPair | undefined> {
     const { Item } = await this.documents.send(
-      new GetCommand({ TableName: this.tableName, Key: tokenKey(shopId), ConsistentRead: true }),
+      new GetCommand({ TableName: this.tableName, Key: tokenKey(authId), ConsistentRead: true }),
     );
     if (!Item) return undefined;
     return {
@@ -55,10 +63,10 @@ export class DynamoTokenRepository implements TokenRepository {
     };
   }
 
-  claimRefresh(shopId: string, expectedVersion: number, owner: string, untilMs: number): Promise<boolean> {
+  claimRefresh(authId: string, expectedVersion: number, owner: string, untilMs: number): Promise<boolean> {
     return this.conditionalUpdate({
       TableName: this.tableName,
-      Key: tokenKey(shopId),
+      Key: tokenKey(authId),
       UpdateExpression: "SET refreshingBy = :owner, refreshingUntil = :until, updatedAt = :updatedAt",
       ConditionExpression:
         "#version = :version AND (attribute_not_exists(needsReauth) OR needsReauth = :false) AND " +
@@ -75,10 +83,10 @@ export class DynamoTokenRepository implements TokenRepository {
     });
   }
 
-  saveRefreshed(shopId: string, expectedVersion: number, pair: TokenPair): Promise<boolean> {
+  saveRefreshed(authId: string, expectedVersion: number, pair: TokenPair): Promise<boolean> {
     return this.conditionalUpdate({
       TableName: this.tableName,
-      Key: tokenKey(shopId),
+      Key: tokenKey(authId),
       UpdateExpression:
         "SET accessToken = :accessToken, accessTokenExpiresAt = :accessExp, refreshToken = :refreshToken, " +
         "refreshTokenExpiresAt = :refreshExp, #version = :next, updatedAt = :updatedAt " +
@@ -97,10 +105,10 @@ export class DynamoTokenRepository implements TokenRepository {
     });
   }
 
-  markNeedsReauth(shopId: string, expectedVersion: number, reason: string): Promise<boolean> {
+  markNeedsReauth(authId: string, expectedVersion: number, reason: string): Promise<boolean> {
     return this.conditionalUpdate({
       TableName: this.tableName,
-      Key: tokenKey(shopId),
+      Key: tokenKey(authId),
       UpdateExpression:
         "SET needsReauth = :true, reauthReason = :reason, updatedAt = :updatedAt REMOVE refreshingBy, refreshingUntil",
       ConditionExpression: "#version = :version",
@@ -114,10 +122,10 @@ export class DynamoTokenRepository implements TokenRepository {
     });
   }
 
-  releaseClaim(shopId: string, expectedVersion: number, owner: string): Promise<boolean> {
+  releaseClaim(authId: string, expectedVersion: number, owner: string): Promise<boolean> {
     return this.conditionalUpdate({
       TableName: this.tableName,
-      Key: tokenKey(shopId),
+      Key: tokenKey(authId),
       UpdateExpression: "SET updatedAt = :updatedAt REMOVE refreshingBy, refreshingUntil",
       ConditionExpression: "#version = :version AND refreshingBy = :owner",
       ExpressionAttributeNames: { "#version": "version" },
@@ -129,13 +137,13 @@ export class DynamoTokenRepository implements TokenRepository {
     });
   }
 
-  async seed(shopId: string, pair: TokenPair): Promise<boolean> {
+  async seed(authId: string, pair: TokenPair): Promise<boolean> {
     try {
       await this.documents.send(
         new PutCommand({
           TableName: this.tableName,
           Item: {
-            ...tokenKey(shopId),
+            ...tokenKey(authId),
             accessToken: pair.accessToken,
             accessTokenExpiresAt: pair.accessTokenExpiresAt,
             refreshToken: pair.refreshToken,
@@ -157,11 +165,11 @@ export class DynamoTokenRepository implements TokenRepository {
    * Stores a pair obtained from a new authorization (auth code): replaces whatever is there, clears
    * the reauth flag and any claim, and bumps the version so in-flight refreshes of the old pair lose.
    */
-  async storeAuthorized(shopId: string, pair: TokenPair): Promise<void> {
+  async storeAuthorized(authId: string, pair: TokenPair): Promise<void> {
     await this.documents.send(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: tokenKey(shopId),
+        Key: tokenKey(authId),
         UpdateExpression:
           "SET accessToken = :accessToken, accessTokenExpiresAt = :accessExp, refreshToken = :refreshToken, " +
           "refreshTokenExpiresAt = :refreshExp, #version = if_not_exists(#version, :zero) + :one, " +
@@ -178,6 +186,35 @@ export class DynamoTokenRepository implements TokenRepository {
         },
       }),
     );
+  }
+
+  /**
+   * Migration from the per-shop layout: copies the first legacy `SHOP#<shopId>`/`TOKEN` item found among
+   * `shopIds` to the authorization's item (only if that is still absent), keeping its version and flags,
+   * so a rotated pair is never replaced by the stale seed from the environment. True if one was copied.
+   */
+  async adoptLegacy(authId: string, shopIds: readonly string[]): Promise<boolean> {
+    for (const shopId of shopIds) {
+      const { Item } = await this.documents.send(
+        new GetCommand({ TableName: this.tableName, Key: legacyTokenKey(shopId), ConsistentRead: true }),
+      );
+      if (!Item) continue;
+      const { pk: _pk, sk: _sk, refreshingBy: _by, refreshingUntil: _until, ...rest } = Item;
+      try {
+        await this.documents.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: { ...rest, ...tokenKey(authId), migratedFrom: `SHOP#${shopId}`, updatedAt: this.isoNow() },
+            ConditionExpression: "attribute_not_exists(pk)",
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionFailure(error)) return false;
+        throw error;
+      }
+    }
+    return false;
   }
 
   private async conditionalUpdate(input: ConstructorParameters<typeof UpdateCommand>[0]): Promise<boolean> {

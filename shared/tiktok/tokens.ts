@@ -1,6 +1,7 @@
 /**
- * The shop's rotating access/refresh token pair, shared by every Lambda and worker through the state
- * table's versioned TOKEN item (DESIGN.md "Stored data").
+ * An authorization's rotating access/refresh token pair, shared by every Lambda, worker and shop of that
+ * authorization through the state table's versioned TOKEN item (`AUTH#<authId>`, README "Many shops and
+ * tokens").
  *
  * Single flight across processes: whoever wins the conditional `claimRefresh` (on the version, with a
  * lease) calls TikTok and saves the rotated pair (version + 1); the others poll the item until the
@@ -37,23 +38,24 @@ export interface StoredTokenPair extends TokenPair {
 
 /** Port onto the TOKEN item; every write is conditional and reports whether it happened. */
 export interface TokenRepository {
-  get(shopId: string): Promise<StoredTokenPair | undefined>;
+  get(authId: string): Promise<StoredTokenPair | undefined>;
   /** Claims the refresh iff the version matches, no reauth is pending and no live lease of another owner. */
-  claimRefresh(shopId: string, expectedVersion: number, owner: string, untilMs: number): Promise<boolean>;
+  claimRefresh(authId: string, expectedVersion: number, owner: string, untilMs: number): Promise<boolean>;
   /** Stores the rotated pair atomically: version + 1, claim cleared. */
-  saveRefreshed(shopId: string, expectedVersion: number, pair: TokenPair): Promise<boolean>;
+  saveRefreshed(authId: string, expectedVersion: number, pair: TokenPair): Promise<boolean>;
   /** Flags the pair as needing a new authorization (and clears the claim). */
-  markNeedsReauth(shopId: string, expectedVersion: number, reason: string): Promise<boolean>;
+  markNeedsReauth(authId: string, expectedVersion: number, reason: string): Promise<boolean>;
   /** Gives up a claim early (after failed attempts) so others need not wait for the lease. */
-  releaseClaim(shopId: string, expectedVersion: number, owner: string): Promise<boolean>;
+  releaseClaim(authId: string, expectedVersion: number, owner: string): Promise<boolean>;
   /** Creates the item only if absent (first run, from env or Secrets Manager). */
-  seed(shopId: string, pair: TokenPair): Promise<boolean>;
+  seed(authId: string, pair: TokenPair): Promise<boolean>;
 }
 
 export type RefreshOutcome = "refreshed" | "failed" | "reauth_required";
 
 export interface TokenManagerDeps {
-  readonly shopId: string;
+  /** The authorization (seller grant) whose pair this manages; every shop of the grant shares it. */
+  readonly authId: string;
   readonly repository: TokenRepository;
   readonly authClient: Pick<TikTokAuthClient, "refresh">;
   readonly clock: Clock;
@@ -68,6 +70,8 @@ export interface TokenManagerDeps {
   readonly ownerId?: string;
   /** Seeded into the repository when no TOKEN item exists yet. */
   readonly initialPair?: TokenPair;
+  /** Called before seeding when no TOKEN item exists (e.g. adopt a pre-authorization-layout item). */
+  readonly migrate?: () => Promise<unknown>;
   /** Auth calls per refresh before TokenRefreshFailedError (default 3). */
   readonly refreshAttempts?: number;
   readonly refreshBaseDelayMs?: number;
@@ -80,7 +84,7 @@ export interface TokenManagerDeps {
   readonly sleep?: Sleep;
   readonly random?: () => number;
   /** For the `TokenRefreshFailed` metric and alarms. Never receives tokens. */
-  readonly onRefresh?: (event: { shopId: string; outcome: RefreshOutcome; version: number }) => void;
+  readonly onRefresh?: (event: { authId: string; outcome: RefreshOutcome; version: number }) => void;
 }
 
 /** A token this close to expiry is treated as expired (clock skew, request latency). */
@@ -149,7 +153,7 @@ export class TokenManager implements AccessTokenProvider {
 
   /** Claim-or-wait loop across instances; returns a pair newer than `observed`. */
   private async coordinate(observed: StoredTokenPair): Promise<StoredTokenPair> {
-    const { repository, shopId, clock } = this.deps;
+    const { repository, authId, clock } = this.deps;
     const leaseMs = this.deps.leaseMs ?? 20_000;
     let pollMs = this.deps.pollIntervalMs ?? 50;
     let current = observed;
@@ -160,9 +164,12 @@ export class TokenManager implements AccessTokenProvider {
       if (waited && current.refreshingBy === undefined) {
         // The claim was released without a new version: its owner's refresh failed after retries.
         // Don't pile more auth calls on a failing endpoint; the next call tries again.
-        throw new TokenRefreshFailedError(`token refresh for shop ${shopId} failed in another instance`, {
-          endpoint: ENDPOINT,
-        });
+        throw new TokenRefreshFailedError(
+          `token refresh for authorization ${authId} failed in another instance`,
+          {
+            endpoint: ENDPOINT,
+          },
+        );
       }
       const now = clock.nowMs();
       const heldByOther =
@@ -173,7 +180,7 @@ export class TokenManager implements AccessTokenProvider {
         waited = true;
         await this.sleep(pollMs);
         pollMs = Math.min(this.deps.maxPollIntervalMs ?? 1_000, pollMs * 2);
-      } else if (await repository.claimRefresh(shopId, current.version, this.ownerId, now + leaseMs)) {
+      } else if (await repository.claimRefresh(authId, current.version, this.ownerId, now + leaseMs)) {
         const refreshed = await this.refreshAsOwner(current, leaseMs);
         if (refreshed) return refreshed;
       }
@@ -183,7 +190,7 @@ export class TokenManager implements AccessTokenProvider {
 
   /** Calls TikTok while holding the claim; undefined if the claim was lost to another instance. */
   private async refreshAsOwner(pair: StoredTokenPair, leaseMs: number): Promise<StoredTokenPair | undefined> {
-    const { repository, shopId, clock, authClient } = this.deps;
+    const { repository, authId, clock, authClient } = this.deps;
     const attempts = Math.max(1, this.deps.refreshAttempts ?? 3);
     const baseDelayMs = this.deps.refreshBaseDelayMs ?? 500;
     const maxDelayMs = this.deps.refreshMaxDelayMs ?? 4_000;
@@ -192,7 +199,7 @@ export class TokenManager implements AccessTokenProvider {
       if (attempt > 1) {
         await this.sleep(Math.floor(this.random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 2))));
         // Renew the lease so waiters keep waiting; losing it means someone else took over.
-        if (!(await repository.claimRefresh(shopId, pair.version, this.ownerId, clock.nowMs() + leaseMs))) {
+        if (!(await repository.claimRefresh(authId, pair.version, this.ownerId, clock.nowMs() + leaseMs))) {
           return undefined;
         }
       }
@@ -202,9 +209,9 @@ export class TokenManager implements AccessTokenProvider {
       } catch (error) {
         if (error instanceof TikTokReauthRequiredError) {
           // Conditional on the version: a stale refresh token of ours must not flag a newer pair.
-          if (!(await repository.markNeedsReauth(shopId, pair.version, error.message))) return undefined;
+          if (!(await repository.markNeedsReauth(authId, pair.version, error.message))) return undefined;
           this.cached = { ...pair, needsReauth: true, reauthReason: error.message };
-          this.deps.onRefresh?.({ shopId, outcome: "reauth_required", version: pair.version });
+          this.deps.onRefresh?.({ authId, outcome: "reauth_required", version: pair.version });
           throw error;
         }
         lastError = error;
@@ -219,17 +226,17 @@ export class TokenManager implements AccessTokenProvider {
         refreshToken: data.refresh_token || pair.refreshToken,
         refreshTokenExpiresAt: data.refresh_token_expire_in || pair.refreshTokenExpiresAt,
       };
-      if (!(await repository.saveRefreshed(shopId, pair.version, next))) return undefined;
+      if (!(await repository.saveRefreshed(authId, pair.version, next))) return undefined;
       const saved: StoredTokenPair = { ...next, version: pair.version + 1 };
       this.cached = saved;
-      this.deps.onRefresh?.({ shopId, outcome: "refreshed", version: saved.version });
+      this.deps.onRefresh?.({ authId, outcome: "refreshed", version: saved.version });
       return saved;
     }
     // The old pair stays as it was; let others try without waiting out the lease.
-    await repository.releaseClaim(shopId, pair.version, this.ownerId).catch(() => false);
-    this.deps.onRefresh?.({ shopId, outcome: "failed", version: pair.version });
+    await repository.releaseClaim(authId, pair.version, this.ownerId).catch(() => false);
+    this.deps.onRefresh?.({ authId, outcome: "failed", version: pair.version });
     const reason = lastError instanceof Error ? lastError.message : String(lastError);
-    throw new TokenRefreshFailedError(`token refresh for shop ${shopId} failed: ${reason}`, {
+    throw new TokenRefreshFailedError(`token refresh for authorization ${authId} failed: ${reason}`, {
       endpoint: ENDPOINT,
       code: lastError instanceof TikTokApiError ? lastError.code : undefined,
       httpStatus: lastError instanceof TikTokApiError ? lastError.httpStatus : undefined,
@@ -240,16 +247,23 @@ export class TokenManager implements AccessTokenProvider {
 
   /** Reads the TOKEN item (seeding it on first run) and caches it. */
   private async load(): Promise<StoredTokenPair> {
-    const { repository, shopId, initialPair } = this.deps;
-    let pair = await repository.get(shopId);
+    const { repository, authId, initialPair, migrate } = this.deps;
+    let pair = await repository.get(authId);
+    if (!pair && migrate) {
+      await migrate();
+      pair = await repository.get(authId);
+    }
     if (!pair && initialPair) {
-      await repository.seed(shopId, initialPair);
-      pair = await repository.get(shopId);
+      await repository.seed(authId, initialPair);
+      pair = await repository.get(authId);
     }
     if (!pair) {
-      throw new TikTokReauthRequiredError(`no TikTok token stored for shop ${shopId}: authorize the shop`, {
-        endpoint: ENDPOINT,
-      });
+      throw new TikTokReauthRequiredError(
+        `no TikTok token stored for authorization ${authId}: install one with npm run reauth`,
+        {
+          endpoint: ENDPOINT,
+        },
+      );
     }
     this.cached = pair;
     return pair;
@@ -258,7 +272,7 @@ export class TokenManager implements AccessTokenProvider {
   private assertAuthorized(pair: StoredTokenPair): void {
     if (pair.needsReauth) {
       throw new TikTokReauthRequiredError(
-        `shop ${this.deps.shopId} must be re-authorized${pair.reauthReason ? `: ${pair.reauthReason}` : ""}`,
+        `authorization ${this.deps.authId} must be re-authorized (npm run reauth)${pair.reauthReason ? `: ${pair.reauthReason}` : ""}`,
         { endpoint: ENDPOINT },
       );
     }

@@ -338,9 +338,12 @@ describe("npm start, first run, restart and Ctrl-C", () => {
     const status = await getJson(`${banner.apiUrl}/api/sync/status`);
     expect(status.status).toBe(200);
     expect((status.json.shops as ShopStatus[]).map((shop) => shop.shop_id)).toEqual(SHOPS);
+    // Several shops and no shop_id: every shop, one entry each (README "HTTP API").
     const incremental = await getJson(`${banner.apiUrl}/api/sync/orders`, { method: "POST" });
     expect(incremental.status).toBe(202);
-    expect(incremental.json.status_url).toBe(`/api/sync/status?shop_id=${SHOPS[0]}`);
+    expect((incremental.json.shops as { status_url: string }[]).map((entry) => entry.status_url)).toEqual(
+      SHOPS.map((shopId) => `/api/sync/status?shop_id=${shopId}`),
+    );
     const full = await getJson(`${banner.apiUrl}/api/sync/orders/full?shop_id=${SHOPS[1]}`, {
       method: "POST",
     });

@@ -555,6 +555,47 @@ describe("TikTokShopSyncStack (configured)", () => {
     });
   });
 
+  it("passes many-shop and data-protection settings to every function; orders expire through TTL", () => {
+    const { template } = synthTemplate({
+      shops: "7495123:ROW_abc,7495124@agency-b",
+      authorizations: "default,agency-b",
+      shopConcurrency: "8",
+      orderRetentionDays: "730",
+      storeRecipientData: "false",
+    });
+    const functions = Object.values(resources(template, "AWS::Lambda::Function")).filter(
+      (fn) => fn.Properties.Environment?.Variables?.ORDERS_TABLE_NAME !== undefined,
+    );
+    expect(functions).toHaveLength(3);
+    for (const fn of functions) {
+      expect(fn.Properties.Environment.Variables).toMatchObject({
+        TIKTOK_SHOPS: "7495123:ROW_abc,7495124@agency-b",
+        TIKTOK_AUTHORIZATIONS: "default,agency-b",
+        SHOP_CONCURRENCY: "8",
+        ORDER_RETENTION_DAYS: "730",
+        STORE_RECIPIENT_DATA: "false",
+      });
+    }
+    // The orders table's TTL attribute is what ORDER_RETENTION_DAYS writes.
+    template.hasResourceProperties("AWS::DynamoDB::Table", {
+      KeySchema: Match.arrayWith([{ AttributeName: "orderId", KeyType: "RANGE" }]),
+      TimeToLiveSpecification: { AttributeName: "expiresAt", Enabled: true },
+    });
+    // Re-authorization needed and failed refreshes page whoever is on call, across all shops.
+    for (const name of ["TokenRefreshFailed", "NeedsReauth"]) {
+      template.hasResourceProperties("AWS::CloudWatch::Alarm", { AlarmName: `TikTokShopSync-${name}` });
+    }
+  });
+
+  it("refuses a bad shop list at synth, naming the variable", () => {
+    expect(() => synthTemplate({ shops: "s1@nobody" })).toThrow(
+      /TIKTOK_SHOPS: shop s1 names authorization "nobody"/,
+    );
+    expect(() => synthTemplate({ storeRecipientData: "maybe" })).toThrow(
+      /storeRecipientData must be true or false/,
+    );
+  });
+
   it("subscribes the alarm e-mail and imports an existing secret by ARN", () => {
     const secretArn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tiktok-app-AbCdEf";
     const { template } = synthTemplate({ alarmEmail: "ops@example.com", tiktokSecretArn: secretArn });

@@ -73,7 +73,7 @@ describe("routes", () => {
       token: expect.objectContaining({ needs_reauth: false, expires_at: expect.stringMatching(/Z$/) }),
     });
     expect(JSON.stringify(json)).not.toContain(
-      (await harness.runtime.tokenRepository.get("shop-1"))?.accessToken,
+      (await harness.runtime.tokenRepository.get("default"))?.accessToken,
     );
   });
 

@@ -210,14 +210,14 @@ describe("incremental sync", () => {
       ...harness.runtime.incrementalDeps(shop),
       tiktok: interceptPages(shop, async (page) => {
         if (page === 2) {
-          before = await harness.runtime.tokenRepository.get(harness.shopId);
+          before = await harness.runtime.tokenRepository.get("default");
           harness.emulator.expireAccessTokens();
         }
       }),
     };
     const run = await runIncrementalSync(deps, shop.ref);
     expect(run.status).toBe("completed");
-    const after = await harness.runtime.tokenRepository.get(harness.shopId);
+    const after = await harness.runtime.tokenRepository.get("default");
     expect(before).toBeDefined();
     expect(after?.version).toBe((before?.version ?? Number.NaN) + 1);
     expect(after?.accessToken).not.toBe(before?.accessToken);
@@ -226,7 +226,7 @@ describe("incremental sync", () => {
     const { Item } = await harness.resources.documents.send(
       new GetCommand({
         TableName: harness.resources.stateTable,
-        Key: { pk: `SHOP#${harness.shopId}`, sk: "TOKEN" },
+        Key: { pk: "AUTH#default", sk: "TOKEN" },
       }),
     );
     expect(Item?.version).toBe(after?.version);

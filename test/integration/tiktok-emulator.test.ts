@@ -903,6 +903,98 @@ describe("rate limiting and faults", () => {
   });
 });
 
+describe("several shops: per-shop faults, counters, request log, expiry and revocation", () => {
+  let emulator: TikTokEmulator;
+
+  beforeAll(async () => {
+    emulator = await startTikTokEmulator({ ...BASE_OPTIONS, shops: [SHOP_A, SHOP_B] });
+  });
+  afterAll(() => emulator.stop());
+
+  it("fails only the configured shop's calls at its own rate and counts calls per shop", async () => {
+    const client = new SigningClient(emulator, emulator.issueTokens().access_token);
+    emulator.configure({ shopFaults: { [SHOP_A.id]: { http500: 1 } } });
+    const before = emulator.lastRequestSeq();
+    const a = await client.search(SHOP_A.cipher, { page_size: 1 }, {});
+    const b = await client.search(SHOP_B.cipher, { page_size: 1 }, {});
+    const shops = await client.api({ path: API_PATHS.shops });
+    expect(a.status).toBe(500);
+    expect(b.status).toBe(200);
+    expect(shops.status).toBe(200); // shop-less calls keep the global rates
+    const counters = emulator.counters();
+    expect(counters.byShop[SHOP_A.id]?.searchOrders).toMatchObject({ total: 1, serverError: 1 });
+    expect(counters.byShop[SHOP_B.id]?.searchOrders).toMatchObject({ total: 1, ok: 1 });
+    // /shops is counted under every shop of the token's grant.
+    expect(counters.byShop[SHOP_A.id]?.shops?.total).toBe(1);
+    const log = emulator.requests({ afterSeq: before });
+    expect(log.map((entry) => [entry.endpoint, entry.shopIds, entry.outcome])).toEqual([
+      ["searchOrders", [SHOP_A.id], "serverError"],
+      ["searchOrders", [SHOP_B.id], "ok"],
+      ["shops", [SHOP_A.id, SHOP_B.id], "ok"],
+    ]);
+    expect(emulator.requests({ afterSeq: before, shopId: SHOP_B.id })).toHaveLength(2);
+    expect(() => emulator.configure({ shopFaults: { [SHOP_A.id]: { nope: 1 } as never } })).toThrow(
+      /unknown fault/,
+    );
+    emulator.configure({ shopFaults: {} });
+
+    const admin = await adminCall<{ last_seq: number; requests: unknown[] }>(
+      emulator,
+      "GET",
+      `requests?after=${before}&shop_id=${SHOP_A.id}`,
+    );
+    expect(admin.body.requests).toHaveLength(2);
+    expect(admin.body.last_seq).toBe(emulator.lastRequestSeq());
+  });
+
+  it("expires and revokes only the tokens of grants covering a shop; refreshes are logged per shop", async () => {
+    const onlyA = emulator.issueTokens({ shopIds: [SHOP_A.id] });
+    const onlyB = emulator.issueTokens({ shopIds: [SHOP_B.id] });
+    const clientA = new SigningClient(emulator, onlyA.access_token);
+    const clientB = new SigningClient(emulator, onlyB.access_token);
+    expect(emulator.expireAccessTokens({ shopId: SHOP_A.id })).toBeGreaterThanOrEqual(1);
+    expect((await clientA.search(SHOP_A.cipher, { page_size: 1 }, {})).body.code).toBe(
+      API_CODES.accessTokenExpired,
+    );
+    expect((await clientB.search(SHOP_B.cipher, { page_size: 1 }, {})).status).toBe(200);
+
+    const before = emulator.lastRequestSeq();
+    const refreshed = await authCall(emulator, API_PATHS.tokenRefresh, {
+      app_key: emulator.appKey,
+      app_secret: emulator.appSecret,
+      refresh_token: onlyA.refresh_token,
+      grant_type: "refresh_token",
+    });
+    expect(refreshed.body.code).toBe(0);
+    expect(emulator.requests({ afterSeq: before })).toEqual([
+      expect.objectContaining({ endpoint: "tokenRefresh", shopIds: [SHOP_A.id], outcome: "ok" }),
+    ]);
+
+    const admin = await adminCall<{ revoked: number }>(emulator, "POST", "revoke-shop-refresh-tokens", {
+      shop_id: SHOP_A.id,
+    });
+    expect(admin.body.revoked).toBeGreaterThanOrEqual(1);
+    const refused = await authCall(emulator, API_PATHS.tokenRefresh, {
+      app_key: emulator.appKey,
+      app_secret: emulator.appSecret,
+      refresh_token: refreshed.body.data?.refresh_token ?? "",
+      grant_type: "refresh_token",
+    });
+    expect(refused.body.code).toBe(API_CODES.noAuthRecord);
+    const stillB = await authCall(emulator, API_PATHS.tokenRefresh, {
+      app_key: emulator.appKey,
+      app_secret: emulator.appSecret,
+      refresh_token: onlyB.refresh_token,
+      grant_type: "refresh_token",
+    });
+    expect(stillB.body.code).toBe(0);
+    const expired = await adminCall<{ expired: number }>(emulator, "POST", "expire-access-tokens", {
+      shop_id: SHOP_B.id,
+    });
+    expect(expired.body.expired).toBeGreaterThanOrEqual(1);
+  });
+});
+
 describe("admin HTTP interface", () => {
   let emulator: TikTokEmulator;
 

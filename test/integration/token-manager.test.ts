@@ -3,9 +3,9 @@
  * instances (Lambdas, workers), failure handling and lease takeover. TikTok's auth host is a fake.
  */
 import { randomUUID } from "node:crypto";
-import { GetCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { type Clock, unixSeconds } from "../../shared/clock";
-import { DynamoTokenRepository, tokenKey } from "../../shared/store/token-repository";
+import { DynamoTokenRepository, legacyTokenKey, tokenKey } from "../../shared/store/token-repository";
 import { API_CODES, API_PATHS, type TokenData } from "../../shared/tiktok/api-types";
 import type { TikTokAuthClient } from "../../shared/tiktok/auth-client";
 import {
@@ -132,7 +132,7 @@ function manager(
   overrides: Partial<TokenManagerDeps> & Pick<TokenManagerDeps, "authClient">,
 ) {
   return new TokenManager({
-    shopId,
+    authId: shopId,
     repository: repository(),
     clock,
     pollIntervalMs: 10,
@@ -324,6 +324,35 @@ describe("TokenManager on DynamoDB Local", () => {
     await expect(manager(newShop(), { authClient: auth }).getAccessToken()).rejects.toBeInstanceOf(
       TikTokReauthRequiredError,
     );
+  });
+});
+
+describe("authorization-keyed TOKEN item", () => {
+  it("adopts the pair an older release kept per shop (SHOP#<id>/TOKEN) instead of seeding the stale env pair", async () => {
+    const authId = newShop();
+    const shopId = newShop();
+    const legacy = pairExpiringIn(2 * 24 * 3600, "rotated");
+    await resources.documents.send(
+      new PutCommand({
+        TableName: resources.stateTable,
+        Item: { ...legacyTokenKey(shopId), ...legacy, version: 5, refreshingBy: "gone", refreshingUntil: 1 },
+      }),
+    );
+    const repo = repository();
+    const auth = new FakeAuthClient();
+    const m = manager(authId, {
+      authClient: auth,
+      repository: repo,
+      initialPair: pairExpiringIn(2 * 24 * 3600, "env"),
+      migrate: () => repo.adoptLegacy(authId, ["not-there", shopId]),
+    });
+    await expect(m.getAccessToken()).resolves.toBe("rotated-access");
+    const item = await rawItem(authId);
+    expect(item).toMatchObject({ pk: `AUTH#${authId}`, version: 5, refreshToken: "rotated-refresh" });
+    expect(item?.refreshingBy).toBeUndefined();
+    expect(auth.calls).toBe(0);
+    // Only once: an existing authorization item is never overwritten by a legacy one.
+    expect(await repo.adoptLegacy(authId, [shopId])).toBe(false);
   });
 });
 

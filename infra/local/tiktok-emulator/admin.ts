@@ -161,7 +161,26 @@ const ROUTES: Readonly<Record<string, Route>> = {
       }),
     };
   },
-  "POST expire-access-tokens": (emulator) => ({ expired: emulator.expireAccessTokens() }),
+  "POST expire-access-tokens": (emulator, body) => {
+    const shopId = optionalString(body, "shopId", "shop_id");
+    return { expired: emulator.expireAccessTokens(shopId === undefined ? {} : { shopId }) };
+  },
+  "POST revoke-shop-refresh-tokens": (emulator, body) => {
+    const shopId = optionalString(body, "shopId", "shop_id");
+    if (shopId === undefined) throw new AdminRequestError(400, "shop_id is required");
+    return { revoked: emulator.revokeRefreshTokensOf(shopId) };
+  },
+  "GET requests": (emulator, _body, query) => {
+    const after = query.get("after");
+    const afterSeq = after === null ? 0 : Number(after);
+    if (!Number.isInteger(afterSeq) || afterSeq < 0)
+      throw new AdminRequestError(400, "after must be a sequence number");
+    const shopId = query.get("shop_id");
+    return {
+      last_seq: emulator.lastRequestSeq(),
+      requests: emulator.requests({ afterSeq, ...(shopId === null ? {} : { shopId }) }),
+    };
+  },
   "POST revoke-refresh-token": (emulator, body) => {
     const token = optionalString(body, "refreshToken", "refresh_token");
     if (token === undefined) throw new AdminRequestError(400, "refresh_token is required");

@@ -151,15 +151,35 @@ export class AuthStore {
     return { ok: true, grant: record.grant };
   }
 
-  /** Makes every live access token expired as of `now`; returns how many. */
-  expireAccessTokens(now: number): number {
+  /** The grant behind an access token, refresh token or auth code (expired or revoked too). */
+  grantOf(kind: "access" | "refresh" | "code", token: string | undefined): Grant | undefined {
+    if (token === undefined) return undefined;
+    const map =
+      kind === "access" ? this.accessTokens : kind === "refresh" ? this.refreshTokens : this.authCodes;
+    return map.get(token)?.grant;
+  }
+
+  /** Makes every live access token (of grants covering `shopId`, if given) expired as of `now`; returns how many. */
+  expireAccessTokens(now: number, shopId?: string): number {
     let expired = 0;
     for (const record of this.accessTokens.values()) {
       if (record.revoked || record.expiresAt <= now) continue;
+      if (shopId !== undefined && !record.grant.shopIds.includes(shopId)) continue;
       record.expiresAt = now;
       expired++;
     }
     return expired;
+  }
+
+  /** Revokes every live refresh token of grants covering `shopId`; returns how many. */
+  revokeRefreshTokensOf(shopId: string): number {
+    let revoked = 0;
+    for (const record of this.refreshTokens.values()) {
+      if (record.revoked || !record.grant.shopIds.includes(shopId)) continue;
+      record.revoked = true;
+      revoked++;
+    }
+    return revoked;
   }
 
   revokeRefreshToken(token: string): boolean {

@@ -82,6 +82,11 @@ export interface RuntimeOptions {
   readonly latencyJitterMs: number;
   /** Replaced as a whole by `configure({faults})`. */
   readonly faults: FaultRates;
+  /**
+   * Fault rates of one shop's requests (order endpoints by `shop_cipher`), used instead of `faults` for
+   * that shop; replaced as a whole by `configure({shopFaults})`.
+   */
+  readonly shopFaults: Readonly<Record<string, FaultRates>>;
   /** How long a `timeout` fault holds the request before closing the connection. */
   readonly hangMs: number;
   readonly accessTokenTtlSeconds: number;
@@ -163,6 +168,7 @@ export const DEFAULT_RUNTIME_OPTIONS: RuntimeOptions = {
   latencyMs: 0,
   latencyJitterMs: 0,
   faults: {},
+  shopFaults: {},
   hangMs: 30_000,
   accessTokenTtlSeconds: 7 * 86_400,
   refreshTokenTtlSeconds: 365 * 86_400,
@@ -255,6 +261,14 @@ export function mergeRuntimeOptions(base: RuntimeOptions, change: Partial<Runtim
     requireBoolean(key, result[key]);
   }
   validateFaults(result.faults);
+  if (
+    typeof result.shopFaults !== "object" ||
+    result.shopFaults === null ||
+    Array.isArray(result.shopFaults)
+  ) {
+    throw new EmulatorConfigError("shopFaults must be an object of shop id → fault rates");
+  }
+  for (const rates of Object.values(result.shopFaults)) validateFaults(rates);
   const mutation = result.continuousMutation;
   if (mutation !== null) {
     if (typeof mutation !== "object") throw new EmulatorConfigError("continuousMutation must be an object");

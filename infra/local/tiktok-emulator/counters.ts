@@ -26,7 +26,26 @@ export interface CountersSnapshot {
   /** Orders returned by successful search calls. */
   readonly ordersServed: number;
   readonly faultsInjected: number;
+  /**
+   * Per shop, then per endpoint: order calls by `shop_cipher`; `/shops` and token calls under every
+   * shop of the grant behind their token or auth code.
+   */
+  readonly byShop: Record<string, Record<string, OutcomeCounts>>;
 }
+
+/** One request as the request log keeps it (no tokens, no bodies). */
+export interface RequestLogEntry {
+  /** Increases by one per request, from 1. */
+  readonly seq: number;
+  readonly endpoint: string;
+  readonly shopIds: readonly string[];
+  readonly outcome: Outcome;
+  /** Emulator clock, unix seconds. */
+  readonly at: number;
+}
+
+/** Requests the log keeps (oldest dropped first). */
+const REQUEST_LOG_LIMIT = 20_000;
 
 const AUTH_CODES: ReadonlySet<number> = new Set([
   API_CODES.invalidSign,
@@ -58,8 +77,28 @@ export class EmulatorCounters {
   private successfulSearchCalls = 0;
   private ordersServed = 0;
   private faultsInjected = 0;
+  private byShop = new Map<string, Map<string, OutcomeCounts>>();
+  private log: RequestLogEntry[] = [];
+  private sequence = 0;
 
-  record(endpoint: string, outcome: Outcome): void {
+  record(endpoint: string, outcome: Outcome, shopIds: readonly string[] = [], at = 0): void {
+    this.sequence++;
+    this.log.push({ seq: this.sequence, endpoint, shopIds: [...shopIds], outcome, at });
+    if (this.log.length > REQUEST_LOG_LIMIT) this.log.splice(0, this.log.length - REQUEST_LOG_LIMIT);
+    for (const shopId of shopIds) {
+      let endpoints = this.byShop.get(shopId);
+      if (!endpoints) {
+        endpoints = new Map();
+        this.byShop.set(shopId, endpoints);
+      }
+      let shopCounts = endpoints.get(endpoint);
+      if (!shopCounts) {
+        shopCounts = emptyCounts();
+        endpoints.set(endpoint, shopCounts);
+      }
+      shopCounts.total++;
+      shopCounts[outcome]++;
+    }
     this.byOutcome.total++;
     this.byOutcome[outcome]++;
     let counts = this.byEndpoint.get(endpoint);
@@ -88,7 +127,27 @@ export class EmulatorCounters {
       successfulSearchCalls: this.successfulSearchCalls,
       ordersServed: this.ordersServed,
       faultsInjected: this.faultsInjected,
+      byShop: Object.fromEntries(
+        [...this.byShop].map(([shopId, endpoints]) => [
+          shopId,
+          Object.fromEntries([...endpoints].map(([name, counts]) => [name, { ...counts }])),
+        ]),
+      ),
     };
+  }
+
+  /** Logged requests after `afterSeq` (all kept ones by default), optionally only those of one shop. */
+  requests(options: { afterSeq?: number; shopId?: string } = {}): RequestLogEntry[] {
+    return this.log.filter(
+      (entry) =>
+        entry.seq > (options.afterSeq ?? 0) &&
+        (options.shopId === undefined || entry.shopIds.includes(options.shopId)),
+    );
+  }
+
+  /** The sequence number of the last request (0 before any). */
+  lastSeq(): number {
+    return this.sequence;
   }
 
   reset(): void {
@@ -97,5 +156,6 @@ export class EmulatorCounters {
     this.successfulSearchCalls = 0;
     this.ordersServed = 0;
     this.faultsInjected = 0;
+    this.byShop = new Map();
   }
 }

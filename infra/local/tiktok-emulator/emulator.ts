@@ -33,7 +33,13 @@ import {
   runtimeOptionsFrom,
   type TikTokEmulatorOptions,
 } from "./config";
-import { type CountersSnapshot, EmulatorCounters, type Outcome, outcomeOf } from "./counters";
+import {
+  type CountersSnapshot,
+  EmulatorCounters,
+  type Outcome,
+  outcomeOf,
+  type RequestLogEntry,
+} from "./counters";
 import { ADMIN_BASE_PATH, AUTH_BASE_PATH, type EndpointSpec, resolveEndpoint } from "./endpoints";
 import { AdminRequestError, apiErrors, TikTokApiError } from "./errors";
 import { type FailNextSpec, FaultInjector } from "./faults";
@@ -129,8 +135,15 @@ export interface TikTokEmulator {
   clearFaultQueue(): void;
   counters(): CountersSnapshot;
   resetCounters(): void;
-  expireAccessTokens(): number;
+  /** Expires every live access token, or only those of grants covering `shopId`. */
+  expireAccessTokens(options?: { shopId?: string }): number;
   revokeRefreshToken(token: string): boolean;
+  /** Revokes the refresh tokens of every grant covering the shop (the seller withdrew the app). */
+  revokeRefreshTokensOf(shopId: string): number;
+  /** The request log (no tokens, no bodies): requests after `afterSeq`, optionally of one shop. */
+  requests(options?: { afterSeq?: number; shopId?: string }): RequestLogEntry[];
+  /** Sequence number of the last logged request; pass it as `afterSeq` to see only later ones. */
+  lastRequestSeq(): number;
   /** Replaces the dataset (shops, orders); tokens stay valid for shops that still exist. */
   loadDataset(options?: DatasetOptions): ShopInfo[];
 }
@@ -545,8 +558,42 @@ class TikTokEmulatorServer implements TikTokEmulator {
     return this.auth.createAuthCode(grant, this.now(), this.options.authCodeTtlSeconds);
   }
 
-  expireAccessTokens(): number {
-    return this.auth.expireAccessTokens(this.now());
+  expireAccessTokens(options: { shopId?: string } = {}): number {
+    if (options.shopId !== undefined) this.storeFor(options.shopId);
+    return this.auth.expireAccessTokens(this.now(), options.shopId);
+  }
+
+  revokeRefreshTokensOf(shopId: string): number {
+    this.storeFor(shopId);
+    return this.auth.revokeRefreshTokensOf(shopId);
+  }
+
+  requests(options: { afterSeq?: number; shopId?: string } = {}): RequestLogEntry[] {
+    return this.counterState.requests(options);
+  }
+
+  lastRequestSeq(): number {
+    return this.counterState.lastSeq();
+  }
+
+  /** The shops a request concerns (for per-shop counters, the request log and per-shop faults). */
+  private shopsOf(
+    endpoint: EndpointSpec,
+    query: Readonly<Record<string, string>>,
+    headers: IncomingHttpHeaders,
+  ) {
+    if (endpoint.shopScoped) {
+      const store = query.shop_cipher ? this.storesByCipher.get(query.shop_cipher) : undefined;
+      return store ? [store.shop.id] : [];
+    }
+    let grant: Grant | undefined;
+    if (endpoint.name === "tokenRefresh") grant = this.auth.grantOf("refresh", query.refresh_token);
+    else if (endpoint.name === "tokenGet") grant = this.auth.grantOf("code", query.auth_code);
+    else {
+      const header = headers["x-tts-access-token"];
+      grant = this.auth.grantOf("access", Array.isArray(header) ? header[0] : header);
+    }
+    return grant ? [...grant.shopIds] : [];
   }
 
   revokeRefreshToken(token: string): boolean {
@@ -587,31 +634,39 @@ class TikTokEmulatorServer implements TikTokEmulator {
     this.catchUpContinuousMutations();
     await this.simulateLatency();
     const query = Object.fromEntries(url.searchParams);
+    const shopIds = this.shopsOf(endpoint, query, request.headers);
+    const shopRates =
+      endpoint.shopScoped && shopIds[0] !== undefined ? this.options.shopFaults[shopIds[0]] : undefined;
     const fault = this.faults.pick(
       {
         endpoint: endpoint.name,
         hasPageToken: endpoint.name === "searchOrders" && Boolean(query.page_token),
         ratesApply: !endpoint.authHost,
       },
-      this.options.faults,
+      shopRates ?? this.options.faults,
     );
     if (fault !== undefined) {
       this.counterState.recordFault();
-      this.injectFault(fault, endpoint, request, response);
+      this.injectFault(fault, endpoint, request, response, shopIds);
       return;
     }
     try {
       const data = endpoint.authHost
         ? this.handleAuthHost(endpoint, query)
         : this.handleApi({ endpoint, path, query, rawBody, headers: request.headers });
-      this.counterState.record(endpoint.name, "ok");
+      this.counterState.record(endpoint.name, "ok", shopIds, this.now());
       sendJson(response, 200, this.envelope(API_CODES.ok, "Success", data));
     } catch (error) {
-      this.answerError(response, endpoint.name, error);
+      this.answerError(response, endpoint.name, error, shopIds);
     }
   }
 
-  private answerError(response: ServerResponse, endpointName: string, error: unknown): void {
+  private answerError(
+    response: ServerResponse,
+    endpointName: string,
+    error: unknown,
+    shopIds: readonly string[] = [],
+  ): void {
     let apiError: TikTokApiError;
     if (error instanceof TikTokApiError) {
       apiError = error;
@@ -621,7 +676,12 @@ class TikTokEmulatorServer implements TikTokEmulator {
       this.log(`handler error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
       apiError = apiErrors.internal();
     }
-    this.counterState.record(endpointName, outcomeOf(apiError.httpStatus, apiError.code));
+    this.counterState.record(
+      endpointName,
+      outcomeOf(apiError.httpStatus, apiError.code),
+      shopIds,
+      this.now(),
+    );
     sendJson(
       response,
       apiError.httpStatus,
@@ -641,27 +701,30 @@ class TikTokEmulatorServer implements TikTokEmulator {
     endpoint: EndpointSpec,
     request: IncomingMessage,
     response: ServerResponse,
+    shopIds: readonly string[],
   ): void {
-    const record = (outcome: Outcome) => this.counterState.record(endpoint.name, outcome);
+    const record = (outcome: Outcome) =>
+      this.counterState.record(endpoint.name, outcome, shopIds, this.now());
     switch (fault) {
       case "http500":
-        this.answerError(response, endpoint.name, apiErrors.internal());
+        this.answerError(response, endpoint.name, apiErrors.internal(), shopIds);
         return;
       case "http504":
-        this.answerError(response, endpoint.name, apiErrors.gatewayTimeout());
+        this.answerError(response, endpoint.name, apiErrors.gatewayTimeout(), shopIds);
         return;
       case "rateLimit":
         this.answerError(
           response,
           endpoint.name,
           apiErrors.rateLimited(this.options.retryAfter ? 1 : undefined),
+          shopIds,
         );
         return;
       case "expiredPageToken":
-        this.answerError(response, endpoint.name, apiErrors.pageTokenRefused());
+        this.answerError(response, endpoint.name, apiErrors.pageTokenRefused(), shopIds);
         return;
       case "expiredAccessToken":
-        this.answerError(response, endpoint.name, apiErrors.accessTokenExpired());
+        this.answerError(response, endpoint.name, apiErrors.accessTokenExpired(), shopIds);
         return;
       case "malformedJson": {
         record("malformedJson");

@@ -15,7 +15,7 @@ export type {
   TikTokEmulatorOptions,
 } from "./config";
 export { DEFAULT_APP, DEFAULT_RUNTIME_OPTIONS, defaultCipher, defaultShopId, FAULT_KINDS } from "./config";
-export type { CountersSnapshot, Outcome, OutcomeCounts } from "./counters";
+export type { CountersSnapshot, Outcome, OutcomeCounts, RequestLogEntry } from "./counters";
 export type {
   AuthCodeOptions,
   ClockState,

@@ -36,7 +36,11 @@
  */
 import { MetricName } from "../../observability/metric-names";
 import type { JobRecord, WindowCounts, WindowCursor, WindowRecord } from "../../store/job-store";
-import { TikTokPageTokenRefusedError, TikTokRateLimitedError } from "../../tiktok/errors";
+import {
+  TikTokPageTokenRefusedError,
+  TikTokRateLimitedError,
+  TikTokReauthRequiredError,
+} from "../../tiktok/errors";
 import { writePage } from "../page-writer";
 import { ApiCallMeter, type ApiCallSnapshot } from "../ports";
 import { type CrashPoint, type FullResyncDeps, windowOrderLimit } from "./deps";
@@ -254,6 +258,10 @@ async function fetchAndCommit(context: StepContext): Promise<WindowOutcome> {
     });
   } catch (error) {
     if (error instanceof TikTokRateLimitedError) return throttled(context, error);
+    // The shop's authorization needs renewing: retrying will not help, and the DLQ is no place for it.
+    // Park the page (SQS's longest delay) until `npm run reauth` installs a new pair; no TikTok call is
+    // made meanwhile (the token manager refuses before any request).
+    if (error instanceof TikTokReauthRequiredError) return throttled(context, error, REAUTH_PARK_MS);
     if (error instanceof TikTokPageTokenRefusedError && window.pageToken) {
       return restartFromCheckpoint(context, "page token refused");
     }
@@ -464,19 +472,30 @@ async function split(context: StepContext, totalCount: number): Promise<WindowOu
 }
 
 /** 429 after the client's own retries: the same page again later, acknowledged now (never the DLQ). */
-async function throttled(context: StepContext, error: TikTokRateLimitedError): Promise<WindowOutcome> {
+/** How long a page of a shop that needs re-authorizing waits before it is tried again. */
+const REAUTH_PARK_MS = 900_000;
+
+async function throttled(
+  context: StepContext,
+  error: TikTokRateLimitedError | TikTokReauthRequiredError,
+  parkMs?: number,
+): Promise<WindowOutcome> {
   const { deps, window } = context;
   const random = deps.random ?? Math.random;
-  const waitMs = error.retryAfterMs ?? 5_000;
+  const waitMs =
+    parkMs ?? (error instanceof TikTokRateLimitedError ? error.retryAfterMs : undefined) ?? 5_000;
   const delaySeconds = Math.min(900, Math.max(1, Math.ceil(waitMs / 1000) + Math.floor(random() * 3)));
   await sendWork(queue(deps), [{ message: messageFor(window), delaySeconds }]);
   // Keeps the reconciler away until the delayed copy is due.
   await deps.jobs.touchWindow(window, deps.clock.nowMs() + delaySeconds * 1000, takeCalls(context));
-  deps.log.info("page throttled; re-sent with a delay", {
-    jobId: window.jobId,
-    window: window.window,
-    delaySeconds,
-  });
+  deps.log.info(
+    parkMs ? "page parked until the shop is re-authorized" : "page throttled; re-sent with a delay",
+    {
+      jobId: window.jobId,
+      window: window.window,
+      delaySeconds,
+    },
+  );
   return "throttled";
 }
 
