@@ -83,7 +83,13 @@ describe("three shops of one seller", () => {
       }
       const statuses = await Promise.all(SHOPS.map((shop) => jobStatus(shop.id)));
       if (round > MUTATION_ROUNDS && statuses.every((status) => status === "COMPLETED")) break;
-      expect(statuses.filter((status) => status === "FAILED")).toEqual([]);
+      // A healthy shop's job never fails. The flaky shop's first-sync planning may (a probe failing
+      // after the client's retries fails the plan, and the cursor stays unset), so its next tick
+      // starts a new job: the loop's deadline catches a job that fails for good.
+      SHOPS.forEach((shop, index) => {
+        if ((HEALTHY as readonly string[]).includes(shop.id))
+          expect(`${shop.id}: ${statuses[index]}`).not.toMatch(/FAILED$/);
+      });
       await nextTick();
     }
 
