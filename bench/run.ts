@@ -199,8 +199,9 @@ class SyncChild {
   async stop(): Promise<void> {
     if (this.child.exitCode !== null || !this.child.connected) return;
     const exited = new Promise((resolveExit) => this.child.once("exit", resolveExit));
-    await this.call({ type: "stop" }).catch(() => undefined);
-    await Promise.race([exited, sleep(10_000)]);
+    // A busy process (lanes mid-page on a starved DynamoDB Local) may not answer: bounded wait.
+    await Promise.race([this.call({ type: "stop" }).catch(() => undefined), exited, sleep(10_000)]);
+    await Promise.race([exited, sleep(5_000)]);
     if (this.child.exitCode === null) this.child.kill("SIGKILL");
   }
 }
