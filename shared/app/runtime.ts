@@ -23,7 +23,12 @@ import {
 } from "../sync/incremental";
 import { ApiCallMeter, type ShopRef } from "../sync/ports";
 import { HttpTikTokAuthClient } from "../tiktok/auth-client";
-import { type ApiCallEvent, createTikTokClient, type TikTokClient } from "../tiktok/client";
+import {
+  type ApiCallEvent,
+  type ClientRetryOptions,
+  createTikTokClient,
+  type TikTokClient,
+} from "../tiktok/client";
 import { AdaptiveRateLimiter, perWorkerRps } from "../tiktok/rate-limiter";
 import { TokenManager, type TokenPair } from "../tiktok/tokens";
 
@@ -56,6 +61,8 @@ export interface RuntimeOverrides {
   readonly budgetShare?: number;
   readonly upsertStrategy?: UpsertStrategy;
   readonly newRunId?: () => string;
+  /** TikTok client tuning (tests, chaos runs): per-request timeout and retry schedule. */
+  readonly tiktokClient?: { readonly timeoutMs?: number; readonly retry?: Partial<ClientRetryOptions> };
 }
 
 /** Everything that talks to TikTok for one shop: its client, token manager and call meter. */
@@ -198,6 +205,10 @@ export class Runtime {
       clock,
       onApiCall,
       ...(this.overrides.fetch ? { fetch: this.overrides.fetch } : {}),
+      ...(this.overrides.tiktokClient?.timeoutMs !== undefined
+        ? { timeoutMs: this.overrides.tiktokClient.timeoutMs }
+        : {}),
+      ...(this.overrides.tiktokClient?.retry ? { retry: this.overrides.tiktokClient.retry } : {}),
     });
     const shopCipher = await this.resolveCipher(shopId, client);
     return { ref: { shopId, shopCipher }, client, meter, tokens };
