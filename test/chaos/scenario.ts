@@ -599,7 +599,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       const diff = await diffWithTruth(tickRuntime.documents, tables.ordersTable, shopId, expected);
       const list = (ids: readonly string[]) =>
         `${ids.length} (${ids.slice(0, 10).join(", ")}${ids.length > 10 ? ", …" : ""})`;
-      if (diff.missing.length > 0) found.push(`missing orders: ${list(diff.missing)}`);
+      if (diff.missing.length > 0) {
+        const byId = new Map(truth.map((order) => [order.id, order]));
+        const details = diff.missing.slice(0, 5).map((id) => {
+          const order = byId.get(id);
+          return `${id} created ${order?.create_time} updated ${order?.update_time} ${order?.status}`;
+        });
+        found.push(`missing orders: ${list(diff.missing)} — ${details.join("; ")}`);
+      }
       if (diff.stale.length > 0) found.push(`stale orders: ${list(diff.stale)}`);
       if (diff.extra.length > 0) found.push(`extra orders: ${list(diff.extra)}`);
       if (diff.stored !== expected.length) {
