@@ -73,10 +73,10 @@ export interface ChaosOptions {
   /** The whole run, settle included (default 240 s). */
   readonly deadlineMs?: number;
   /**
-   * Run after the checks, before clean-up: damages what is stored, then the checks run again and their
-   * findings land in `tamperedProblems` (proves the checks can fail).
+   * Run after the checks, before clean-up (e.g. damage what is stored, or call the HTTP API); then the
+   * checks run again and their findings land in `recheckProblems` (the chaos test proves they can fail).
    */
-  readonly tamper?: (target: {
+  readonly afterChecks?: (target: {
     runtime: Runtime;
     ordersTable: string;
     shopId: string;
@@ -110,7 +110,7 @@ export interface ChaosResult {
   /** Empty when ok; else each difference found. */
   readonly problems: readonly string[];
   /** What the checks found after `tamper` (empty when no tamper was given). */
-  readonly tamperedProblems: readonly string[];
+  readonly recheckProblems: readonly string[];
   readonly stored: number;
   readonly durationMs: number;
   /** Secrets and personal data the run handled: none may appear in its logs. */
@@ -626,10 +626,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     };
     const checked = await checkAll();
     problems.push(...checked.found);
-    let tamperedProblems: string[] = [];
-    if (options.tamper) {
-      await options.tamper({ runtime: tickRuntime, ordersTable: tables.ordersTable, shopId, truth });
-      tamperedProblems = (await checkAll()).found;
+    let recheckProblems: string[] = [];
+    if (options.afterChecks) {
+      await options.afterChecks({ runtime: tickRuntime, ordersTable: tables.ordersTable, shopId, truth });
+      recheckProblems = (await checkAll()).found;
     }
     for (const [outcome, value] of Object.entries(emulator.counters().byOutcome)) {
       if (outcome !== "ok" && outcome !== "total" && value > 0) injected[`api:${outcome}`] = value;
@@ -649,7 +649,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       plan,
       injected,
       problems,
-      tamperedProblems,
+      recheckProblems,
       stored: checked.stored,
       durationMs: Date.now() - started,
       secrets,

@@ -26,7 +26,7 @@ describe("chaos: whatever fails, nothing is lost, regressed or duplicated", () =
       print: (line) => lines.push(line),
       ...(seed === SEEDS[0]
         ? {
-            tamper: async ({ runtime, ordersTable, shopId, truth }) => {
+            afterChecks: async ({ runtime, ordersTable, shopId, truth }) => {
               const [gone, older] = truth;
               const documents = runtime.documents;
               await documents.send(
@@ -88,7 +88,7 @@ describe("chaos: whatever fails, nothing is lost, regressed or duplicated", () =
     expect({ seed, notInjected: missing }).toEqual({ seed, notInjected: [] });
     expect(result.secrets.size).toBeGreaterThan(3);
     if (seed === SEEDS[0]) {
-      const found = result.tamperedProblems.join("\n");
+      const found = result.recheckProblems.join("\n");
       expect(found).toMatch(/missing orders: 1/);
       expect(found).toMatch(/stale orders: 1/);
       expect(found).toMatch(/extra orders: 1 \(never-sold\)/);
