@@ -626,6 +626,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     };
     const checked = await checkAll();
     problems.push(...checked.found);
+    // api_calls counts every HTTP request sent to TikTok, retries, timeouts and refreshes included.
+    const metered = [tickRuntime, otherTickRuntime, workerRuntime].reduce(
+      (total, runtime) => total + runtime.apiCalls.calls,
+      0,
+    );
+    if (metered !== emulator.counters().total) {
+      problems.push(
+        `the sync counted ${metered} TikTok calls, the emulator received ${emulator.counters().total}`,
+      );
+    }
     let recheckProblems: string[] = [];
     if (options.afterChecks) {
       await options.afterChecks({ runtime: tickRuntime, ordersTable: tables.ordersTable, shopId, truth });
@@ -705,6 +715,7 @@ async function dieHoldingTheLock(runtime: Runtime, shopId: string, outcomes: Inc
  * - `quarantined_orders` = QUARANTINE items = the invalid orders the API served, one item each;
  * - last run: `records_synced` = its inserted + updated; the cursor is the run's window end, in the past;
  * - `dlq_depth` 0, the token not in need of re-authorization.
+ * (runChaos adds: the API calls the runtimes metered = the requests the emulator received.)
  */
 async function checkStatus(input: {
   runtime: Runtime;
