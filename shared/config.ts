@@ -158,6 +158,8 @@ export function parseShopList(
   if (shops.length === 0 && problems.length === 0) problems.push("TIKTOK_SHOPS lists no shop");
   return problems.length > 0 ? { problems } : { shops, problems };
 }
+const CREDENTIALS_REQUIRED =
+  "TIKTOK_APP_KEY and TIKTOK_APP_SECRET are required (or TIKTOK_SECRET_ARN on AWS)";
 
 /** Variables shared by every entry point (Lambda, local stack, CLI). */
 export const syncEnvSchema = z
@@ -214,7 +216,10 @@ export const syncEnvSchema = z
   })
   .superRefine((env, context) => {
     // Rule 3: the overlap must cover the settle delay plus clock skew, or late updates slip through.
-    if (env.SYNC_OVERLAP_SECONDS <= env.SYNC_SETTLE_SECONDS + env.SYNC_MAX_CLOCK_SKEW_SECONDS) {
+    // zod runs this even when a field failed (then it holds the raw string): compare valid numbers only.
+    const parts = [env.SYNC_OVERLAP_SECONDS, env.SYNC_SETTLE_SECONDS, env.SYNC_MAX_CLOCK_SKEW_SECONDS];
+    const comparable = parts.every((value) => typeof value === "number" && Number.isFinite(value));
+    if (comparable && env.SYNC_OVERLAP_SECONDS <= env.SYNC_SETTLE_SECONDS + env.SYNC_MAX_CLOCK_SKEW_SECONDS) {
       context.addIssue({
         code: "custom",
         path: ["SYNC_OVERLAP_SECONDS"],
@@ -246,7 +251,7 @@ export const syncEnvSchema = z
       context.addIssue({
         code: "custom",
         path: ["TIKTOK_APP_KEY"],
-        message: "TIKTOK_APP_KEY and TIKTOK_APP_SECRET are required (or TIKTOK_SECRET_ARN on AWS)",
+        message: CREDENTIALS_REQUIRED,
       });
     }
   });
@@ -279,7 +284,15 @@ export function parseConfig(env: NodeJS.ProcessEnv | Record<string, string | und
     const name = issue.path.join(".");
     return issue.message.startsWith(name) ? issue.message : `${name}: ${issue.message}`;
   });
-  return failConfig(problems);
+  // A credential that is set but invalid is reported by name; "are required" would only blur that.
+  const badCredential = problems.some(
+    (problem) =>
+      problem !== CREDENTIALS_REQUIRED &&
+      /^(TIKTOK_APP_KEY|TIKTOK_APP_SECRET|TIKTOK_SECRET_ARN) /.test(problem),
+  );
+  return failConfig(
+    badCredential ? problems.filter((problem) => problem !== CREDENTIALS_REQUIRED) : problems,
+  );
 }
 
 function failConfig(problems: string[]): never {

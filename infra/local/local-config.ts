@@ -42,8 +42,9 @@ const count = (name: string, max: number) =>
     .transform(Number)
     .refine((value) => value >= 1 && value <= max, `${name} must be between 1 and ${max}`);
 
-const localEnvSchema = z.object({
-  LOCAL_DATA_DIR: z.string().trim().min(1).default(".local"),
+/** The variables only `npm start` reads (exported so tests can cover each one). */
+export const localEnvSchema = z.object({
+  LOCAL_DATA_DIR: z.string().trim().min(1, "LOCAL_DATA_DIR must not be empty").default(".local"),
   EMULATOR_ORDERS: count("EMULATOR_ORDERS", 1_000_000).default(10_000),
   EMULATOR_SHOPS: count("EMULATOR_SHOPS", 20).default(2),
   EMULATOR_UPDATES_PER_SECOND: rate("EMULATOR_UPDATES_PER_SECOND").default(0.5),

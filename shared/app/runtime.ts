@@ -28,6 +28,7 @@ import { HttpTikTokAuthClient } from "../tiktok/auth-client";
 import {
   type AccessTokenProvider,
   type ApiCallEvent,
+  type ClientRetryOptions,
   createTikTokClient,
   type TikTokClient,
 } from "../tiktok/client";
@@ -83,6 +84,8 @@ export interface RuntimeOverrides {
   readonly tokenManager?: Partial<
     Pick<TokenManagerDeps, "refreshAttempts" | "refreshBaseDelayMs" | "refreshMaxDelayMs" | "leaseMs">
   >;
+  /** TikTok client tuning (tests, chaos runs): per-request timeout and retry schedule. */
+  readonly tiktokClient?: { readonly timeoutMs?: number; readonly retry?: Partial<ClientRetryOptions> };
 }
 
 /** Everything that talks to TikTok for one shop: its client, token manager and call meter. */
@@ -420,6 +423,10 @@ export class Runtime {
       clock,
       onApiCall,
       ...(this.overrides.fetch ? { fetch: this.overrides.fetch } : {}),
+      ...(this.overrides.tiktokClient?.timeoutMs !== undefined
+        ? { timeoutMs: this.overrides.tiktokClient.timeoutMs }
+        : {}),
+      ...(this.overrides.tiktokClient?.retry ? { retry: this.overrides.tiktokClient.retry } : {}),
     });
     const shopCipher = await this.resolveCipher(entry, client);
     return { ref: { shopId, shopCipher }, authId: entry.authId, client, meter, tokens: auth.tokens };

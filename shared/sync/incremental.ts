@@ -21,6 +21,21 @@ import { TikTokPageTokenRefusedError } from "../tiktok/errors";
 import { writePage } from "./page-writer";
 import type { ApiCallMeter, OrderSearchPort, ShopRef } from "./ports";
 
+/** More orders share one `update_time` second than one TikTok query may page through (the result cap). */
+export class ResultCapExceededError extends Error {
+  constructor(
+    readonly shopId: string,
+    readonly second: number,
+    readonly totalCount: number,
+    readonly served: number,
+  ) {
+    super(
+      `shop ${shopId}: ${totalCount} orders from update_time ${second} on, but the query stopped after ${served} inside that one second (result cap)`,
+    );
+    this.name = "ResultCapExceededError";
+  }
+}
+
 export interface IncrementalSettings {
   readonly overlapSeconds: number;
   readonly settleSeconds: number;
@@ -204,6 +219,8 @@ async function pageThroughWindow(
   /** Orders this run already wrote in second `lower` (re-read when the next request restarts there). */
   let writtenAtLower = new Set<string>();
   let pageToken: string | undefined;
+  /** Orders the current query (first page and the pages its token led to) has served so far. */
+  let servedInQuery = 0;
 
   while (lower < windowEnd) {
     if (options.deadlineMs !== undefined && deps.clock.nowMs() >= options.deadlineMs) {
@@ -227,6 +244,7 @@ async function pageThroughWindow(
         // Restart the one-second group from its start; what we wrote there is skipped.
         deps.log.warn("page token refused; restarting from the last committed second", { shopId, lower });
         pageToken = undefined;
+        servedInQuery = 0;
         continue;
       }
       throw error;
@@ -251,12 +269,30 @@ async function pageThroughWindow(
 
     const pageMax = written.valid.reduce((max, order) => Math.max(max, order.updateTime), lower);
     if (written.valid.length > 0) maxUpdateTime = Math.max(maxUpdateTime ?? pageMax, pageMax);
-    const lastPage = !page.nextPageToken || page.orders.length < pageSize;
+    servedInQuery += page.orders.length;
+    // A query can end before its total_count: TikTok pages through a limited number of results per query
+    // (the result cap). Only a query that served everything it counted is the end of the window.
+    const capped = !page.nextPageToken && servedInQuery < page.totalCount;
+    const lastPage = (!page.nextPageToken || page.orders.length < pageSize) && !capped;
+    if (capped && pageMax <= lower) {
+      // Restarting by value would ask the same query again: more orders share one second than a query
+      // may page through. Stop (the checkpoint keeps what was written) rather than skip the rest.
+      throw new ResultCapExceededError(shopId, lower, page.totalCount, servedInQuery);
+    }
+    if (capped) {
+      deps.log.warn("query ended before its total_count (result cap); continuing by value", {
+        shopId,
+        lower: pageMax,
+        served: servedInQuery,
+        totalCount: page.totalCount,
+      });
+    }
     if (pageMax > lower) {
       // Restart by value from the newest second of this page.
       lower = pageMax;
       writtenAtLower = new Set(written.valid.filter((o) => o.updateTime === pageMax).map((o) => o.orderId));
       pageToken = undefined;
+      servedInQuery = 0;
     } else {
       // The whole page sits in second `lower`: only the token can move past it.
       for (const order of written.valid) writtenAtLower.add(order.orderId);

@@ -478,6 +478,45 @@ describe("TikTokShopSyncStack (defaults)", () => {
     });
   });
 
+  describe("security at a glance (README Guarantees)", () => {
+    it("encrypts every table and every queue at rest, DLQ included", () => {
+      const tables = Object.values(resources(template, "AWS::DynamoDB::Table"));
+      expect(tables).toHaveLength(2);
+      for (const table of tables) expect(table.Properties.SSESpecification).toEqual({ SSEEnabled: true });
+      const queues = Object.entries(resources(template, "AWS::SQS::Queue"));
+      expect(queues.map(([id]) => id.replace(/[0-9A-F]{8}$/, "")).sort()).toEqual([
+        "DeadLetterQueue",
+        "WorkQueue",
+      ]);
+      for (const [, queue] of queues) {
+        expect(
+          queue.Properties.SqsManagedSseEnabled === true || queue.Properties.KmsMasterKeyId,
+        ).toBeTruthy();
+      }
+    });
+
+    it("has no unauthenticated entry point: no function URL, no route without IAM, invoke only by API Gateway", () => {
+      expect(Object.keys(resources(template, "AWS::Lambda::Url"))).toEqual([]);
+      const routes = Object.values(resources(template, "AWS::ApiGatewayV2::Route"));
+      expect(routes.length).toBe(CONTRACT_ROUTES.length + 1);
+      expect(routes.filter((route) => route.Properties.AuthorizationType !== "AWS_IAM")).toEqual([]);
+      const permissions = Object.values(resources(template, "AWS::Lambda::Permission"));
+      expect(permissions.length).toBeGreaterThan(0);
+      for (const permission of permissions) {
+        expect(permission.Properties.Principal).toBe("apigateway.amazonaws.com");
+        // Scoped to this API's own execute-api ARN, never any API of the account.
+        expect(JSON.stringify(permission.Properties.SourceArn)).toMatch(/execute-api/);
+      }
+    });
+
+    it("keeps the app secret and tokens only in Secrets Manager: nowhere in the template as a value", () => {
+      const json = JSON.stringify(template.toJSON());
+      expect(json).not.toMatch(/TIKTOK_(APP_SECRET|APP_KEY|ACCESS_TOKEN|REFRESH_TOKEN)"/);
+      expect(json).not.toMatch(/"SecretString"/);
+      expect(Object.keys(resources(template, "AWS::SecretsManager::Secret"))).toHaveLength(1);
+    });
+  });
+
   it("outputs the API URL, invoke ARN pattern, dashboard URL, table and queue names and secret ARN", () => {
     const outputs = template.findOutputs("*");
     expect(Object.keys(outputs).sort()).toEqual(

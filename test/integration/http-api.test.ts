@@ -206,13 +206,75 @@ const BAD_REQUESTS: [string, string, string, string | undefined, number, string,
       404,
       "unknown_shop",
     ],
+    // Every category on every route: huge bodies, unknown shops and injection-looking values everywhere.
+    ["oversized body on orders", "POST", "/api/sync/orders", huge, 413, "body_too_large"],
+    ["oversized body on cancel", "POST", "/api/sync/jobs/abc/cancel", huge, 413, "body_too_large"],
+    [
+      "unknown shop on full",
+      "POST",
+      "/api/sync/orders/full?shop_id=shop-404",
+      undefined,
+      404,
+      "unknown_shop",
+    ],
+    [
+      "SQL-looking date",
+      "POST",
+      "/api/sync/orders/full",
+      `{"from":"2024-01-01'; DROP TABLE orders;--"}`,
+      400,
+      "invalid_body",
+    ],
+    ["NoSQL operator object", "POST", "/api/sync/orders/full", '{"from":{"$gt":""}}', 400, "invalid_body"],
+    [
+      "huge query value on status",
+      "GET",
+      `/api/sync/status?shop_id=${"a".repeat(8_000)}`,
+      undefined,
+      400,
+      "invalid_parameter",
+    ],
+    [
+      "script tag in shop id",
+      "GET",
+      "/api/sync/status?shop_id=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+      undefined,
+      400,
+      "invalid_parameter",
+    ],
+    [
+      "deeply nested JSON",
+      "POST",
+      "/api/sync/orders",
+      `${"[".repeat(4_000)}${"]".repeat(4_000)}`,
+      400,
+      "invalid_body",
+    ],
+    ["force_full null", "POST", "/api/sync/orders", '{"force_full":null}', 400, "invalid_body"],
+    ["force_full on status", "GET", "/api/sync/status?force_full=true", undefined, 400, "unknown_parameter"],
+    [
+      "repeated shop_id on status",
+      "GET",
+      "/api/sync/status?shop_id=shop-1&shop_id=shop-1",
+      undefined,
+      400,
+      "invalid_parameter",
+    ],
+    ["encoded slash in route", "GET", "/api/sync/status%2F..%2Fstatus", undefined, 404, "route_not_found"],
   ];
 // A GET with a body is not expressible with fetch; that row checks a path typo instead.
 BAD_REQUESTS[24] = ["status path typo", "GET", "/api/sync/statuses", undefined, 404, "route_not_found"];
 
 describe("bad input: 4xx JSON error, nothing changed", () => {
-  it(`has at least 40 cases (${BAD_REQUESTS.length})`, () => {
+  it(`has at least 40 cases (${BAD_REQUESTS.length}), covering the three routes`, () => {
     expect(BAD_REQUESTS.length).toBeGreaterThanOrEqual(40);
+    const perRoute = (pathname: string) =>
+      BAD_REQUESTS.filter(([, , path]) => new URL(path, "http://api.invalid").pathname === pathname).length;
+    expect({
+      orders: perRoute("/api/sync/orders") >= 8,
+      full: perRoute("/api/sync/orders/full") >= 8,
+      status: perRoute("/api/sync/status") >= 8,
+    }).toEqual({ orders: true, full: true, status: true });
   });
 
   // Every row gets its headers argument, so jest never mistakes the last parameter for `done`.

@@ -3,7 +3,7 @@
  * Every scenario ends by comparing DynamoDB with the emulator's truth.
  */
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
-import { runIncrementalSync } from "../../shared/sync/incremental";
+import { ResultCapExceededError, runIncrementalSync } from "../../shared/sync/incremental";
 import type { OrderSearchPort } from "../../shared/sync/ports";
 import { type SyncHarness, startSyncHarness } from "../support/sync-harness";
 
@@ -136,6 +136,50 @@ describe("incremental sync", () => {
     if (run.status !== "completed") throw new Error(run.status);
     expect(run.lastRun.updated).toBe(250);
     await expectEqualToTruth(harness);
+  });
+
+  it("a query cut short by the result cap inside a same-second group does not end the run (chaos seed 202)", async () => {
+    harness = await startSyncHarness({
+      emulator: { shops: [{ id: "shop-1", orders: 400 }], bursts: { fraction: 0 } },
+    });
+    await seedCursor(harness);
+    expect((await harness.runtime.incremental(harness.shopId)).status).toBe("completed");
+    harness.advance(30);
+    const ids = harness.emulator
+      .truthSummary(harness.shopId)
+      .map((order) => order.id)
+      .slice(0, 300);
+    // 250 orders in one second, then 50 more a second later: the query starting at the burst serves
+    // 100 + 100 + 80 orders and stops at the cap (280) without a token, before its total_count.
+    harness.emulator.mutate({ orderIds: ids.slice(0, 250) });
+    harness.advance(1);
+    harness.emulator.mutate({ orderIds: ids.slice(250) });
+    harness.emulator.configure({ resultCap: 280 });
+    harness.advance(1);
+    const run = await harness.runtime.incremental(harness.shopId);
+    if (run.status !== "completed") throw new Error(run.status);
+    expect(run.lastRun.updated).toBe(300);
+    await expectEqualToTruth(harness);
+  });
+
+  it("more orders in one second than the result cap: the run stops with a clear error, never skips", async () => {
+    harness = await startSyncHarness({
+      emulator: { shops: [{ id: "shop-1", orders: 300 }], bursts: { fraction: 0 } },
+    });
+    await seedCursor(harness);
+    expect((await harness.runtime.incremental(harness.shopId)).status).toBe("completed");
+    harness.advance(30);
+    const ids = harness.emulator
+      .truthSummary(harness.shopId)
+      .map((order) => order.id)
+      .slice(0, 250);
+    harness.emulator.mutate({ orderIds: ids });
+    harness.emulator.configure({ resultCap: 200 });
+    harness.advance(1);
+    const cursorBefore = (await harness.runtime.state.getMeta(harness.shopId))?.cursor;
+    await expect(harness.runtime.incremental(harness.shopId)).rejects.toThrow(ResultCapExceededError);
+    // The cursor did not move past what was not read.
+    expect((await harness.runtime.state.getMeta(harness.shopId))?.cursor).toBe(cursorBefore);
   });
 
   it("a run that dies mid-way resumes from its checkpoint and loses nothing", async () => {

@@ -847,6 +847,20 @@ describe("rate limiting and faults", () => {
     expect(counters.faultsInjected).toBe(6);
   });
 
+  it("answers 429 without Retry-After on demand (rateLimitNoRetryAfter), whatever retryAfter says", async () => {
+    emulator.configure({ retryAfter: true });
+    emulator.failNext({ count: 1, endpoint: "searchOrders", fault: "rateLimitNoRetryAfter" });
+    emulator.failNext({ count: 1, endpoint: "searchOrders", fault: "rateLimit" });
+    const bare = await client.search(SHOP_B.cipher, { page_size: 1 }, {});
+    expect(bare.status).toBe(429);
+    expect(bare.body).toMatchObject({ code: API_CODES.rateLimited, data: null });
+    expect(bare.headers.get("retry-after")).toBeNull();
+    const withHeader = await client.search(SHOP_B.cipher, { page_size: 1 }, {});
+    expect(withHeader.status).toBe(429);
+    expect(withHeader.headers.get("retry-after")).toBe("1");
+    expect(emulator.counters().byOutcome.rateLimited).toBe(2);
+  });
+
   it("expires a page token on demand, only on a request that carries one", async () => {
     emulator.failNext({ count: 1, endpoint: "searchOrders", fault: "expiredPageToken" });
     const first = await client.search(SHOP_B.cipher, { page_size: 10 }, {});
@@ -1134,5 +1148,48 @@ describe("dataset generation", () => {
     } finally {
       await big.stop();
     }
+  });
+});
+
+describe("invalid orders", () => {
+  let emulator: TikTokEmulator;
+  let client: SigningClient;
+
+  beforeAll(async () => {
+    emulator = await startTikTokEmulator({ ...BASE_OPTIONS, shops: [SHOP_B] });
+    client = new SigningClient(emulator, emulator.issueTokens().access_token);
+  });
+  afterAll(() => emulator.stop());
+
+  it("serves chosen orders without a field the sync relies on; the truth keeps them whole", async () => {
+    const [first, second] = emulator.truthSummary(SHOP_B.id);
+    if (!first || !second) throw new Error("shop B has no orders");
+    emulator.corruptOrders({ orderIds: [first.id], field: "update_time" });
+    const viaAdmin = await adminCall(emulator, "POST", "corrupt-orders", {
+      order_ids: [second.id],
+      field: "id",
+    });
+    expect(viaAdmin.status).toBe(200);
+    expect(
+      (await adminCall(emulator, "POST", "corrupt-orders", { orderIds: [first.id], field: "x" })).status,
+    ).toBe(400);
+    const page = await client.search(
+      SHOP_B.cipher,
+      { page_size: 100, sort_field: "create_time", sort_order: "ASC" },
+      {},
+    );
+    const orders = (page.body.data?.orders ?? []) as Record<string, unknown>[];
+    expect(orders).toHaveLength(SHOP_B.orders);
+    const withoutUpdate = orders.filter((order) => !("update_time" in order));
+    expect(withoutUpdate.map((order) => order.id)).toEqual([first.id]);
+    const withoutId = orders.filter((order) => !("id" in order));
+    expect(withoutId).toHaveLength(1);
+    expect(withoutId[0]?.create_time).toBe(second.create_time);
+    const truth = emulator.truth(SHOP_B.id);
+    expect(truth.every((order) => order.id && order.update_time && order.create_time)).toBe(true);
+    expect([...emulator.corruptedOrders(SHOP_B.id).entries()]).toEqual([
+      [first.id, "update_time"],
+      [second.id, "id"],
+    ]);
   });
 });

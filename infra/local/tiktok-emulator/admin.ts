@@ -7,6 +7,7 @@ import type { TikTokEmulator } from "./emulator";
 import { ADMIN_BASE_PATH } from "./endpoints";
 import { AdminRequestError, EmulatorConfigError } from "./errors";
 import type { FailNextSpec } from "./faults";
+import type { InvalidOrderField } from "./order-store";
 
 export interface AdminAnswer {
   readonly status: number;
@@ -110,6 +111,20 @@ const ROUTES: Readonly<Record<string, Route>> = {
       ...(shopId === undefined ? {} : { shopId }),
     });
     return { created };
+  },
+  "POST corrupt-orders": (emulator, body) => {
+    const orderIds = optionalStrings(body, "orderIds", "order_ids");
+    const field = optionalString(body, "field");
+    if (orderIds === undefined || field === undefined) {
+      throw new AdminRequestError(400, "orderIds and field are required");
+    }
+    const shopId = optionalString(body, "shopId", "shop_id");
+    emulator.corruptOrders({
+      orderIds,
+      field: field as InvalidOrderField,
+      ...(shopId === undefined ? {} : { shopId }),
+    });
+    return { corrupted: orderIds.length, field };
   },
   "GET config": (emulator) => ({ config: emulator.config() }),
   "POST configure": (emulator, body) => ({ config: emulator.configure(body as Partial<RuntimeOptions>) }),

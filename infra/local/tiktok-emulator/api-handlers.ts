@@ -152,7 +152,7 @@ export function searchOrders(
       ...(updateLt === undefined ? {} : { updateLt }),
     });
   }
-  const orders: TikTokOrder[] = records.map((record) => store.materialize(record));
+  const orders: TikTokOrder[] = records.map((record) => store.served(record));
   const data: SearchOrdersData =
     nextPageToken === "" && options.lastPageToken === "absent"
       ? { orders, total_count: store.count(filter) }
@@ -173,7 +173,7 @@ export function orderDetail(store: ShopOrderStore, query: Readonly<Record<string
   const orders: TikTokOrder[] = [];
   for (const id of ids) {
     const record = store.get(id);
-    if (record) orders.push(store.materialize(record));
+    if (record) orders.push(store.served(record));
   }
   return { orders };
 }

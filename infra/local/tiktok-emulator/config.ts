@@ -20,6 +20,8 @@ export const FAULT_KINDS = [
   "connectionReset",
   "malformedJson",
   "rateLimit",
+  /** 429 / 36009002 without a Retry-After header, whatever `retryAfter` says. */
+  "rateLimitNoRetryAfter",
   "expiredPageToken",
   "expiredAccessToken",
 ] as const;

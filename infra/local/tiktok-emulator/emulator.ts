@@ -43,7 +43,12 @@ import {
 import { ADMIN_BASE_PATH, AUTH_BASE_PATH, type EndpointSpec, resolveEndpoint } from "./endpoints";
 import { AdminRequestError, apiErrors, TikTokApiError } from "./errors";
 import { type FailNextSpec, FaultInjector } from "./faults";
-import { type OrderSummary, ShopOrderStore } from "./order-store";
+import {
+  INVALID_ORDER_FIELDS,
+  type InvalidOrderField,
+  type OrderSummary,
+  ShopOrderStore,
+} from "./order-store";
 import { PageTokenCodec } from "./page-token";
 import { mixSeeds, SeededRandom } from "./prng";
 import { TokenBucketLimiter } from "./rate-limiter";
@@ -74,6 +79,13 @@ export interface MutateOptions {
   readonly shopId?: string;
   /** Exactly these orders (each advanced one step; terminal ones only get a newer update_time). */
   readonly orderIds?: readonly string[];
+}
+
+export interface CorruptOrdersOptions {
+  readonly orderIds: readonly string[];
+  /** The field each is served without (search and detail); the truth keeps the whole order. */
+  readonly field: InvalidOrderField;
+  readonly shopId?: string;
 }
 
 export interface CreateOrdersOptions {
@@ -124,6 +136,10 @@ export interface TikTokEmulator {
   orderCount(shopId: string): number;
   mutate(options: MutateOptions): OrderSummary[];
   createOrders(options: CreateOrdersOptions): OrderSummary[];
+  /** Serves these orders without `field` from now on: invalid orders from the API, for quarantine tests. */
+  corruptOrders(options: CorruptOrdersOptions): void;
+  /** Orders served invalid, per shop: id → the field left out. */
+  corruptedOrders(shopId: string): ReadonlyMap<string, InvalidOrderField>;
   now(): number;
   clock(): ClockState;
   setClock(unixSeconds: number, options?: { frozen?: boolean }): number;
@@ -455,6 +471,25 @@ class TikTokEmulatorServer implements TikTokEmulator {
     return changed;
   }
 
+  corruptOrders(options: CorruptOrdersOptions): void {
+    if (!(INVALID_ORDER_FIELDS as readonly string[]).includes(options.field)) {
+      throw new AdminRequestError(
+        400,
+        `corruptOrders: field must be one of ${INVALID_ORDER_FIELDS.join(", ")}, not "${options.field}"`,
+      );
+    }
+    const stores = options.shopId === undefined ? [...this.stores.values()] : [this.storeFor(options.shopId)];
+    for (const id of options.orderIds) {
+      const store = stores.find((candidate) => candidate.get(id) !== undefined);
+      if (!store) throw new AdminRequestError(404, `unknown order "${id}"`);
+      store.corrupt(id, options.field);
+    }
+  }
+
+  corruptedOrders(shopId: string): ReadonlyMap<string, InvalidOrderField> {
+    return this.storeFor(shopId).corruptedOrders();
+  }
+
   createOrders(options: CreateOrdersOptions): OrderSummary[] {
     this.catchUpContinuousMutations();
     return this.applyCreates(options, this.now());
@@ -719,6 +754,9 @@ class TikTokEmulatorServer implements TikTokEmulator {
           apiErrors.rateLimited(this.options.retryAfter ? 1 : undefined),
           shopIds,
         );
+        return;
+      case "rateLimitNoRetryAfter":
+        this.answerError(response, endpoint.name, apiErrors.rateLimited(undefined));
         return;
       case "expiredPageToken":
         this.answerError(response, endpoint.name, apiErrors.pageTokenRefused(), shopIds);

@@ -19,6 +19,7 @@ export type { CountersSnapshot, Outcome, OutcomeCounts, RequestLogEntry } from "
 export type {
   AuthCodeOptions,
   ClockState,
+  CorruptOrdersOptions,
   CreateOrdersOptions,
   IssueTokensOptions,
   MutateOptions,
@@ -29,4 +30,5 @@ export { startTikTokEmulator } from "./emulator";
 export { ADMIN_BASE_PATH, AUTH_BASE_PATH } from "./endpoints";
 export { AdminRequestError, EmulatorConfigError, PAGE_TOKEN_REFUSED, TikTokApiError } from "./errors";
 export type { FailNextSpec } from "./faults";
-export type { OrderSummary } from "./order-store";
+export type { InvalidOrderField, OrderSummary } from "./order-store";
+export { INVALID_ORDER_FIELDS } from "./order-store";

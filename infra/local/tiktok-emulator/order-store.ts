@@ -125,6 +125,10 @@ function matchesFilter(record: OrderRecord, filter: OrderFilter): boolean {
   );
 }
 
+/** A field the sync relies on, which `corrupt` can leave out of an order as served. */
+export const INVALID_ORDER_FIELDS = ["id", "status", "create_time", "update_time"] as const;
+export type InvalidOrderField = (typeof INVALID_ORDER_FIELDS)[number];
+
 export class ShopOrderStore {
   readonly profile: ShopProfile;
   private readonly byId = new Map<string, OrderRecord>();
@@ -136,6 +140,7 @@ export class ShopOrderStore {
   /** Bumped on every change; invalidates cached counts. */
   private version = 0;
   private readonly countCache = new Map<string, number>();
+  private readonly corrupted = new Map<string, InvalidOrderField>();
   private countCacheVersion = 0;
 
   constructor(
@@ -164,6 +169,25 @@ export class ShopOrderStore {
 
   materialize(record: OrderRecord): TikTokOrder {
     return materializeOrder(record, this.profile);
+  }
+
+  /** From now on `id` is served without `field` (an invalid order from the API); the truth keeps it whole. */
+  corrupt(id: string, field: InvalidOrderField): void {
+    this.corrupted.set(id, field);
+  }
+
+  /** Orders served without a field: id → the field left out. */
+  corruptedOrders(): ReadonlyMap<string, InvalidOrderField> {
+    return this.corrupted;
+  }
+
+  /** The order as the API serves it: materialized, minus the field `corrupt` removed, if any. */
+  served(record: OrderRecord): TikTokOrder {
+    const order = this.materialize(record);
+    const field = this.corrupted.get(record.id);
+    if (field === undefined) return order;
+    const { [field]: _dropped, ...rest } = order;
+    return rest as TikTokOrder;
   }
 
   /** Every order, in (create_time, id) order. */

@@ -1,0 +1,804 @@
+/**
+ * The chaos scenario (issue 9): one seeded run of the real sync — production Runtime, tick, full-resync
+ * planner, worker handler fed by the local SQS poller — against the TikTok emulator, DynamoDB Local and
+ * an SQS emulator of its own (so it can be restarted), with every fault below injected at once:
+ *
+ * - ~10 % of TikTok calls fail: 5xx (500, 504), 429 with and without Retry-After, timeouts (the client's
+ *   own), connection resets, malformed JSON, refused page tokens, an expired access token (refresh and
+ *   rotation); and once, every access token expires for real;
+ * - both page-token modes (the run starts in one and flips to the other), a per-query result cap below
+ *   the full resync's window size (capped queries restart by value);
+ * - workers killed at every crash point of the window protocol, duplicated SQS deliveries, the SQS
+ *   emulator restarted mid-job (every message lost: the reconciler recovers);
+ * - orders mutated and created while paging, more than a page of orders updated in one second, invalid
+ *   orders served by the API (missing id, create_time, update_time: quarantined);
+ * - the first full resync overlapping incremental ticks, concurrent ticks from two "containers", and an
+ *   incremental run that dies holding the lock (taken over after its lease).
+ *
+ * Then it settles — faults off, mutations stopped; ticks run until the job is COMPLETED, the queue is
+ * drained and a tick past the last change finds nothing new — and checks (see `check`): DynamoDB equals
+ * the emulator's truth (0 missing, 0 stale, 0 extra), and the status document agrees with what is stored.
+ *
+ * Every decision of the fault plan comes from the seed. What cannot be (thread timing: which request a
+ * rate-drawn fault hits, which message is in flight at a restart) is reported: the faults injected.
+ */
+import { randomUUID } from "node:crypto";
+import { DeleteTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import {
+  GetQueueAttributesCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from "@aws-sdk/client-sqs";
+import { paginateQuery } from "@aws-sdk/lib-dynamodb";
+import { makeWorkerHandler } from "../../functions/worker/handler-core";
+import { startSqsEmulator } from "../../infra/local/emulators";
+import { createQueues, createTables } from "../../infra/local/provision";
+import { type SqsPoller, startSqsPoller } from "../../infra/local/sqs-poller";
+import {
+  type FaultKind,
+  type FaultRates,
+  type InvalidOrderField,
+  startTikTokEmulator,
+  type TikTokEmulator,
+} from "../../infra/local/tiktok-emulator";
+import { wireFullResync } from "../../shared/app/full-resync-wiring";
+import { Runtime } from "../../shared/app/runtime";
+import { createSyncService } from "../../shared/app/service";
+import { runTick } from "../../shared/app/tick";
+import { createDynamoDbClient, createSqsClient } from "../../shared/aws-clients";
+import { parseConfig } from "../../shared/config";
+import { type LogPort, LogRecorder, MetricsRecorder } from "../../shared/observability/telemetry";
+import type { StateStore } from "../../shared/store/state-store";
+import type { CrashPoint, FullResyncDeps } from "../../shared/sync/full-resync/deps";
+import { getJobProgress, type JobProgress } from "../../shared/sync/full-resync/progress";
+import { type IncrementalOutcome, runIncrementalSync } from "../../shared/sync/incremental";
+import type { OrderSearchPort } from "../../shared/sync/ports";
+import type { TikTokOrder } from "../../shared/tiktok/api-types";
+import { diffWithTruth } from "../support/truth";
+import { hashUnit, Prng } from "./prng";
+
+export interface ChaosOptions {
+  readonly seed: number;
+  /** Orders the shop starts with (more are created while the run goes on). */
+  readonly orders: number;
+  /** DynamoDB Local (tables are created per run and deleted afterwards). */
+  readonly dynamodbEndpoint: string;
+  /** Share of TikTok calls failing while chaos is on (default 0.10). */
+  readonly faultRate?: number;
+  /** Where the product's logs go (default: an in-memory recorder, scanned for secrets). */
+  readonly log?: LogPort;
+  /** Progress lines (the seed, the plan, events); nothing by default. */
+  readonly print?: (line: string) => void;
+  /** The whole run, settle included (default 240 s). */
+  readonly deadlineMs?: number;
+  /**
+   * Run after the checks, before clean-up (e.g. damage what is stored, or call the HTTP API); then the
+   * checks run again and their findings land in `recheckProblems` (the chaos test proves they can fail).
+   */
+  readonly afterChecks?: (target: {
+    runtime: Runtime;
+    ordersTable: string;
+    shopId: string;
+    truth: readonly TikTokOrder[];
+  }) => Promise<void>;
+}
+
+export interface ChaosPlan {
+  readonly seed: number;
+  readonly orders: number;
+  readonly tokenModes: readonly ["keyset" | "offset", "keyset" | "offset"];
+  readonly resultCap: number;
+  readonly pageBudget: number;
+  readonly faultRates: FaultRates;
+  readonly invalidOrders: readonly InvalidOrderField[];
+  /** Job progress (share of expected orders) at which each event fires. */
+  readonly events: Readonly<Record<ChaosEvent, number>>;
+  readonly sameSecondBurst: number;
+  readonly duplicateRate: number;
+  readonly crashRate: number;
+}
+
+export type ChaosEvent = "lockHolderDies" | "tokensExpire" | "tokenModeFlips" | "sqsRestart" | "burst";
+
+export interface ChaosResult {
+  readonly seed: number;
+  readonly ok: boolean;
+  readonly plan: ChaosPlan;
+  /** What was really injected (counts). */
+  readonly injected: Record<string, number>;
+  /** Empty when ok; else each difference found. */
+  readonly problems: readonly string[];
+  /** What the checks found after `tamper` (empty when no tamper was given). */
+  readonly recheckProblems: readonly string[];
+  readonly stored: number;
+  readonly durationMs: number;
+  /** Secrets and personal data the run handled: none may appear in its logs. */
+  readonly secrets: ReadonlySet<string>;
+  readonly personalData: ReadonlySet<string>;
+  /** The product's log lines (when the default recorder was used). */
+  readonly logText: string;
+}
+
+const CRASH_POINTS: readonly CrashPoint[] = ["after-upsert", "after-window-transaction", "after-send"];
+/**
+ * Above a page's processing time even on a starved DynamoDB Local (~25 writes/s: 4 s for 100 orders), as
+ * on AWS where it is 6× the function timeout: a message is never redelivered while it is still being
+ * worked on, only after a crash (or a lost queue).
+ */
+const VISIBILITY_TIMEOUT_SECONDS = 8;
+const LOCK_LEASE_MS = 3_000;
+
+class SimulatedCrash extends Error {
+  constructor(what: string) {
+    super(`simulated crash: ${what}`);
+    this.name = "SimulatedCrash";
+  }
+}
+
+export function chaosPlan(seed: number, orders: number, faultRate = 0.1): ChaosPlan {
+  const random = new Prng(seed);
+  const first = random.chance(0.5) ? "keyset" : "offset";
+  const weights: Record<string, number> = {
+    http500: 2,
+    http504: 1,
+    timeout: 0.6,
+    connectionReset: 0.6,
+    malformedJson: 1.5,
+    rateLimit: 1.2,
+    rateLimitNoRetryAfter: 1,
+    expiredPageToken: 1.5,
+    expiredAccessToken: 0.6,
+  };
+  const jittered = Object.entries(weights).map(([kind, weight]) => [kind, weight * (0.5 + random.next())]);
+  const total = jittered.reduce((sum, [, weight]) => sum + (weight as number), 0);
+  const faultRates = Object.fromEntries(
+    jittered.map(([kind, weight]) => [
+      kind,
+      Math.round(((weight as number) / total) * faultRate * 1e4) / 1e4,
+    ]),
+  ) as FaultRates;
+  const at = () => Math.round((0.1 + random.next() * 0.6) * 100) / 100;
+  return {
+    seed,
+    orders,
+    tokenModes: [first, first === "keyset" ? "offset" : "keyset"],
+    resultCap: random.int(3, 6) * 100,
+    pageBudget: random.int(7, 12),
+    faultRates,
+    invalidOrders: ["id", "create_time", "update_time"],
+    events: {
+      lockHolderDies: at(),
+      tokensExpire: at(),
+      tokenModeFlips: at(),
+      sqsRestart: at(),
+      burst: at(),
+    },
+    sameSecondBurst: random.int(130, 260),
+    duplicateRate: 0.3,
+    crashRate: 0.06,
+  };
+}
+
+export function describePlan(plan: ChaosPlan): string {
+  const rates = Object.entries(plan.faultRates)
+    .map(([kind, rate]) => `${kind} ${((rate ?? 0) * 100).toFixed(1)}%`)
+    .join(", ");
+  const events = Object.entries(plan.events)
+    .sort((a, b) => a[1] - b[1])
+    .map(([event, share]) => `${event}@${Math.round(share * 100)}%`)
+    .join(" ");
+  return [
+    `seed ${plan.seed}: ${plan.orders} orders · page tokens ${plan.tokenModes[0]}→${plan.tokenModes[1]} · result cap ${plan.resultCap} · page budget ${plan.pageBudget}`,
+    `  faults (${(Object.values(plan.faultRates).reduce((a, b) => a + (b ?? 0), 0) * 100).toFixed(1)}% of calls): ${rates}`,
+    `  events by job progress: ${events} · same-second burst ${plan.sameSecondBurst} · duplicates: the first send and ${plan.duplicateRate * 100}% of the others · crashes ${plan.crashRate * 100}% per point (each point at least once) · invalid orders without ${plan.invalidOrders.join(", ")}`,
+  ].join("\n");
+}
+
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  deadline: number,
+  intervalMs = 200,
+): Promise<T> {
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`chaos: timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** An SQS client whose sends are, while `on()`, sent twice: the first one, then with the given probability. */
+function duplicatingSqs(sqs: SQSClient, random: Prng, rate: number, on: () => boolean, count: () => void) {
+  let duplicated = 0;
+  return new Proxy(sqs, {
+    get(target, property, receiver) {
+      if (property !== "send") return Reflect.get(target, property, receiver);
+      return async (command: never, options?: never) => {
+        const result = await target.send(command, options);
+        const sent = command as unknown;
+        const isSend = sent instanceof SendMessageBatchCommand || sent instanceof SendMessageCommand;
+        if (!on() || !isSend || (duplicated > 0 && !random.chance(rate))) return result;
+        duplicated += 1;
+        if (sent instanceof SendMessageBatchCommand) {
+          count();
+          await target.send(
+            new SendMessageBatchCommand({
+              ...sent.input,
+              Entries: (sent.input.Entries ?? []).map((entry) => ({ ...entry, Id: `${entry.Id}d` })),
+            }),
+          );
+        } else if (sent instanceof SendMessageCommand) {
+          count();
+          await target.send(new SendMessageCommand(sent.input));
+        }
+        return result;
+      };
+    },
+  });
+}
+
+/** A fetch that remembers every credential it carries or receives (the log scan looks for them). */
+function recordingFetch(secrets: Set<string>): typeof fetch {
+  return async (input, init) => {
+    const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
+    for (const name of ["sign", "app_secret", "refresh_token", "access_token"]) {
+      const value = url.searchParams.get(name);
+      if (value) secrets.add(value);
+    }
+    const token = new Headers(init?.headers).get("x-tts-access-token");
+    if (token) secrets.add(token);
+    const response = await fetch(input, init);
+    if (url.pathname.includes("/token/")) {
+      const body = (await response
+        .clone()
+        .json()
+        .catch(() => undefined)) as { data?: { access_token?: string; refresh_token?: string } } | undefined;
+      if (body?.data?.access_token) secrets.add(body.data.access_token);
+      if (body?.data?.refresh_token) secrets.add(body.data.refresh_token);
+    }
+    return response;
+  };
+}
+
+/** Recipient personal data in the truth: names, phones, addresses, e-mails (strings of 6+ chars). */
+function personalDataOf(orders: readonly TikTokOrder[]): Set<string> {
+  const found = new Set<string>();
+  const walk = (value: unknown) => {
+    if (typeof value === "string") {
+      if (value.length >= 6) found.add(value);
+    } else if (Array.isArray(value)) value.forEach(walk);
+    else if (value && typeof value === "object") Object.values(value).forEach(walk);
+  };
+  for (const order of orders) {
+    const record = order as unknown as Record<string, unknown>;
+    walk(record.recipient_address);
+    walk(record.buyer_email);
+  }
+  // Region and country codes are not personal, and may well appear in a log line.
+  for (const common of ["United States", "United Kingdom"]) found.delete(common);
+  return found;
+}
+
+async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<number> {
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+      ],
+    }),
+  );
+  return (
+    Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
+    Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0) +
+    Number(Attributes?.ApproximateNumberOfMessagesDelayed ?? 0)
+  );
+}
+
+async function quarantineKeys(runtime: Runtime, shopId: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const page of paginateQuery(
+    { client: runtime.documents },
+    {
+      TableName: runtime.config.STATE_TABLE_NAME,
+      KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+      ExpressionAttributeValues: { ":pk": `SHOP#${shopId}`, ":prefix": "QUARANTINE#" },
+      ProjectionExpression: "sk",
+    },
+  )) {
+    for (const item of page.Items ?? []) keys.push(String(item.sk).slice("QUARANTINE#".length));
+  }
+  return keys;
+}
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
+  const started = Date.now();
+  const deadline = started + (options.deadlineMs ?? 240_000);
+  const plan = chaosPlan(options.seed, options.orders, options.faultRate);
+  const print = options.print ?? (() => {});
+  print(describePlan(plan));
+  const random = new Prng(options.seed).fork(0xc4a05);
+  const recorder = options.log ? undefined : new LogRecorder();
+  const log: LogPort = options.log ?? (recorder as LogRecorder);
+  const injected: Record<string, number> = {};
+  const count = (what: string, by = 1) => {
+    injected[what] = (injected[what] ?? 0) + by;
+  };
+  const secrets = new Set<string>();
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const problems: string[] = [];
+  let chaosOn = true;
+
+  try {
+    // --- The emulators and resources -------------------------------------------------------------
+    const shopId = `74940000${String(options.seed % 100_000_000).padStart(8, "0")}`.slice(0, 19);
+    const emulator: TikTokEmulator = await startTikTokEmulator({
+      seed: options.seed,
+      shops: [{ id: shopId, orders: plan.orders, historyDays: 30, burstFraction: 0.15 }],
+      bursts: { minSize: 120, maxSize: 250 },
+      log: () => {},
+    });
+    cleanups.push(() => emulator.stop());
+    const shop = emulator.shops()[0];
+    if (!shop) throw new Error("the emulator has no shop");
+    emulator.configure({ tokenMode: plan.tokenModes[0], resultCap: plan.resultCap, hangMs: 2_500 });
+    secrets.add(emulator.appSecret);
+    const issued = emulator.issueTokens();
+    secrets.add(issued.access_token).add(issued.refresh_token);
+
+    // Invalid orders: never mutated (their stored key must stay stable), always served without a field.
+    const initial = emulator.truthSummary(shopId);
+    const invalid = new Map<string, InvalidOrderField>();
+    for (const field of plan.invalidOrders) {
+      let candidate = random.pick(initial).id;
+      while (invalid.has(candidate)) candidate = random.pick(initial).id;
+      invalid.set(candidate, field);
+      emulator.corruptOrders({ orderIds: [candidate], field });
+    }
+
+    let sqsService = await startSqsEmulator();
+    cleanups.push(() => sqsService.stop());
+    const dynamodb: DynamoDBClient = createDynamoDbClient({ dynamodbEndpoint: options.dynamodbEndpoint });
+    const sqs = createSqsClient({ sqsEndpoint: sqsService.endpoint });
+    cleanups.push(() => {
+      dynamodb.destroy();
+      sqs.destroy();
+    });
+    const namespace = `chaos-${options.seed}-${randomUUID().slice(0, 6)}`;
+    const tables = await createTables(dynamodb, namespace);
+    cleanups.push(async () => {
+      for (const table of [tables.ordersTable, tables.stateTable]) {
+        await dynamodb.send(new DeleteTableCommand({ TableName: table })).catch(() => {});
+      }
+    });
+    const queueOverrides = { visibilityTimeoutSeconds: VISIBILITY_TIMEOUT_SECONDS, maxReceiveCount: 5 };
+    const queues = await createQueues(sqs, namespace, queueOverrides);
+
+    // --- The product: two tick "containers" and a worker "container" ------------------------------
+    const config = parseConfig({
+      TIKTOK_API_BASE_URL: emulator.baseUrl,
+      TIKTOK_AUTH_BASE_URL: emulator.authBaseUrl,
+      TIKTOK_APP_KEY: emulator.appKey,
+      TIKTOK_APP_SECRET: emulator.appSecret,
+      TIKTOK_SHOP_ID: shopId,
+      TIKTOK_SHOP_CIPHER: shop.cipher,
+      TIKTOK_MAX_RPS: "1000",
+      ORDERS_TABLE_NAME: tables.ordersTable,
+      STATE_TABLE_NAME: tables.stateTable,
+      WORK_QUEUE_URL: queues.workQueueUrl,
+      DEAD_LETTER_QUEUE_URL: queues.deadLetterQueueUrl,
+      SYNC_SETTLE_SECONDS: "1",
+      SYNC_MAX_CLOCK_SKEW_SECONDS: "0",
+      SYNC_OVERLAP_SECONDS: "300",
+      SYNC_LOCK_LEASE_SECONDS: "10",
+      WORKER_CONCURRENCY: "3",
+    });
+    const duplicates = duplicatingSqs(
+      sqs,
+      random.fork(0xd0b),
+      plan.duplicateRate,
+      () => chaosOn,
+      () => count("duplicatedSends"),
+    );
+    const metrics = new MetricsRecorder();
+    const newRuntime = () => {
+      const runtime = new Runtime(config, {
+        metrics,
+        log,
+        dynamodb,
+        sqs: duplicates,
+        fetch: recordingFetch(secrets),
+        credentials: {
+          appKey: emulator.appKey,
+          appSecret: emulator.appSecret,
+          initialTokens: { accessToken: issued.access_token, refreshToken: issued.refresh_token },
+        },
+        tiktokClient: { timeoutMs: 1_500, retry: { baseDelayMs: 100, maxDelayMs: 1_000 } },
+      });
+      cleanups.push(() => runtime.destroy());
+      return runtime;
+    };
+    const settings = {
+      visibilityTimeoutSeconds: VISIBILITY_TIMEOUT_SECONDS,
+      maxReceiveCount: 5,
+      pageBudget: plan.pageBudget,
+      maxRequeues: 20,
+    };
+    const tickRuntime = newRuntime();
+    const otherTickRuntime = newRuntime();
+    const workerRuntime = newRuntime();
+    const tickDeps = wireFullResync(tickRuntime, { settings });
+    wireFullResync(otherTickRuntime, { settings });
+    const crashes = new Map<CrashPoint, number>();
+    const workerDeps: FullResyncDeps = wireFullResync(workerRuntime, {
+      settings,
+      crashAt: (point, context) => {
+        if (!chaosOn || context.receiveCount !== 1) return;
+        const first = (crashes.get(point) ?? 0) === 0;
+        const drawn =
+          hashUnit(options.seed, context.window, context.sequence, CRASH_POINTS.indexOf(point)) <
+          plan.crashRate;
+        if (!first && !drawn) return;
+        crashes.set(point, (crashes.get(point) ?? 0) + 1);
+        count(`crash:${point}`);
+        throw new SimulatedCrash(`worker killed ${point}`);
+      },
+    });
+    const pollers: SqsPoller[] = [];
+    const startPoller = () => {
+      const poller = startSqsPoller({
+        sqs,
+        queueUrl: queues.workQueueUrl,
+        handler: makeWorkerHandler(workerDeps),
+        // One page per message, as `npm start` does: a batch never outlives the visibility timeout.
+        batchSize: 1,
+        concurrency: 3,
+        waitTimeSeconds: 1,
+        functionTimeoutMs: VISIBILITY_TIMEOUT_SECONDS * 1000,
+        log,
+      });
+      pollers.push(poller);
+      return poller;
+    };
+    startPoller();
+    cleanups.push(() => Promise.all(pollers.map((poller) => poller.stop())).then(() => {}));
+
+    emulator.configure({ faults: plan.faultRates });
+
+    // --- Ticks, mutations and events while chaos is on --------------------------------------------
+    const outcomes: IncrementalOutcome[] = [];
+    const tick = async (runtime: Runtime) => {
+      try {
+        for (const result of await runTick(runtime)) if (result.outcome) outcomes.push(result.outcome);
+      } catch {
+        count("failedTicks");
+      }
+    };
+    let lastChangeSecond = emulator.now();
+    const mutationRandom = random.fork(0x3e7);
+    const mutateSome = (howMany: number) => {
+      const candidates = emulator.truthSummary(shopId).filter((order) => !invalid.has(order.id));
+      const ids = new Set<string>();
+      while (ids.size < Math.min(howMany, candidates.length)) ids.add(mutationRandom.pick(candidates).id);
+      const changed = emulator.mutate({ orderIds: [...ids] });
+      lastChangeSecond = Math.max(lastChangeSecond, ...changed.map((order) => order.update_time));
+      return changed;
+    };
+
+    const fired = new Set<ChaosEvent>();
+    const fire = async (event: ChaosEvent) => {
+      fired.add(event);
+      print(`  seed ${options.seed}: ${event}`);
+      switch (event) {
+        case "lockHolderDies":
+          count("deadLockHolders");
+          await dieHoldingTheLock(tickRuntime, shopId, outcomes);
+          break;
+        case "tokensExpire":
+          count("accessTokensExpired", emulator.expireAccessTokens());
+          break;
+        case "tokenModeFlips":
+          emulator.configure({ tokenMode: plan.tokenModes[1] });
+          break;
+        case "sqsRestart": {
+          count("sqsRestarts");
+          const port = sqsService.port;
+          await sqsService.stop();
+          sqsService = await startSqsEmulator({ port });
+          await createQueues(sqs, namespace, queueOverrides);
+          break;
+        }
+        case "burst": {
+          const changed = mutateSome(plan.sameSecondBurst);
+          const seconds = new Set(changed.map((order) => order.update_time));
+          count("sameSecondBurstOrders", changed.length);
+          if (seconds.size !== 1) problems.push(`the same-second burst spread over ${seconds.size} seconds`);
+          break;
+        }
+      }
+    };
+
+    let jobId: string | undefined;
+    let progress: JobProgress | undefined;
+    const share = () =>
+      progress && progress.expected_orders > 0 ? progress.orders / progress.expected_orders : 0;
+    // Chaos: until the job is over and every event fired.
+    for (let round = 0; ; round++) {
+      if (Date.now() > deadline) throw new Error("chaos: the chaos phase did not end in time");
+      const concurrent = round % 4 === 2;
+      await Promise.all([tick(tickRuntime), concurrent ? tick(otherTickRuntime) : undefined]);
+      if (concurrent) count("concurrentTicks");
+      const changed = mutateSome(mutationRandom.int(1, 6));
+      count("ordersMutated", changed.length);
+      const creates = mutationRandom.int(0, 2);
+      if (creates > 0) {
+        const created = emulator.createOrders({ count: creates, shopId });
+        lastChangeSecond = Math.max(lastChangeSecond, ...created.map((order) => order.update_time));
+        count("ordersCreated", created.length);
+      }
+      progress = await getJobProgress(tickDeps, shopId).catch(() => undefined);
+      if (!jobId && progress) {
+        jobId = progress.job_id;
+        // Besides the rates, each kind of fault at least once, on the next search calls (seeded order).
+        const kinds = Object.keys(plan.faultRates) as FaultKind[];
+        for (let index = kinds.length - 1; index > 0; index--) {
+          const other = mutationRandom.int(0, index);
+          [kinds[index], kinds[other]] = [kinds[other] as FaultKind, kinds[index] as FaultKind];
+        }
+        for (const fault of kinds) emulator.failNext({ count: 1, endpoint: "searchOrders", fault });
+        count("queuedFaults", kinds.length);
+      }
+      for (const [event, at] of Object.entries(plan.events) as [ChaosEvent, number][]) {
+        const over = progress !== undefined && progress.status !== "RUNNING";
+        if (!fired.has(event) && (share() >= at || over)) await fire(event);
+      }
+      // Every event fired and the job (nearly) done: the rest finishes during the settle.
+      const allFired = fired.size === Object.keys(plan.events).length;
+      if (allFired && progress && (progress.status !== "RUNNING" || share() >= 0.9)) break;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+
+    // --- Settle -------------------------------------------------------------------------------------
+    chaosOn = false;
+    emulator.configure({ faults: {} });
+    emulator.clearFaultQueue();
+    print(`  seed ${options.seed}: settling`);
+    if ((progress?.status as string | undefined) === "RUNNING" || !jobId) {
+      progress = await until(
+        "the full resync to finish",
+        async () => {
+          await tick(tickRuntime);
+          const current = await getJobProgress(tickDeps, shopId);
+          return current && current.status !== "RUNNING" ? current : undefined;
+        },
+        deadline,
+        500,
+      );
+    }
+    await until(
+      "the work queue to drain",
+      async () => (await queueDepth(sqs, queues.workQueueUrl)) === 0,
+      deadline,
+    );
+    // A tick whose window ends after the last change, and finds nothing new: the system is at rest.
+    await until(
+      "a quiet tick past the last change",
+      async () => {
+        if (emulator.now() <= lastChangeSecond + config.SYNC_SETTLE_SECONDS) return false;
+        const [result] = await runTick(tickRuntime).catch(() => [] as never[]);
+        const outcome = result?.outcome;
+        if (outcome?.status !== "completed") return false;
+        if (outcome.lastRun.window_end <= lastChangeSecond) return false;
+        return outcome.lastRun.inserted + outcome.lastRun.updated === 0;
+      },
+      deadline,
+      300,
+    );
+    await Promise.all(pollers.map((poller) => poller.stop()));
+
+    // --- Check -------------------------------------------------------------------------------------
+    const truth = emulator.truth(shopId);
+    const checkAll = async () => {
+      const found: string[] = [];
+      const expected = truth.filter((order) => !invalid.has(order.id));
+      const diff = await diffWithTruth(tickRuntime.documents, tables.ordersTable, shopId, expected);
+      const list = (ids: readonly string[]) =>
+        `${ids.length} (${ids.slice(0, 10).join(", ")}${ids.length > 10 ? ", …" : ""})`;
+      if (diff.missing.length > 0) {
+        const byId = new Map(truth.map((order) => [order.id, order]));
+        const details = diff.missing.slice(0, 5).map((id) => {
+          const order = byId.get(id);
+          return `${id} created ${order?.create_time} updated ${order?.update_time} ${order?.status}`;
+        });
+        found.push(`missing orders: ${list(diff.missing)} — ${details.join("; ")}`);
+      }
+      if (diff.stale.length > 0) found.push(`stale orders: ${list(diff.stale)}`);
+      if (diff.extra.length > 0) found.push(`extra orders: ${list(diff.extra)}`);
+      if (diff.stored !== expected.length) {
+        found.push(`stored ${diff.stored} orders, the truth has ${expected.length} valid ones`);
+      }
+      found.push(
+        ...(await checkStatus({
+          runtime: tickRuntime,
+          shopId,
+          truth,
+          invalid,
+          quarantined: await quarantineKeys(tickRuntime, shopId),
+          crashes,
+        })),
+      );
+      return { found, stored: diff.stored };
+    };
+    const checked = await checkAll();
+    problems.push(...checked.found);
+    // api_calls counts every HTTP request sent to TikTok, retries, timeouts and refreshes included.
+    const metered = [tickRuntime, otherTickRuntime, workerRuntime].reduce(
+      (total, runtime) => total + runtime.apiCalls.calls,
+      0,
+    );
+    if (metered !== emulator.counters().total) {
+      problems.push(
+        `the sync counted ${metered} TikTok calls, the emulator received ${emulator.counters().total}`,
+      );
+    }
+    let recheckProblems: string[] = [];
+    if (options.afterChecks) {
+      await options.afterChecks({ runtime: tickRuntime, ordersTable: tables.ordersTable, shopId, truth });
+      recheckProblems = (await checkAll()).found;
+    }
+    for (const [outcome, value] of Object.entries(emulator.counters().byOutcome)) {
+      if (outcome !== "ok" && outcome !== "total" && value > 0) injected[`api:${outcome}`] = value;
+    }
+    injected.apiCalls = emulator.counters().total;
+    injected.lockedTicks = outcomes.filter((outcome) => outcome.status === "locked").length;
+    injected.completedTicks = outcomes.filter((outcome) => outcome.status === "completed").length;
+    injected.windowRestarts = progress?.restarts ?? 0;
+    injected.windowSplits = progress?.splits ?? 0;
+    if (injected.lockedTicks === 0) problems.push("no tick ever found the dead holder's lock");
+    const logText = recorder?.text() ?? "";
+    const personalData = personalDataOf(truth);
+    if (recorder) problems.push(...scanLogs(logText, secrets, personalData));
+    return {
+      seed: options.seed,
+      ok: problems.length === 0,
+      plan,
+      injected,
+      problems,
+      recheckProblems,
+      stored: checked.stored,
+      durationMs: Date.now() - started,
+      secrets,
+      personalData,
+      logText,
+    };
+  } finally {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => {});
+  }
+}
+
+/**
+ * An incremental run that dies after its first page holding the lock (its process is gone: no release),
+ * with a short lease; ticks find the lock held until the lease ends, then take over from its checkpoint.
+ */
+async function dieHoldingTheLock(runtime: Runtime, shopId: string, outcomes: IncrementalOutcome[]) {
+  const shop = await runtime.shop(shopId);
+  const base = runtime.incrementalDeps(shop);
+  const state = new Proxy(base.state, {
+    get(target, property, receiver) {
+      if (property === "releaseLock") return async () => {};
+      return Reflect.get(target, property, receiver);
+    },
+  }) as StateStore;
+  let pages = 0;
+  const dying: OrderSearchPort = {
+    async searchOrders(request) {
+      if (pages++ >= 1) throw new SimulatedCrash("incremental run died holding the lock");
+      return shop.client.searchOrders(request);
+    },
+  };
+  const deps = { ...base, state, tiktok: dying, settings: { ...base.settings, lockLeaseMs: LOCK_LEASE_MS } };
+  // A tick may hold the lock right now: the doomed run starts as soon as it can take it.
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      const outcome = await runIncrementalSync(deps, shop.ref);
+      if (outcome.status !== "locked") outcomes.push(outcome);
+      else {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+    } catch {
+      // The crash (or an injected fault on its first page): either way it held the lock and died.
+    }
+    return;
+  }
+}
+
+/**
+ * "Status counters agree with what is stored" (README "Guarantees"), on the status route's document:
+ * - job: COMPLETED, no open or failed window; `orders − quarantined` (what the job stored, each order
+ *   once; the value finalize writes as `records_synced`) = the valid orders of the truth in its range;
+ * - `quarantined_orders` = QUARANTINE items = the invalid orders the API served, one item each;
+ * - last run: `records_synced` = its inserted + updated; the cursor is the run's window end, in the past;
+ * - `dlq_depth` 0, the token not in need of re-authorization.
+ * (runChaos adds: the API calls the runtimes metered = the requests the emulator received.)
+ */
+async function checkStatus(input: {
+  runtime: Runtime;
+  shopId: string;
+  truth: readonly TikTokOrder[];
+  invalid: ReadonlyMap<string, InvalidOrderField>;
+  quarantined: readonly string[];
+  crashes: ReadonlyMap<CrashPoint, number>;
+}): Promise<string[]> {
+  const { runtime, shopId, truth, invalid } = input;
+  const problems: string[] = [];
+  const [status] = (await createSyncService(runtime).status([shopId])) as Record<string, unknown>[];
+  if (!status) return ["the status route lists no shop"];
+  const job = status.job as JobProgress | null;
+  if (!job) problems.push("status shows no full-resync job");
+  else {
+    if (job.status !== "COMPLETED") problems.push(`job ${job.job_id} is ${job.status}: ${job.reason ?? ""}`);
+    if (job.windows.open !== 0 || job.windows.failed !== 0) {
+      problems.push(`job windows: ${JSON.stringify(job.windows)}`);
+    }
+    const from = Date.parse(job.range.from) / 1000;
+    const to = Date.parse(job.range.to) / 1000;
+    const inRange = truth.filter(
+      (order) => !invalid.has(order.id) && order.create_time >= from && order.create_time < to,
+    ).length;
+    if (job.orders - job.quarantined !== inRange) {
+      problems.push(
+        `job stored ${job.orders - job.quarantined} orders (orders ${job.orders} − quarantined ${job.quarantined}), the truth has ${inRange} in its range`,
+      );
+    }
+  }
+  if (status.quarantined_orders !== invalid.size || input.quarantined.length !== invalid.size) {
+    problems.push(
+      `quarantined: status ${String(status.quarantined_orders)}, items ${input.quarantined.length} (${input.quarantined.join(", ")}), invalid orders served ${invalid.size}`,
+    );
+  }
+  for (const [id, field] of invalid) {
+    if (field !== "id" && !input.quarantined.includes(id))
+      problems.push(`invalid order ${id} not quarantined`);
+  }
+  const lastRun = status.last_run as { inserted: number; updated: number; window_end: number } | null;
+  if (status.sync_type !== "incremental" || !lastRun) problems.push("status shows no last incremental run");
+  else {
+    if (status.records_synced !== lastRun.inserted + lastRun.updated) {
+      problems.push(`records_synced ${String(status.records_synced)} ≠ last run's inserted + updated`);
+    }
+    if (status.cursor !== new Date(lastRun.window_end * 1000).toISOString()) {
+      problems.push(`cursor ${String(status.cursor)} is not the last run's window end`);
+    }
+  }
+  if (status.dlq_depth !== 0) problems.push(`dlq_depth ${String(status.dlq_depth)}`);
+  const token = status.token as { needs_reauth: boolean } | null;
+  if (!token || token.needs_reauth) problems.push(`token: ${JSON.stringify(token)}`);
+  for (const point of CRASH_POINTS) {
+    if (!input.crashes.get(point)) problems.push(`no worker was killed ${point}`);
+  }
+  return problems;
+}
+
+/** Every secret or personal value found in the logs (an empty list when clean). */
+export function scanLogs(
+  logText: string,
+  secrets: ReadonlySet<string>,
+  personalData: ReadonlySet<string>,
+): string[] {
+  const problems: string[] = [];
+  for (const secret of secrets) {
+    if (secret.length >= 8 && logText.includes(secret)) {
+      problems.push(`a secret (${secret.slice(0, 4)}…, ${secret.length} chars) appears in the logs`);
+    }
+  }
+  for (const value of personalData) {
+    if (logText.includes(value)) problems.push(`personal data "${value.slice(0, 3)}…" appears in the logs`);
+  }
+  if (/sign=[0-9a-f]{16,}/i.test(logText)) problems.push("a request signature (sign=…) appears in the logs");
+  return problems;
+}
