@@ -46,6 +46,15 @@ const BAD_ENV: readonly [string, string, RegExp][] = [
   ["SYNC_LOCK_LEASE_SECONDS", "5", /^SYNC_LOCK_LEASE_SECONDS must be between 10 and 3600$/],
   ["TIKTOK_RESULT_CAP", "ten", /^TIKTOK_RESULT_CAP must be a whole number$/],
   ["STORE_RECIPIENT_DATA", "yes", /^STORE_RECIPIENT_DATA must be true or false$/],
+  [
+    "TIKTOK_SHOPS",
+    "bad shop!",
+    /^TIKTOK_SHOPS entry 1: expected shopId\[:cipher\]\[@authorization\], got "bad shop!"$/,
+  ],
+  ["TIKTOK_AUTHORIZATIONS", "a b", /^TIKTOK_AUTHORIZATIONS must be a comma list of ids of 1-64 letters/],
+  ["SHOP_CONCURRENCY", "0", /^SHOP_CONCURRENCY must be between 1 and 100$/],
+  ["SHOP_DISCOVERY_TTL_SECONDS", "-5", /^SHOP_DISCOVERY_TTL_SECONDS must be a whole number$/],
+  ["ORDER_RETENTION_DAYS", "0", /^ORDER_RETENTION_DAYS must be between 1 and 36500$/],
   ["LOCAL_DATA_DIR", "  ", /^LOCAL_DATA_DIR must not be empty$/],
   ["EMULATOR_ORDERS", "0", /^EMULATOR_ORDERS must be between 1 and 1000000$/],
   ["EMULATOR_SHOPS", "21", /^EMULATOR_SHOPS must be between 1 and 20$/],
@@ -63,6 +72,15 @@ function validEnv(dataDir: string): Record<string, string> {
     TIKTOK_APP_KEY: "key",
     TIKTOK_APP_SECRET: "secret",
   };
+}
+
+/** Variables that replace another (a shop list replaces the single shop): the valid one is dropped. */
+const REPLACES: Readonly<Record<string, string>> = { TIKTOK_SHOPS: "TIKTOK_SHOP_ID" };
+
+/** `env` with exactly one bad variable. */
+function withBad(env: Record<string, string>, name: string, value: string): Record<string, string> {
+  const replaced = REPLACES[name];
+  return Object.fromEntries(Object.entries({ ...env, [name]: value }).filter(([key]) => key !== replaced));
 }
 
 /** The runner's own configuration must not leak into what is tested. */
@@ -86,7 +104,7 @@ describe.each(BAD_ENV)("%s=%j", (name, value, message) => {
   it("is refused by npm start's configuration with one message naming it", () => {
     let problems: readonly string[] = [];
     try {
-      parseStartConfig([], { ...validEnv(join(workDir, "unused")), [name]: value });
+      parseStartConfig([], withBad(validEnv(join(workDir, "unused")), name, value));
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       problems = error.problems;
@@ -101,9 +119,14 @@ describe.each(BAD_ENV)("%s=%j", (name, value, message) => {
       const saved = process.env;
       process.env = {
         ...cleanProcessEnv(),
-        TIKTOK_SECRET_ARN: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x",
-        TIKTOK_SHOP_ID: "shop-1",
-        [name]: value,
+        ...withBad(
+          {
+            TIKTOK_SECRET_ARN: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x",
+            TIKTOK_SHOP_ID: "shop-1",
+          },
+          name,
+          value,
+        ),
       };
       try {
         let problems: readonly string[] = [];
@@ -149,7 +172,7 @@ it("npm start exits 2 for each bad variable, names it, and starts nothing", asyn
     await Promise.all(
       rows.slice(start, start + 6).map(async ([name, value, message]) => {
         const dataDir = join(workDir, name);
-        const { code, output } = await startWith({ ...validEnv(dataDir), [name]: value });
+        const { code, output } = await startWith(withBad(validEnv(dataDir), name, value));
         const line = output.split("\n").find((candidate) => candidate.includes(name)) ?? "";
         const problems = [
           code === 2 ? "" : `exit code ${code}`,
