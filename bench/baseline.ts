@@ -9,8 +9,9 @@
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { chunk } from "../shared/concurrency";
 import { isInvalidOrder, type NormalizedOrder, normalizeOrder } from "../shared/orders/normalize";
+import { storedItem } from "../shared/store/order-store";
 import type { OrderSearchPort, ShopRef } from "../shared/sync/ports";
-import { batchWrite, storedItem } from "./store-floor";
+import { batchWrite } from "./store-floor";
 
 export interface BaselineResult {
   readonly pagesRun: number;

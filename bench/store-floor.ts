@@ -18,23 +18,8 @@ import { marshall } from "@aws-sdk/util-dynamodb";
 import { createTables } from "../infra/local/provision";
 import { chunk, mapWithConcurrency } from "../shared/concurrency";
 import type { NormalizedOrder } from "../shared/orders/normalize";
-import { OrderStore } from "../shared/store/order-store";
+import { OrderStore, storedItem } from "../shared/store/order-store";
 import { itemBytes } from "./instrument";
-
-/** An order as the order store writes it (shared/store/order-store.ts, conditionalPut). */
-export function storedItem(shopId: string, order: NormalizedOrder, fetchedAt: number) {
-  return {
-    shopId,
-    orderId: order.orderId,
-    status: order.status,
-    createTime: order.createTime,
-    updateTime: order.updateTime,
-    order: order.order,
-    contentHash: order.contentHash,
-    fetchedAt,
-    syncedAt: new Date(fetchedAt).toISOString(),
-  };
-}
 
 /** Unconditional BatchWriteItem of up to 25 items, unprocessed ones retried with backoff. */
 export async function batchWrite(

@@ -70,6 +70,27 @@ export function decideWrite(incoming: StoredVersion, stored: StoredVersion | und
   return incoming.fetchedAt > stored.fetchedAt ? "update" : "stale";
 }
 
+/** The orders-table item of an order (DESIGN "Stored data"), with its TTL when retention is set. */
+export function storedItem(
+  shopId: string,
+  order: NormalizedOrder,
+  fetchedAt: number,
+  retentionDays?: number,
+): Record<string, unknown> {
+  return {
+    shopId,
+    orderId: order.orderId,
+    status: order.status,
+    createTime: order.createTime,
+    updateTime: order.updateTime,
+    order: order.order,
+    contentHash: order.contentHash,
+    fetchedAt,
+    syncedAt: new Date(fetchedAt).toISOString(),
+    ...(retentionDays ? { expiresAt: order.createTime + retentionDays * 86_400 } : {}),
+  };
+}
+
 const WRITE_CONDITION =
   "attribute_not_exists(shopId) OR updateTime < :updateTime OR " +
   "(updateTime = :updateTime AND contentHash <> :contentHash AND fetchedAt < :fetchedAt)";
@@ -145,18 +166,7 @@ export class OrderStore {
   }
 
   private async conditionalPut(shopId: string, order: NormalizedOrder, fetchedAt: number): Promise<Decision> {
-    const item: Record<string, unknown> = {
-      shopId,
-      orderId: order.orderId,
-      status: order.status,
-      createTime: order.createTime,
-      updateTime: order.updateTime,
-      order: order.order,
-      contentHash: order.contentHash,
-      fetchedAt,
-      syncedAt: new Date(fetchedAt).toISOString(),
-    };
-    if (this.options.retentionDays) item.expiresAt = order.createTime + this.options.retentionDays * 86_400;
+    const item = storedItem(shopId, order, fetchedAt, this.options.retentionDays);
     try {
       const response = await this.options.documents.send(
         new PutCommand({
