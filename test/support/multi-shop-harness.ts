@@ -17,7 +17,7 @@ import { parseConfig } from "../../shared/config";
 import { LogRecorder, MetricsRecorder } from "../../shared/observability/telemetry";
 import type { FullResyncDeps } from "../../shared/sync/full-resync/deps";
 import { createTestResources, type TestResources } from "./local-aws";
-import { SharedTestClock } from "./sync-harness";
+import { SharedTestClock, testSyncEnv } from "./sync-harness";
 import { diffWithTruth, type TruthDiff } from "./truth";
 
 export const VISIBILITY_TIMEOUT_SECONDS = 5;
@@ -76,18 +76,7 @@ export async function startMultiShopHarness(options: {
       ];
     })();
   const env: Record<string, string> = {
-    TIKTOK_API_BASE_URL: emulator.baseUrl,
-    TIKTOK_AUTH_BASE_URL: emulator.authBaseUrl,
-    TIKTOK_APP_KEY: emulator.appKey,
-    TIKTOK_APP_SECRET: emulator.appSecret,
-    TIKTOK_MAX_RPS: "1000",
-    ORDERS_TABLE_NAME: resources.ordersTable,
-    STATE_TABLE_NAME: resources.stateTable,
-    WORK_QUEUE_URL: resources.workQueueUrl,
-    DEAD_LETTER_QUEUE_URL: resources.deadLetterQueueUrl,
-    SYNC_SETTLE_SECONDS: "0",
-    SYNC_MAX_CLOCK_SKEW_SECONDS: "0",
-    SYNC_OVERLAP_SECONDS: "300",
+    ...testSyncEnv(emulator, resources),
     ...(authorizations ? { TIKTOK_AUTHORIZATIONS: authorizations.map((auth) => auth.authId).join(",") } : {}),
     ...options.env,
   };

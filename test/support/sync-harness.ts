@@ -15,6 +15,24 @@ import { LogRecorder, MetricsRecorder } from "../../shared/observability/telemet
 import { createTestResources, type TestResources } from "./local-aws";
 import { diffWithTruth } from "./truth";
 
+/** The sync configuration every test harness starts from: the emulator, the test's own resources, no settle. */
+export function testSyncEnv(emulator: TikTokEmulator, resources: TestResources): Record<string, string> {
+  return {
+    TIKTOK_API_BASE_URL: emulator.baseUrl,
+    TIKTOK_AUTH_BASE_URL: emulator.authBaseUrl,
+    TIKTOK_APP_KEY: emulator.appKey,
+    TIKTOK_APP_SECRET: emulator.appSecret,
+    TIKTOK_MAX_RPS: "1000",
+    ORDERS_TABLE_NAME: resources.ordersTable,
+    STATE_TABLE_NAME: resources.stateTable,
+    WORK_QUEUE_URL: resources.workQueueUrl,
+    DEAD_LETTER_QUEUE_URL: resources.deadLetterQueueUrl,
+    SYNC_SETTLE_SECONDS: "0",
+    SYNC_MAX_CLOCK_SKEW_SECONDS: "0",
+    SYNC_OVERLAP_SECONDS: "300",
+  };
+}
+
 export class SharedTestClock implements Clock {
   private offsetMs = 0;
   nowMs(): number {
@@ -69,20 +87,9 @@ export async function startSyncHarness(options: HarnessOptions = {}): Promise<Sy
   const runtimes: Runtime[] = [];
   const newRuntime = (env: Record<string, string> = {}) => {
     const config = parseConfig({
-      TIKTOK_API_BASE_URL: emulator.baseUrl,
-      TIKTOK_AUTH_BASE_URL: emulator.authBaseUrl,
-      TIKTOK_APP_KEY: emulator.appKey,
-      TIKTOK_APP_SECRET: emulator.appSecret,
+      ...testSyncEnv(emulator, resources),
       TIKTOK_SHOP_ID: shop.id,
       TIKTOK_SHOP_CIPHER: shop.cipher,
-      TIKTOK_MAX_RPS: "1000",
-      ORDERS_TABLE_NAME: resources.ordersTable,
-      STATE_TABLE_NAME: resources.stateTable,
-      WORK_QUEUE_URL: resources.workQueueUrl,
-      DEAD_LETTER_QUEUE_URL: resources.deadLetterQueueUrl,
-      SYNC_SETTLE_SECONDS: "0",
-      SYNC_MAX_CLOCK_SKEW_SECONDS: "0",
-      SYNC_OVERLAP_SECONDS: "300",
       ...options.env,
       ...env,
     });
