@@ -27,6 +27,7 @@ import { getJobProgress, type JobProgress } from "../../shared/sync/full-resync/
 import { type RunningService, startDynamoDbLocal, startSqsEmulator } from "./emulators";
 import { startHttpApi } from "./http-server";
 import type { LocalOptions } from "./local-config";
+import { isAlive } from "./processes";
 import { createQueues, createTables } from "./provision";
 import { startSqsPoller } from "./sqs-poller";
 import { startTikTokEmulator, type TikTokEmulator } from "./tiktok-emulator";
@@ -202,15 +203,6 @@ async function bounded(work: Promise<unknown>, ms: number): Promise<void> {
     }),
   ]);
   clearTimeout(timer);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export async function startLocalStack(input: {

@@ -19,6 +19,7 @@ import { join } from "node:path";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { runCli } from "../../infra/local/cli";
 import { findFreePort } from "../../infra/local/ports";
+import { isAlive } from "../../infra/local/processes";
 import { createDocumentClient, createDynamoDbClient } from "../../shared/aws-clients";
 import type { TikTokOrder } from "../../shared/tiktok/api-types";
 import { diffWithTruth } from "../support/truth";
@@ -55,15 +56,6 @@ async function until<T>(
       throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`, { cause: last });
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
