@@ -4,6 +4,7 @@ import { InvalidWorkMessageError } from "../../shared/sync/full-resync/errors";
 import { encodeWorkMessage, parseWorkMessage } from "../../shared/sync/full-resync/messages";
 import { mergeRanges, newJobId, planWindows } from "../../shared/sync/full-resync/planner";
 import { splitRange } from "../../shared/sync/full-resync/worker";
+import { TikTokInvalidRequestError, TikTokServerError } from "../../shared/tiktok/errors";
 
 const DAY = 86_400;
 const NOW = 1_760_000_000;
@@ -114,6 +115,92 @@ describe("planWindows", () => {
     expect(tiny.windows.length).toBeLessThanOrEqual(3);
     const single = await planWindows(fakeShop(small), settings.historyStart, NOW, settings);
     expect(single.windows).toHaveLength(1);
+  });
+
+  it("leaves a range whose sizing probe keeps failing whole for its worker, and retries the total", async () => {
+    const shop = fakeShop(times);
+    const answer = shop.tiktok.searchOrders.bind(shop.tiktok);
+    let calls = 0;
+    const failing = new Set([1, 4, 5, 9]); // the total's first attempt, then some bisection probes
+    const flaky: typeof shop = {
+      ...shop,
+      tiktok: {
+        async searchOrders(request) {
+          calls += 1;
+          if (failing.has(calls)) {
+            shop.probes.push({ ge: -1, lt: -1 });
+            throw new TikTokServerError("HTTP 503", {
+              endpoint: "/order/202309/orders/search",
+              httpStatus: 503,
+            });
+          }
+          return answer(request);
+        },
+      },
+    };
+    const warnings: string[] = [];
+    const log = { info: () => {}, error: () => {}, warn: (message: string) => void warnings.push(message) };
+    const sleeps: number[] = [];
+    const plan = await planWindows(flaky, settings.historyStart, NOW, budget, {
+      log,
+      sleep: async (ms) => void sleeps.push(ms),
+    });
+    expect(sleeps).toHaveLength(1);
+    expect(plan.expectedOrders).toBe(times.length);
+    expect(plan.probes).toBe(calls);
+    expect(warnings.length).toBeGreaterThan(0);
+    // Still contiguous and complete; the ranges left whole are oversized for the worker to split.
+    expect(plan.windows[0]?.start).toBe(settings.historyStart);
+    expect(plan.windows.at(-1)?.end).toBe(NOW);
+    let total = 0;
+    plan.windows.forEach((window, index) => {
+      if (index > 0) expect(window.start).toBe(plan.windows[index - 1]?.end);
+      const count = countIn(times, window.start, window.end);
+      expect(count).toBe(window.expected);
+      total += count;
+    });
+    expect(total).toBe(times.length);
+    expect(plan.windows.some((window) => (window.expected ?? 0) > windowOrderLimit(budget))).toBe(true);
+  });
+
+  it("fails the plan when the total cannot be read, and on an error retrying cannot fix", async () => {
+    const refusing = (error: Error): ShopAccess => ({
+      shop: { shopId: "s", shopCipher: "c" },
+      tiktok: {
+        async searchOrders() {
+          throw error;
+        },
+      },
+    });
+    const down = new TikTokServerError("HTTP 503", {
+      endpoint: "/order/202309/orders/search",
+      httpStatus: 503,
+    });
+    await expect(
+      planWindows(refusing(down), settings.historyStart, NOW, budget, { sleep: async () => {} }),
+    ).rejects.toBe(down);
+    const invalid = new TikTokInvalidRequestError("bad", {
+      endpoint: "/order/202309/orders/search",
+      code: 36009004,
+    });
+    await expect(
+      planWindows(refusing(invalid), settings.historyStart, NOW, budget, { sleep: async () => {} }),
+    ).rejects.toBe(invalid);
+    // A bisection probe failing for a reason retrying cannot fix fails the plan too.
+    const shop = fakeShop(times);
+    const answer = shop.tiktok.searchOrders.bind(shop.tiktok);
+    let calls = 0;
+    const later: ShopAccess = {
+      ...shop,
+      tiktok: {
+        async searchOrders(request) {
+          calls += 1;
+          if (calls === 3) throw invalid;
+          return answer(request);
+        },
+      },
+    };
+    await expect(planWindows(later, settings.historyStart, NOW, budget)).rejects.toBe(invalid);
   });
 
   it("never splits below one second", async () => {

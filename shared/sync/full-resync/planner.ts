@@ -10,14 +10,19 @@
  * Adjacent small ranges are then merged up to the limit and the windows made contiguous over the
  * whole range (gaps are proven empty), so page counts stay even and the API-call overhead is about
  * one partial page per window. A small job is cut into at least `minWindows` windows (the worker
- * concurrency) of at least MIN_PAGES_PER_WINDOW pages, so every worker has a window to page. If probes run out, oversized windows are split by the worker on
- * their first page instead.
+ * concurrency) of at least MIN_PAGES_PER_WINDOW pages, so every worker has a window to page.
+ *
+ * If probes run out, or a sizing probe still fails after the client's retries (a flaky shop), the
+ * range stays whole and its worker splits it on its first page instead: only the first probe, the
+ * job's total, is needed to plan at all, and it gets one more round of retries.
  */
 import { randomBytes } from "node:crypto";
 import { unixSeconds } from "../../clock";
 import { mapWithConcurrency } from "../../concurrency";
 import { MetricName } from "../../observability/metric-names";
+import type { LogPort } from "../../observability/telemetry";
 import type { JobRecord, JobStatus, PlannedWindow } from "../../store/job-store";
+import { isRetryableError, type Sleep, withRetries } from "../../tiktok/retry";
 import { ApiCallMeter } from "../ports";
 import { type FullResyncDeps, type FullResyncSettings, plannedWindowLimit, type ShopAccess } from "./deps";
 import { EnqueueError, FullResyncPlanningError, InvalidRangeError, JobAlreadyRunningError } from "./errors";
@@ -75,7 +80,9 @@ export async function startFullResync(
   let plan: WindowPlan;
   let windows: Awaited<ReturnType<FullResyncDeps["jobs"]["activateJob"]>>;
   try {
-    plan = await deps.apiCalls.measure(meter, () => planWindows(access, rangeStart, rangeEnd, settings));
+    plan = await deps.apiCalls.measure(meter, () =>
+      planWindows(access, rangeStart, rangeEnd, settings, { log: deps.log }),
+    );
     windows = await deps.jobs.activateJob(job, plan.windows, {
       probes: plan.probes,
       apiCalls: meter.calls,
@@ -160,11 +167,20 @@ interface CountedRange {
 /** Parallel probes in flight (the shop's rate limiter still paces them). */
 const PROBE_CONCURRENCY = 4;
 
+export interface PlanOptions {
+  readonly log?: LogPort;
+  /** Extra rounds of the client's retries for the job's total (the one probe planning needs). */
+  readonly totalProbeRounds?: number;
+  /** Injected in tests. */
+  readonly sleep?: Sleep;
+}
+
 export async function planWindows(
   access: ShopAccess,
   from: number,
   to: number,
   settings: FullResyncSettings,
+  options: PlanOptions = {},
 ): Promise<WindowPlan> {
   let probes = 0;
   const probe = async (start: number, end: number): Promise<number> => {
@@ -176,29 +192,49 @@ export async function planWindows(
     });
     return page.totalCount;
   };
-  const total = await probe(from, to);
+  const total = await withRetries(() => probe(from, to), {
+    maxAttempts: 1 + (options.totalProbeRounds ?? 1),
+    baseDelayMs: 1_000,
+    maxDelayMs: 2_000,
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+  });
   if (total === 0) return { windows: [], probes, expectedOrders: 0 };
   const limit = plannedWindowLimit(settings, total);
 
   let ranges: CountedRange[] = [{ start: from, end: to, count: total }];
+  // Ranges whose sizing probe failed: left whole for their worker to split on its first page.
+  const leftToWorkers = new Set<CountedRange>();
   for (;;) {
     const budget = settings.maxProbes - probes;
     // The biggest splittable ranges first, as many as the probe budget allows this round.
     const oversized = ranges
-      .filter((range) => range.count > limit && range.end - range.start > 1)
+      .filter((range) => range.count > limit && range.end - range.start > 1 && !leftToWorkers.has(range))
       .sort((a, b) => b.count - a.count)
       .slice(0, Math.max(0, Math.floor(budget / 2)));
     if (oversized.length === 0) break;
     const halves = await mapWithConcurrency(oversized, PROBE_CONCURRENCY, async (range) => {
       const middle = cutPoint(range, limit);
-      const left = await probe(range.start, middle);
-      let right = range.count - left;
-      // A derived count ≤ 0 would drop data if the probes disagreed: confirm it.
-      if (right <= 0) right = await probe(middle, range.end);
-      return [
-        { start: range.start, end: middle, count: left },
-        { start: middle, end: range.end, count: right },
-      ];
+      try {
+        const left = await probe(range.start, middle);
+        let right = range.count - left;
+        // A derived count ≤ 0 would drop data if the probes disagreed: confirm it.
+        if (right <= 0) right = await probe(middle, range.end);
+        return [
+          { start: range.start, end: middle, count: left },
+          { start: middle, end: range.end, count: right },
+        ];
+      } catch (error) {
+        if (!isRetryableError(error)) throw error;
+        leftToWorkers.add(range);
+        options.log?.warn("planning probe failed; the window is left for its worker to split", {
+          shopId: access.shop.shopId,
+          start: range.start,
+          end: range.end,
+          count: range.count,
+          error: error instanceof Error ? error.name : String(error),
+        });
+        return [range];
+      }
     });
     const replaced = new Map(oversized.map((range, index) => [range, halves[index] ?? []]));
     ranges = ranges.flatMap((range) => replaced.get(range) ?? [range]).filter((range) => range.count > 0);
