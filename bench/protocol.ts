@@ -13,7 +13,12 @@ export interface SyncProcessInit {
 
 export type SyncRequest =
   | { readonly id: number; readonly type: "init"; readonly init: SyncProcessInit }
-  | { readonly id: number; readonly type: "full-resync" }
+  | {
+      readonly id: number;
+      readonly type: "full-resync";
+      /** A create_time range (unix seconds, [from, to)); the whole history when absent. */
+      readonly range?: { readonly from: number; readonly to: number };
+    }
   | { readonly id: number; readonly type: "tick" }
   | { readonly id: number; readonly type: "stop" };
 

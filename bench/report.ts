@@ -19,6 +19,8 @@ export interface BenchSettings {
   readonly changes: number;
   readonly hashSample: number;
   readonly floorItems: number;
+  /** Orders the as-deployed worker scenario syncs (0: skipped). */
+  readonly laneOrders: number;
   readonly settleSeconds: number;
 }
 
@@ -34,7 +36,7 @@ export interface CpuWindow {
   readonly bench: number;
 }
 
-export type ScenarioKey = "baseline" | "full" | "tick-changes" | "tick-idle" | "full-again";
+export type ScenarioKey = "baseline" | "full" | "tick-changes" | "tick-idle" | "full-again" | "lane";
 
 export interface ScenarioMeasurement {
   readonly key: ScenarioKey;
@@ -184,7 +186,7 @@ function bottleneck(
   const apiInFlight = (http?.sumMs ?? 0) / wall;
   const dynamoBusy = dynamoMs / wall;
   const windows = Number(measurement.details.windows ?? settings.workers);
-  const lanes = Math.max(1, Math.min(settings.workers, windows));
+  const lanes = measurement.key === "lane" ? 1 : Math.max(1, Math.min(settings.workers, windows));
   const facts =
     `API calls in flight ${apiInFlight.toFixed(1)} on average (${lanes} lane${lanes === 1 ? "" : "s"}; ` +
     "the rate limit needs " +
@@ -210,7 +212,7 @@ function bottleneck(
 
 /** What the wall compares with beyond the floors: our own upsert path, the baseline's API waits. */
 function comparison(m: ScenarioMeasurement, floor: StoreFloor, baseline: ScenarioMeasurement | undefined) {
-  if (m.key === "full") {
+  if (m.key === "full" || m.key === "lane") {
     const upsertMs = (m.scopeOrders / floor.upsertRate) * 1000;
     return (
       `; our upsert path alone needs ${fmtMs(upsertMs)} here (${fmtInt(floor.upsertRate)} orders/s), ` +
@@ -235,8 +237,7 @@ export function analyse(
 ): { rows: ScenarioRow[]; targets: Target[] } {
   const baseline = measurements.find((m) => m.key === "baseline");
   const rows = measurements.map((m): ScenarioRow => {
-    const full = m.key === "full" || m.key === "full-again" || m.key === "baseline";
-    const apiCallFloor = full ? Math.ceil(m.scopeOrders / 100) : Math.max(1, Math.ceil(m.scopeOrders / 100));
+    const apiCallFloor = Math.max(1, Math.ceil(m.scopeOrders / 100));
     const rateFloorMs = Math.max((apiCallFloor / settings.qps) * 1000, settings.latencyMs);
     const readOnly = m.key === "full-again" || m.key === "tick-idle";
     const storeOrders = m.key === "tick-idle" ? Number(m.details.ordersRead ?? 0) : m.scopeOrders;
@@ -249,7 +250,7 @@ export function analyse(
     const shares = cpuShares(m.cpu);
     const actualRateFloorMs = (m.apiCalls.total / settings.qps) * 1000;
     const check = m.check;
-    const writes = m.key === "full" || m.key === "tick-changes";
+    const writes = m.key === "full" || m.key === "tick-changes" || m.key === "lane";
     const upsertPathMs = writes ? (m.scopeOrders / floor.upsertRate) * 1000 : undefined;
     const bound = bottleneck(m, settings, actualRateFloorMs, shares);
 
@@ -358,12 +359,23 @@ function targets(
   const peaks = measurements
     .filter((m) => m.key === "full" || m.key === "full-again")
     .map((m) => m.peakRssBytes ?? 0);
-  if (peaks.length > 0) {
-    const peak = Math.max(...peaks) / MB;
+  const sharedPeak = peaks.length > 0 ? `${(Math.max(...peaks) / MB).toFixed(0)} MB` : undefined;
+  const lane = measurements.find((m) => m.key === "lane");
+  if (lane?.peakRssBytes !== undefined) {
+    // On AWS a worker process is one Lambda instance handling one batch at a time: the lane scenario.
+    const peak = lane.peakRssBytes / MB;
+    list.push({
+      target: "worker process peak RSS < 200 MB (as deployed: one batch at a time)",
+      actual:
+        `${peak.toFixed(0)} MB (1 lane, batch ${settings.batchSize})` +
+        (sharedPeak ? `; all ${settings.workers} lanes in one process: ${sharedPeak}` : ""),
+      pass: peak < 200,
+    });
+  } else if (sharedPeak) {
     list.push({
       target: "worker process peak RSS < 200 MB",
-      actual: `${peak.toFixed(0)} MB (sync process: ${settings.workers} worker lanes + poller)`,
-      pass: peak < 200,
+      actual: `${sharedPeak} (sync process: ${settings.workers} worker lanes + poller)`,
+      pass: Math.max(...peaks) / MB < 200,
     });
   }
   return list;

@@ -34,7 +34,14 @@ import { AdaptiveRateLimiter } from "../shared/tiktok/rate-limiter";
 import { runBaseline } from "./baseline";
 import { diffDynamoCounts, machineCpuSeconds, meterDynamoDb, processCpuSeconds } from "./instrument";
 import { PRICES } from "./prices";
-import type { FullResyncResult, ProcessMeters, SyncRequest, SyncResponse, TickResult } from "./protocol";
+import type {
+  FullResyncResult,
+  ProcessMeters,
+  SyncProcessInit,
+  SyncRequest,
+  SyncResponse,
+  TickResult,
+} from "./protocol";
 import {
   analyse,
   type BenchSettings,
@@ -72,6 +79,8 @@ const USAGE = `npm run bench -- [options]
   --changes N         orders changed before the incremental tick (default 100)
   --hash-sample N     orders whose content hash is compared in each check (default 2000)
   --floor-items N     items used to measure the store floor (default 2000)
+  --lane-orders N     orders of the as-deployed worker scenario: one lane per process, as one Lambda
+                      instance runs, into a table of its own (default 10000; 0 skips it)
   --out FILE          JSON results (default bench-results/bench-<time>.json)`;
 
 function parseSettings(): BenchSettings & { out: string | undefined } {
@@ -86,6 +95,7 @@ function parseSettings(): BenchSettings & { out: string | undefined } {
       changes: { type: "string", default: "100" },
       "hash-sample": { type: "string", default: "2000" },
       "floor-items": { type: "string", default: "2000" },
+      "lane-orders": { type: "string", default: "10000" },
       out: { type: "string" },
       help: { type: "boolean", default: false },
     },
@@ -114,6 +124,7 @@ function parseSettings(): BenchSettings & { out: string | undefined } {
     changes: Math.floor(number("changes", 1, 10_000)),
     hashSample: Math.floor(number("hash-sample", 0, 1_000_000)),
     floorItems: Math.floor(number("floor-items", 100, 100_000)),
+    laneOrders: Math.min(orders, Math.floor(number("lane-orders", 0, 2_000_000))),
     settleSeconds: SETTLE_SECONDS,
     out: values.out,
   };
@@ -281,7 +292,8 @@ async function main(): Promise<number> {
     `  settings  --orders ${settings.orders} --latency-ms ${settings.latencyMs} --qps ${settings.qps} ` +
       `--workers ${settings.workers} --batch-size ${settings.batchSize} ` +
       `--baseline-pages ${settings.baselinePages} --changes ${settings.changes} ` +
-      `--hash-sample ${settings.hashSample} --floor-items ${settings.floorItems}`,
+      `--hash-sample ${settings.hashSample} --floor-items ${settings.floorItems} ` +
+      `--lane-orders ${settings.laneOrders}`,
   );
   say(
     `  client    TIKTOK_MAX_RPS=${settings.qps} (= the emulator's limit), ` +
@@ -464,32 +476,38 @@ async function main(): Promise<number> {
     const queues = await createQueues(sqs, "bench");
     const sync = await SyncChild.start();
     stoppers.push(() => sync.stop());
+    /** The product's configuration for a sync process on these tables and queues. */
+    const syncInit = (
+      target: { tables: typeof tables; queues: typeof queues },
+      lanes: number,
+    ): SyncProcessInit => ({
+      env: {
+        TIKTOK_API_BASE_URL: emulator.baseUrl,
+        TIKTOK_AUTH_BASE_URL: emulator.authBaseUrl,
+        TIKTOK_APP_KEY: APP_KEY,
+        TIKTOK_APP_SECRET: APP_SECRET,
+        TIKTOK_SHOP_ID: SHOP_ID,
+        TIKTOK_SHOP_CIPHER: shop.cipher,
+        TIKTOK_MAX_RPS: String(settings.qps),
+        // As deployed: the planner spreads a job over the workers' concurrency, whatever one process runs.
+        WORKER_CONCURRENCY: String(settings.workers),
+        SYNC_SETTLE_SECONDS: String(SETTLE_SECONDS),
+        DYNAMODB_ENDPOINT: aws.dynamodb.endpoint,
+        SQS_ENDPOINT: aws.sqs.endpoint,
+        ORDERS_TABLE_NAME: target.tables.ordersTable,
+        STATE_TABLE_NAME: target.tables.stateTable,
+        WORK_QUEUE_URL: target.queues.workQueueUrl,
+        DEAD_LETTER_QUEUE_URL: target.queues.deadLetterQueueUrl,
+      },
+      shopId: SHOP_ID,
+      accessToken: ACCESS_TOKEN,
+      refreshToken: REFRESH_TOKEN,
+      workers: lanes,
+      batchSize: settings.batchSize,
+    });
     const { idleRssBytes } = await sync.call<{ idleRssBytes: number }>({
       type: "init",
-      init: {
-        env: {
-          TIKTOK_API_BASE_URL: emulator.baseUrl,
-          TIKTOK_AUTH_BASE_URL: emulator.authBaseUrl,
-          TIKTOK_APP_KEY: APP_KEY,
-          TIKTOK_APP_SECRET: APP_SECRET,
-          TIKTOK_SHOP_ID: SHOP_ID,
-          TIKTOK_SHOP_CIPHER: shop.cipher,
-          TIKTOK_MAX_RPS: String(settings.qps),
-          WORKER_CONCURRENCY: String(settings.workers),
-          SYNC_SETTLE_SECONDS: String(SETTLE_SECONDS),
-          DYNAMODB_ENDPOINT: aws.dynamodb.endpoint,
-          SQS_ENDPOINT: aws.sqs.endpoint,
-          ORDERS_TABLE_NAME: tables.ordersTable,
-          STATE_TABLE_NAME: tables.stateTable,
-          WORK_QUEUE_URL: queues.workQueueUrl,
-          DEAD_LETTER_QUEUE_URL: queues.deadLetterQueueUrl,
-        },
-        shopId: SHOP_ID,
-        accessToken: ACCESS_TOKEN,
-        refreshToken: REFRESH_TOKEN,
-        workers: settings.workers,
-        batchSize: settings.batchSize,
-      },
+      init: syncInit({ tables, queues }, settings.workers),
     });
     idleRss = idleRssBytes;
     say(`Sync process ${sync.pid}: ${fmtInt(idleRssBytes / 1024 / 1024)} MB RSS when idle (poller running)`);
@@ -502,23 +520,34 @@ async function main(): Promise<number> {
         hashSample: settings.hashSample,
       });
 
-    const runFull = async (key: "full" | "full-again", label: string) => {
+    const runFull = async (
+      key: "full" | "full-again" | "lane",
+      label: string,
+      on: { process: SyncChild; scopeOrders: number; range?: { from: number; to: number } } = {
+        process: sync,
+        scopeOrders: settings.orders,
+      },
+      checkScenario: () => Promise<CheckResult> = check,
+    ) => {
       const apiBefore = emulator.counters();
-      const cpuBefore = cpuMark(aws, sync);
-      const result = await sync.call<FullResyncResult>({ type: "full-resync" });
-      const cpu = cpuWindow(cpuBefore, cpuMark(aws, sync));
+      const cpuBefore = cpuMark(aws, on.process);
+      const result = await on.process.call<FullResyncResult>({
+        type: "full-resync",
+        ...(on.range ? { range: on.range } : {}),
+      });
+      const cpu = cpuWindow(cpuBefore, cpuMark(aws, on.process));
       const calls = apiCallsSince(emulator, apiBefore);
       say(
         `   job ${result.jobId}: ${result.windows} windows from ${result.probes} probes ` +
           `(planning ${fmtMs(result.planningMs)}), ` +
           `${fmtMs(result.wallMs)}, ${fmtInt(calls.total)} API calls (${calls.rateLimited} throttled)`,
       );
-      const verdict = await check();
+      const verdict = await checkScenario();
       say(describeCheck(key, verdict));
       measurements.push({
         key,
         label,
-        scopeOrders: settings.orders,
+        scopeOrders: on.scopeOrders,
         wallMs: result.wallMs,
         apiCalls: calls,
         dynamodb: result.meters.dynamodb,
@@ -601,6 +630,46 @@ async function main(): Promise<number> {
     say();
     say("5. Second full resync over the synced table (nothing changed) …");
     await runFull("full-again", "5 full resync again");
+
+    if (settings.laneOrders > 0) {
+      say();
+      say(
+        `6. The worker as deployed: one lane per process (one Lambda instance, batches of ` +
+          `${settings.batchSize}), a full resync of the oldest ${fmtInt(settings.laneOrders)} orders into a table of its own …`,
+      );
+      // The truth is in create_time order: the range [oldest, the (laneOrders + 1)th) holds the oldest
+      // laneOrders orders (fewer if that one shares its second with earlier ones).
+      const truth = emulator.truthSummary(SHOP_ID);
+      const from = truth[0]?.create_time ?? 0;
+      const to = truth[settings.laneOrders]?.create_time ?? (truth.at(-1)?.create_time ?? from) + 1;
+      const scopeOrders = truth.filter((order) => order.create_time >= from && order.create_time < to).length;
+      const laneTarget = {
+        tables: await createTables(dynamodb, "bench-lane"),
+        queues: await createQueues(sqs, "bench-lane"),
+      };
+      const lane = await SyncChild.start();
+      stoppers.push(() => lane.stop());
+      const laneIdle = await lane.call<{ idleRssBytes: number }>({
+        type: "init",
+        init: syncInit(laneTarget, 1),
+      });
+      say(`   lane process ${lane.pid}: ${fmtInt(laneIdle.idleRssBytes / 1024 / 1024)} MB RSS when idle`);
+      await runFull(
+        "lane",
+        `6 worker as deployed (1 lane, ${fmtInt(scopeOrders)} orders)`,
+        { process: lane, scopeOrders, range: { from, to } },
+        () =>
+          checkAgainstTruth({
+            emulator,
+            documents,
+            tableName: laneTarget.tables.ordersTable,
+            shopId: SHOP_ID,
+            hashSample: settings.hashSample,
+            createTimeRange: { from, to },
+          }),
+      );
+      await lane.stop();
+    }
   } catch (error) {
     failure = error instanceof Error ? error : new Error(String(error));
     process.stderr.write(`\nbenchmark failed: ${failure.stack ?? failure.message}\n`);

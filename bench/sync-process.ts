@@ -204,7 +204,7 @@ class SyncProcess {
     };
   }
 
-  async fullResync(): Promise<FullResyncResult> {
+  async fullResync(range?: { from: number; to: number }): Promise<FullResyncResult> {
     const fullResync = this.runtime.fullResync;
     if (!fullResync) throw new Error("full resync is not wired");
     const shopId = this.init.shopId;
@@ -212,7 +212,7 @@ class SyncProcess {
     (globalThis as { gc?: () => void }).gc?.();
     this.memory.reset();
     const startedAtMs = Date.now();
-    const started = (await fullResync.start(shopId, {})) as {
+    const started = (await fullResync.start(shopId, range ?? {})) as {
       jobId: string;
       windows: number;
       probes: number;
@@ -297,7 +297,7 @@ async function dispatch(request: SyncRequest): Promise<unknown> {
     return { pid: process.pid, idleRssBytes: process.memoryUsage().rss };
   }
   if (!syncProcess) throw new Error("not initialised");
-  if (request.type === "full-resync") return syncProcess.fullResync();
+  if (request.type === "full-resync") return syncProcess.fullResync(request.range);
   if (request.type === "tick") return syncProcess.tick();
   await syncProcess.stop();
   return { stopped: true };

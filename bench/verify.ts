@@ -38,6 +38,18 @@ function seededRandom(seed: number): () => number {
 
 const RUN = 100;
 
+/** The first position whose create_time is at or after `time` (orders sorted by create_time). */
+function firstIndexAtOrAfter(orders: readonly { create_time: number }[], time: number): number {
+  let low = 0;
+  let high = orders.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((orders[middle]?.create_time ?? 0) < time) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
 export async function checkAgainstTruth(input: {
   readonly emulator: TikTokEmulator;
   readonly documents: DynamoDBDocumentClient;
@@ -45,10 +57,16 @@ export async function checkAgainstTruth(input: {
   readonly shopId: string;
   readonly hashSample: number;
   readonly seed?: number;
+  /** Only the orders created in [from, to) (unix seconds) belong in the table. */
+  readonly createTimeRange?: { readonly from: number; readonly to: number };
 }): Promise<CheckResult> {
   const { emulator, shopId } = input;
   const started = performance.now();
-  const truth = emulator.truthSummary(shopId);
+  // The truth comes in create_time order, so a create_time range is one slice of it.
+  const all = emulator.truthSummary(shopId);
+  const range = input.createTimeRange;
+  const first = range ? firstIndexAtOrAfter(all, range.from) : 0;
+  const truth = range ? all.slice(first, firstIndexAtOrAfter(all, range.to)) : all;
   const stored = await storedOrders(input.documents, input.tableName, shopId);
   const examples: string[] = [];
   const note = (kind: string, id: string) => {
@@ -78,8 +96,8 @@ export async function checkAgainstTruth(input: {
 
   let hashesCompared = 0;
   let hashMismatches = 0;
-  const compare = (offset: number, limit?: number) => {
-    for (const order of emulator.truth(shopId, limit === undefined ? { offset } : { offset, limit })) {
+  const compare = (offset: number, limit: number) => {
+    for (const order of emulator.truth(shopId, { offset: first + offset, limit })) {
       const item = stored.get(order.id);
       if (!item || item.updateTime !== order.update_time) continue;
       hashesCompared += 1;
@@ -90,7 +108,7 @@ export async function checkAgainstTruth(input: {
     }
   };
   if (truth.length <= input.hashSample) {
-    compare(0);
+    compare(0, truth.length);
   } else {
     const random = seededRandom(input.seed ?? 2026);
     for (let run = 0; run < Math.ceil(input.hashSample / RUN); run += 1) {
