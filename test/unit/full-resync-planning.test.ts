@@ -117,37 +117,44 @@ describe("planWindows", () => {
     expect(single.windows).toHaveLength(1);
   });
 
-  it("leaves a range whose sizing probe keeps failing whole for its worker, and retries the total", async () => {
+  const SEARCH = "/order/202309/orders/search";
+  /** The fake shop, but call number n (from 1) throws `failOn(n)` when that gives an error. */
+  const failing = (failOn: (call: number) => Error | undefined) => {
     const shop = fakeShop(times);
     const answer = shop.tiktok.searchOrders.bind(shop.tiktok);
     let calls = 0;
-    const failing = new Set([1, 4, 5, 9]); // the total's first attempt, then some bisection probes
-    const flaky: typeof shop = {
+    const access: ShopAccess = {
       ...shop,
       tiktok: {
         async searchOrders(request) {
           calls += 1;
-          if (failing.has(calls)) {
-            shop.probes.push({ ge: -1, lt: -1 });
-            throw new TikTokServerError("HTTP 503", {
-              endpoint: "/order/202309/orders/search",
-              httpStatus: 503,
-            });
-          }
+          const error = failOn(calls);
+          if (error) throw error;
           return answer(request);
         },
       },
     };
+    return { access, calls: () => calls };
+  };
+  const noSleep = { sleep: async () => {} };
+
+  it("leaves a range whose sizing probe keeps failing whole for its worker, and retries the total", async () => {
+    // The total's first attempt, then some bisection probes.
+    const flaky = failing((call) =>
+      [1, 4, 5, 9].includes(call)
+        ? new TikTokServerError("HTTP 503", { endpoint: SEARCH, httpStatus: 503 })
+        : undefined,
+    );
     const warnings: string[] = [];
     const log = { info: () => {}, error: () => {}, warn: (message: string) => void warnings.push(message) };
     const sleeps: number[] = [];
-    const plan = await planWindows(flaky, settings.historyStart, NOW, budget, {
+    const plan = await planWindows(flaky.access, settings.historyStart, NOW, budget, {
       log,
       sleep: async (ms) => void sleeps.push(ms),
     });
     expect(sleeps).toHaveLength(1);
     expect(plan.expectedOrders).toBe(times.length);
-    expect(plan.probes).toBe(calls);
+    expect(plan.probes).toBe(flaky.calls());
     expect(warnings.length).toBeGreaterThan(0);
     // Still contiguous and complete; the ranges left whole are oversized for the worker to split.
     expect(plan.windows[0]?.start).toBe(settings.historyStart);
@@ -164,43 +171,21 @@ describe("planWindows", () => {
   });
 
   it("fails the plan when the total cannot be read, and on an error retrying cannot fix", async () => {
-    const refusing = (error: Error): ShopAccess => ({
-      shop: { shopId: "s", shopCipher: "c" },
-      tiktok: {
-        async searchOrders() {
-          throw error;
-        },
-      },
-    });
-    const down = new TikTokServerError("HTTP 503", {
-      endpoint: "/order/202309/orders/search",
-      httpStatus: 503,
-    });
-    await expect(
-      planWindows(refusing(down), settings.historyStart, NOW, budget, { sleep: async () => {} }),
-    ).rejects.toBe(down);
-    const invalid = new TikTokInvalidRequestError("bad", {
-      endpoint: "/order/202309/orders/search",
-      code: 36009004,
-    });
-    await expect(
-      planWindows(refusing(invalid), settings.historyStart, NOW, budget, { sleep: async () => {} }),
-    ).rejects.toBe(invalid);
-    // A bisection probe failing for a reason retrying cannot fix fails the plan too.
-    const shop = fakeShop(times);
-    const answer = shop.tiktok.searchOrders.bind(shop.tiktok);
-    let calls = 0;
-    const later: ShopAccess = {
-      ...shop,
-      tiktok: {
-        async searchOrders(request) {
-          calls += 1;
-          if (calls === 3) throw invalid;
-          return answer(request);
-        },
-      },
-    };
-    await expect(planWindows(later, settings.historyStart, NOW, budget)).rejects.toBe(invalid);
+    const down = new TikTokServerError("HTTP 503", { endpoint: SEARCH, httpStatus: 503 });
+    const invalid = new TikTokInvalidRequestError("bad", { endpoint: SEARCH, code: 36009004 });
+    // The total failing both rounds; the total refused outright; a bisection probe refused.
+    const cases: [(call: number) => Error | undefined, Error, number][] = [
+      [() => down, down, 2],
+      [() => invalid, invalid, 1],
+      [(call) => (call === 3 ? invalid : undefined), invalid, 3],
+    ];
+    for (const [failOn, expected, calls] of cases) {
+      const shop = failing(failOn);
+      await expect(planWindows(shop.access, settings.historyStart, NOW, budget, noSleep)).rejects.toBe(
+        expected,
+      );
+      expect(shop.calls()).toBe(calls);
+    }
   });
 
   it("never splits below one second", async () => {
