@@ -80,7 +80,7 @@ const USAGE = `npm run bench -- [options]
   --hash-sample N     orders whose content hash is compared in each check (default 2000)
   --floor-items N     items used to measure the store floor (default 2000)
   --lane-orders N     orders of the as-deployed worker scenario: one lane per process, as one Lambda
-                      instance runs, into a table of its own (default 10000; 0 skips it)
+                      instance runs, into a table of its own (default 5000; 0 skips it)
   --out FILE          JSON results (default bench-results/bench-<time>.json)`;
 
 function parseSettings(): BenchSettings & { out: string | undefined } {
@@ -95,7 +95,7 @@ function parseSettings(): BenchSettings & { out: string | undefined } {
       changes: { type: "string", default: "100" },
       "hash-sample": { type: "string", default: "2000" },
       "floor-items": { type: "string", default: "2000" },
-      "lane-orders": { type: "string", default: "10000" },
+      "lane-orders": { type: "string", default: "5000" },
       out: { type: "string" },
       help: { type: "boolean", default: false },
     },
