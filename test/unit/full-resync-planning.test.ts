@@ -1,4 +1,5 @@
 /** Planner sizing (probes, bisection, merging), worker split spans, the work message and job ids. */
+import type { PlannedWindow } from "../../shared/store/job-store";
 import { fullResyncSettings, type ShopAccess, windowOrderLimit } from "../../shared/sync/full-resync/deps";
 import { InvalidWorkMessageError } from "../../shared/sync/full-resync/errors";
 import { encodeWorkMessage, parseWorkMessage } from "../../shared/sync/full-resync/messages";
@@ -57,22 +58,27 @@ describe("planWindows", () => {
   for (let index = 0; index < 700; index++) times.push(NOW - 10 * DAY);
   const budget = { ...settings, pageBudget: 10 };
 
+  /** Windows are contiguous over [from, to), each expecting exactly the orders it holds, and hold them all. */
+  const expectCoverage = (windows: readonly PlannedWindow[], from: number, to: number) => {
+    expect(windows[0]?.start).toBe(from);
+    expect(windows.at(-1)?.end).toBe(to);
+    let total = 0;
+    windows.forEach((window, index) => {
+      if (index > 0) expect(window.start).toBe(windows[index - 1]?.end);
+      const count = countIn(times, window.start, window.end);
+      expect(count).toBe(window.expected);
+      total += count;
+    });
+    expect(total).toBe(times.length);
+  };
+
   it("covers the whole range with contiguous windows of at most the limit", async () => {
     const shop = fakeShop(times);
     const from = settings.historyStart;
     const plan = await planWindows(shop, from, NOW, budget);
     expect(plan.expectedOrders).toBe(times.length);
-    expect(plan.windows[0]?.start).toBe(from);
-    expect(plan.windows.at(-1)?.end).toBe(NOW);
-    let total = 0;
-    plan.windows.forEach((window, index) => {
-      if (index > 0) expect(window.start).toBe(plan.windows[index - 1]?.end);
-      const count = countIn(times, window.start, window.end);
-      expect(count).toBe(window.expected);
-      expect(count).toBeLessThanOrEqual(windowOrderLimit(budget));
-      total += count;
-    });
-    expect(total).toBe(times.length);
+    expectCoverage(plan.windows, from, NOW);
+    for (const window of plan.windows) expect(window.expected).toBeLessThanOrEqual(windowOrderLimit(budget));
     // Merging keeps windows well filled: little more than the minimum number of windows.
     expect(plan.windows.length).toBeLessThanOrEqual(Math.ceil((times.length / 1_000) * 1.6));
     // Empty years before the first order cost one probe per halving, not one per window.
@@ -157,16 +163,7 @@ describe("planWindows", () => {
     expect(plan.probes).toBe(flaky.calls());
     expect(warnings.length).toBeGreaterThan(0);
     // Still contiguous and complete; the ranges left whole are oversized for the worker to split.
-    expect(plan.windows[0]?.start).toBe(settings.historyStart);
-    expect(plan.windows.at(-1)?.end).toBe(NOW);
-    let total = 0;
-    plan.windows.forEach((window, index) => {
-      if (index > 0) expect(window.start).toBe(plan.windows[index - 1]?.end);
-      const count = countIn(times, window.start, window.end);
-      expect(count).toBe(window.expected);
-      total += count;
-    });
-    expect(total).toBe(times.length);
+    expectCoverage(plan.windows, settings.historyStart, NOW);
     expect(plan.windows.some((window) => (window.expected ?? 0) > windowOrderLimit(budget))).toBe(true);
   });
 
