@@ -167,10 +167,11 @@ interface CountedRange {
 /** Parallel probes in flight (the shop's rate limiter still paces them). */
 const PROBE_CONCURRENCY = 4;
 
+/** Rounds of the client's retries for the job's total, the one probe planning cannot do without. */
+const TOTAL_PROBE_ROUNDS = 2;
+
 export interface PlanOptions {
   readonly log?: LogPort;
-  /** Extra rounds of the client's retries for the job's total (the one probe planning needs). */
-  readonly totalProbeRounds?: number;
   /** Injected in tests. */
   readonly sleep?: Sleep;
 }
@@ -193,7 +194,7 @@ export async function planWindows(
     return page.totalCount;
   };
   const total = await withRetries(() => probe(from, to), {
-    maxAttempts: 1 + (options.totalProbeRounds ?? 1),
+    maxAttempts: TOTAL_PROBE_ROUNDS,
     baseDelayMs: 1_000,
     maxDelayMs: 2_000,
     ...(options.sleep ? { sleep: options.sleep } : {}),
