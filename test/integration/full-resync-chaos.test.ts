@@ -111,7 +111,9 @@ describe("a message that always fails", () => {
       label: "dlq",
       orders: 600,
       emulatorClockOffsetSeconds: -600,
-      visibilityTimeoutSeconds: 2,
+      // Long enough that a healthy batch on a loaded 2-core runner is not received a second time
+      // (with maxReceiveCount 2, two slow receives would dead-letter it after the redrive).
+      visibilityTimeoutSeconds: 5,
       maxReceiveCount: 2,
       settings: { pageBudget: 2 },
       deps: {
