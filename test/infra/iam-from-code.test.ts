@@ -12,9 +12,11 @@
  * into IAM permissions by general rules (test/support/iam-model.ts) and compared with the role's
  * policies in the template: no permission missing, none unused.
  */
+import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { promisify } from "node:util";
 import {
   DeleteMessageCommand,
   type Message,
@@ -41,6 +43,7 @@ import {
 import {
   type CfnTemplate,
   compareGrants,
+  NoIamRuleError,
   type Permission,
   permissionsFor,
   type ResourceResolver,
@@ -50,8 +53,11 @@ import {
   templateFunction,
 } from "../support/iam-model";
 import { createTestResources, type TestResources, testEndpoints } from "../support/local-aws";
-import { type RecordingAwsEndpoint, startRecordingAwsEndpoint } from "../support/recording-aws-endpoint";
-import { synthTemplate } from "./fixtures/synth";
+import {
+  type RecordedAwsCall,
+  type RecordingAwsEndpoint,
+  startRecordingAwsEndpoint,
+} from "../support/recording-aws-endpoint";
 
 type FunctionName = "tick" | "api" | "worker";
 const FUNCTION_NAMES: readonly FunctionName[] = ["tick", "api", "worker"];
@@ -60,7 +66,8 @@ const LOGICAL_ID_PREFIX: Record<FunctionName, string> = {
   api: "ApiFunction",
   worker: "WorkerFunction",
 };
-const handlerPath = (name: FunctionName) => resolve(__dirname, "..", "..", "functions", name, "handler.ts");
+const ROOT = resolve(__dirname, "..", "..");
+const handlerPath = (name: FunctionName) => resolve(ROOT, "functions", name, "handler.ts");
 
 const SECRET_ARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:tiktok-app-AbCdEf";
 const SHOP_A = "shop-a";
@@ -77,6 +84,8 @@ const LOCAL_TUNING: Readonly<Record<string, string>> = {
   TIKTOK_MAX_RPS: "1000",
   LOG_LEVEL: "SILENT",
   POWERTOOLS_METRICS_DISABLED: "true",
+  // Lambda runs Node 22; this runner may not.
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
 };
 
 interface DeployedFunction {
@@ -442,34 +451,101 @@ async function runScenario(): Promise<void> {
   expect(backfill).toMatchObject({ status: 202, body: { status: "COMPLETED" } });
 }
 
-beforeAll(async () => {
-  template = synthTemplate().template.toJSON() as CfnTemplate;
-  emulator = await startTikTokEmulator({
-    seed: 15,
-    shops: [
-      { id: SHOP_A, orders: 250 },
-      { id: SHOP_B, orders: 300 },
-      { id: SHOP_C, orders: 0 },
+/** The default stack's template, synthesized in a child process (see fixtures/print-template.ts). */
+async function synthesizeTemplate(): Promise<CfnTemplate> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [
+      resolve(ROOT, "node_modules", "tsx", "dist", "cli.mjs"),
+      resolve(__dirname, "fixtures", "print-template.ts"),
     ],
-    log: () => {},
-  });
-  resources = await createTestResources({ label: "iam", queues: { visibilityTimeoutSeconds: 300 } });
-  for (const name of FUNCTION_NAMES) deployed[name] = await deploy(name);
-  await runScenario();
-}, 120_000);
-
-afterAll(async () => {
-  for (const fn of Object.values(deployed)) await fn.endpoint.close();
-  resources?.destroy();
-  await emulator?.stop();
-});
+    { cwd: ROOT, maxBuffer: 64 * 1024 * 1024, timeout: 180_000 },
+  );
+  return JSON.parse(stdout) as CfnTemplate;
+}
 
 /** The permissions each function's recorded calls need. */
 function usedPermissions(fn: DeployedFunction): Permission[] {
   return fn.endpoint.calls.flatMap((call) => permissionsFor(call, fn.resolver));
 }
 
+describe("IAM rules for recorded calls", () => {
+  const resolve: ResourceResolver = (_service, identifier) => `Resource(${identifier})`;
+  const call = (service: RecordedAwsCall["service"], operation: string, input: Record<string, unknown>) =>
+    permissionsFor({ service, operation, input }, resolve);
+
+  it("authorizes a transaction item by item, as the operation each item stands for", () => {
+    const item = (TableName: string) => ({ TableName, Key: {} });
+    expect(
+      call("dynamodb", "TransactWriteItems", {
+        TransactItems: [
+          { Put: item("a") },
+          { Update: item("b") },
+          { Delete: item("a") },
+          { ConditionCheck: item("b") },
+        ],
+      }),
+    ).toEqual([
+      { action: "dynamodb:PutItem", resource: "Resource(a)" },
+      { action: "dynamodb:UpdateItem", resource: "Resource(b)" },
+      { action: "dynamodb:DeleteItem", resource: "Resource(a)" },
+      { action: "dynamodb:ConditionCheckItem", resource: "Resource(b)" },
+    ]);
+    expect(() => call("dynamodb", "TransactWriteItems", { TransactItems: [{ Merge: item("a") }] })).toThrow(
+      NoIamRuleError,
+    );
+  });
+
+  it("authorizes batches on every table they name, and a query on an index on that index", () => {
+    expect(call("dynamodb", "BatchWriteItem", { RequestItems: { a: [], b: [] } })).toEqual([
+      { action: "dynamodb:BatchWriteItem", resource: "Resource(a)" },
+      { action: "dynamodb:BatchWriteItem", resource: "Resource(b)" },
+    ]);
+    expect(call("dynamodb", "Query", { TableName: "a", IndexName: "byUpdateTime" })).toEqual([
+      { action: "dynamodb:Query", resource: "Resource(a)/index/byUpdateTime" },
+    ]);
+    expect(() => call("dynamodb", "ExecuteStatement", { Statement: "SELECT" })).toThrow(NoIamRuleError);
+  });
+
+  it("authorizes SQS batch operations by the single-message action, and secrets by their id", () => {
+    expect(call("sqs", "SendMessageBatch", { QueueUrl: "q", Entries: [] })).toEqual([
+      { action: "sqs:SendMessage", resource: "Resource(q)" },
+    ]);
+    expect(call("sqs", "ChangeMessageVisibilityBatch", { QueueUrl: "q" })).toEqual([
+      { action: "sqs:ChangeMessageVisibility", resource: "Resource(q)" },
+    ]);
+    expect(call("secretsmanager", "GetSecretValue", { SecretId: "s" })).toEqual([
+      { action: "secretsmanager:GetSecretValue", resource: "Resource(s)" },
+    ]);
+  });
+});
+
 describe("IAM from the code itself", () => {
+  beforeAll(async () => {
+    const synthesized = synthesizeTemplate();
+    // Unhandled until awaited below; a failure still surfaces there.
+    synthesized.catch(() => undefined);
+    emulator = await startTikTokEmulator({
+      seed: 15,
+      shops: [
+        { id: SHOP_A, orders: 120 },
+        { id: SHOP_B, orders: 300 },
+        { id: SHOP_C, orders: 0 },
+      ],
+      log: () => {},
+    });
+    resources = await createTestResources({ label: "iam", queues: { visibilityTimeoutSeconds: 300 } });
+    template = await synthesized;
+    for (const name of FUNCTION_NAMES) deployed[name] = await deploy(name);
+    await runScenario();
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const fn of Object.values(deployed)) await fn.endpoint.close();
+    resources?.destroy();
+    await emulator?.stop();
+  });
+
   it("records only AWS JSON calls of known services, through each function's own endpoint", () => {
     for (const name of FUNCTION_NAMES) {
       expect(deployed[name].endpoint.unrecognized).toEqual([]);
@@ -477,6 +553,15 @@ describe("IAM from the code itself", () => {
     }
     // The scenario reached the paths it names (a throttled page re-sent with a delay, for one).
     expect(seen.delayedSends).toBe(1);
+  });
+
+  it("refreshed the TikTok token pair in every function (its TOKEN item written)", () => {
+    const writesToken = (call: RecordedAwsCall) =>
+      ["PutItem", "UpdateItem", "TransactWriteItems"].includes(call.operation) &&
+      JSON.stringify(call.input).includes('{"S":"TOKEN"}');
+    for (const name of FUNCTION_NAMES) {
+      expect(deployed[name].endpoint.calls.some(writesToken)).toBe(true);
+    }
   });
 
   it("reads the TikTok app secret from Secrets Manager in every function (Powertools' own client)", () => {
@@ -491,6 +576,36 @@ describe("IAM from the code itself", () => {
     const fn = deployed[name];
     const problems = compareGrants(name, usedPermissions(fn), roleGrants(template, fn.template));
     expect(problems).toEqual([]);
+  });
+
+  it("names the function, action, resource and 'missing' or 'unused' when a role and the code differ", () => {
+    // The api role as it was before resume's DLQ grants, plus a grant its code never uses.
+    const grants = roleGrants(template, deployed.api.template);
+    const dlq = deployed.api.resolver("sqs", resources.deadLetterQueueUrl);
+    const before = {
+      ...grants,
+      comparable: [
+        ...grants.comparable.filter(
+          (permission) => permission.resource !== dlq || permission.action === "sqs:GetQueueAttributes",
+        ),
+        { action: "dynamodb:Scan", resource: deployed.api.resolver("dynamodb", resources.ordersTable) },
+      ],
+    };
+    expect(compareGrants("api", usedPermissions(deployed.api), before)).toEqual([
+      "api: dynamodb:Scan on OrdersTable is unused (its code never sends it)",
+      "api: sqs:ChangeMessageVisibility on DeadLetterQueue is missing (its code sends it)",
+      "api: sqs:DeleteMessage on DeadLetterQueue is missing (its code sends it)",
+      "api: sqs:ReceiveMessage on DeadLetterQueue is missing (its code sends it)",
+    ]);
+    // The worker's event source needs its consume actions even though no code of ours sends them.
+    const worker = roleGrants(template, deployed.worker.template);
+    const withoutConsume = {
+      ...worker,
+      comparable: worker.comparable.filter((permission) => permission.action !== "sqs:ReceiveMessage"),
+    };
+    expect(compareGrants("worker", usedPermissions(deployed.worker), withoutConsume)).toEqual([
+      "worker: sqs:ReceiveMessage on WorkQueue is missing (its SQS event source needs it)",
+    ]);
   });
 
   it("has exercised every AWS operation the handlers' own code constructs", async () => {
