@@ -100,6 +100,8 @@ interface DeployedFunction {
 
 let template: CfnTemplate;
 let emulator: TikTokEmulator;
+/** The app secret as an operator stores it: app key/secret and the first token pair. */
+let secretValue: string;
 let resources: TestResources;
 const deployed = {} as Record<FunctionName, DeployedFunction>;
 /** What the scenario saw, for the assertions that prove it reached each path. */
@@ -130,19 +132,10 @@ function lambdaContext(name: string): Context {
 async function deploy(name: FunctionName): Promise<DeployedFunction> {
   const fn = templateFunction(template, LOGICAL_ID_PREFIX[name]);
   const { dynamodbEndpoint, sqsEndpoint } = testEndpoints();
-  const tokens = emulator.issueTokens();
   const endpoint = await startRecordingAwsEndpoint({
     dynamodbEndpoint,
     sqsEndpoint,
-    secret: {
-      arn: SECRET_ARN,
-      value: JSON.stringify({
-        app_key: emulator.appKey,
-        app_secret: emulator.appSecret,
-        access_token: tokens.access_token,
-        refresh_token: tokens.refresh_token,
-      }),
-    },
+    secret: { arn: SECRET_ARN, value: secretValue },
   });
   // The template binds resources by reference; each gets its local stand-in, and the stand-in's
   // identifier maps back to the logical id for the comparison.
@@ -533,6 +526,13 @@ describe("IAM from the code itself", () => {
         { id: SHOP_C, orders: 0 },
       ],
       log: () => {},
+    });
+    const tokens = emulator.issueTokens();
+    secretValue = JSON.stringify({
+      app_key: emulator.appKey,
+      app_secret: emulator.appSecret,
+      access_token: tokens.access_token,
+      refresh_token: tokens.refresh_token,
     });
     resources = await createTestResources({ label: "iam", queues: { visibilityTimeoutSeconds: 300 } });
     template = await synthesized;

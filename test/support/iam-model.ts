@@ -166,9 +166,6 @@ export function templateFunction(template: CfnTemplate, logicalIdPrefix: string)
   return { logicalId, roleId, environment: resource.Properties.Environment?.Variables ?? {} };
 }
 
-/** Why a granted permission is not compared with the code's calls; undefined = it must be used by code. */
-export type NotFromCode = string | undefined;
-
 /**
  * Permissions the role needs that no code of ours uses, each with the rule that expects it:
  * - the function's log group: the Lambda runtime writes stdout/stderr there;
@@ -177,7 +174,8 @@ export type NotFromCode = string | undefined;
  *   stack uses AWS-managed/owned keys, so none is expected today);
  * - an SQS event source mapping's queue: Lambda's poller receives and deletes with the function's
  *   role (the Lambda developer guide lists sqs:ReceiveMessage, sqs:DeleteMessage and
- *   sqs:GetQueueAttributes as the execution role's permissions for an SQS event source).
+ *   sqs:GetQueueAttributes as the execution role's permissions for an SQS event source). Stated here
+ *   from AWS's documentation, not imported from the stack, so the stack cannot vouch for itself.
  */
 export const SQS_EVENT_SOURCE_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"];
 
