@@ -18,7 +18,6 @@ import {
   TableEncryption,
 } from "aws-cdk-lib/aws-dynamodb";
 import { Grant, type IGrantable, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
-import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import {
   ContextAttribute,
@@ -43,7 +42,7 @@ import {
   WORKER_TIMEOUT_SECONDS,
 } from "../shared/resources";
 import { SyncMonitoring } from "./constructs/monitoring";
-import { type LogLevel, SyncFunction, type SyncResources } from "./constructs/sync-function";
+import { type LogLevel, SyncFunction, type SyncResources, type TableGrant } from "./constructs/sync-function";
 import { acknowledgeInvokeGrant, applyNagSuppressions } from "./nag-suppressions";
 
 export type FunctionName = "tick" | "api" | "worker";
@@ -56,6 +55,18 @@ export const API_ROUTES: readonly { readonly method: HttpMethod; readonly path: 
   { method: HttpMethod.POST, path: "/api/sync/jobs/{job_id}/cancel" },
   { method: HttpMethod.POST, path: "/api/sync/jobs/{job_id}/resume" },
 ];
+
+/**
+ * Each function's AWS permissions are exactly the calls its code sends, per resource:
+ * test/infra/iam-from-code.test.ts records them from the real handlers and fails on any grant missing
+ * or unused. Every function stores orders read-then-write (BatchGetItem, then conditional PutItem) and
+ * may finalize a full resync, which reads the newest update_time from the byUpdateTime index.
+ */
+const ORDERS_SYNC: TableGrant = { items: ["BatchGetItem", "PutItem"], indexes: { byUpdateTime: ["Query"] } };
+/** Sync state, tokens, shop directory and jobs; planning writes windows in batches, the lock is deleted. */
+const STATE_SYNC_AND_PLANNING: TableGrant = {
+  items: ["GetItem", "Query", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"],
+};
 
 /** Seconds an incremental run's lock lease lasts; every function that syncs must finish well within it. */
 export const SYNC_LOCK_LEASE_SECONDS = 120;
@@ -176,11 +187,12 @@ export class TikTokShopSyncStack extends Stack {
       description: "Scheduled incremental order sync and full-resync reconciler",
       timeout: TICK_TIMEOUT,
       grants: {
-        ordersTable: "readWrite",
-        stateTable: "readWrite",
-        workQueue: "send",
-        dlq: "readAttributes",
-        secret: "read",
+        ordersTable: ORDERS_SYNC,
+        stateTable: STATE_SYNC_AND_PLANNING,
+        workQueue: ["SendMessage"],
+        // The DLQ depth reported in metrics.
+        dlq: ["GetQueueAttributes"],
+        secret: ["GetSecretValue"],
       },
     });
     const api = new SyncFunction(this, "Api", {
@@ -190,11 +202,12 @@ export class TikTokShopSyncStack extends Stack {
       description: "HTTP API: sync now, full resync, status, job cancel/resume",
       timeout: API_TIMEOUT,
       grants: {
-        ordersTable: "readWrite",
-        stateTable: "readWrite",
-        workQueue: "send",
-        dlq: "readAttributes",
-        secret: "read",
+        ordersTable: ORDERS_SYNC,
+        stateTable: STATE_SYNC_AND_PLANNING,
+        workQueue: ["SendMessage"],
+        // Status shows the DLQ depth; resume deletes the job's dead letters and releases the others.
+        dlq: ["GetQueueAttributes", "ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility"],
+        secret: ["GetSecretValue"],
       },
     });
     const worker = new SyncFunction(this, "Worker", {
@@ -204,20 +217,24 @@ export class TikTokShopSyncStack extends Stack {
       description: "Full-resync page worker (SQS)",
       timeout: Duration.seconds(WORKER_TIMEOUT_SECONDS),
       memorySize: 1024,
-      // Consuming the work queue is granted by the event source below.
-      grants: { ordersTable: "readWrite", stateTable: "readWrite", workQueue: "send", secret: "read" },
+      // Consuming the work queue is granted with its event source below.
+      grants: {
+        ordersTable: ORDERS_SYNC,
+        // Pages and windows only: no planning (BatchWriteItem) and no incremental lock (DeleteItem).
+        stateTable: { items: ["GetItem", "Query", "PutItem", "UpdateItem"] },
+        workQueue: ["SendMessage"],
+        secret: ["GetSecretValue"],
+      },
     });
     this.functions = { tick, api, worker };
 
     // A failed tick is retried by the next one; async retries would only pile up behind the lock.
     tick.function.configureAsyncInvoke({ retryAttempts: 0 });
-    worker.function.addEventSource(
-      new SqsEventSource(this.workQueue, {
-        batchSize: props.workerBatchSize ?? 5,
-        maxConcurrency: workerConcurrency,
-        reportBatchItemFailures: true,
-      }),
-    );
+    worker.consumeQueue(this.workQueue, {
+      batchSize: props.workerBatchSize ?? 5,
+      maxConcurrency: workerConcurrency,
+      reportBatchItemFailures: true,
+    });
 
     // Our own role (instead of the target's implicit one) so it is confined to this account's scheduler.
     this.tickScheduleRole = new Role(this, "TickScheduleRole", {

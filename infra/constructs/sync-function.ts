@@ -3,11 +3,13 @@
  * bundling, tracing, logging and Powertools settings cannot drift between functions.
  *
  * Least privilege by construction: the function gets its own role that can only write its own log
- * group, plus exactly the resource access named in `grants`. Binding a resource both grants the access
- * and sets the environment variable (shared/config.ts) that names it, so a function is never told about
- * a resource it may not use, nor granted one it was not told about.
+ * group, plus exactly the actions named in `grants`, each on the one resource it names. Binding a
+ * resource both grants those actions and sets the environment variable (shared/config.ts) that names
+ * it, so a function is never told about a resource it may not use, nor granted one it was not told
+ * about. Which actions a function needs is not decided here: test/infra/iam-from-code.test.ts records
+ * the AWS calls each function's code really sends and fails on any missing or unused grant.
  */
-import type { Duration } from "aws-cdk-lib";
+import { type Duration, Names } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
 import { Effect, type IRole, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import { Architecture, Runtime, Tracing } from "aws-cdk-lib/aws-lambda";
@@ -34,21 +36,60 @@ export interface SyncResources {
   readonly secret: ISecret;
 }
 
-export type TableAccess = "read" | "readWrite";
+/** DynamoDB item and query actions (IAM names without `dynamodb:`); TransactWriteItems needs the item ones. */
+export type TableAction =
+  | "GetItem"
+  | "BatchGetItem"
+  | "Query"
+  | "Scan"
+  | "PutItem"
+  | "UpdateItem"
+  | "DeleteItem"
+  | "BatchWriteItem"
+  | "ConditionCheckItem";
+export type IndexAction = "Query" | "Scan";
+/** SQS actions (SendMessageBatch, DeleteMessageBatch, … are authorized by the single-message action). */
+export type QueueAction =
+  | "SendMessage"
+  | "ReceiveMessage"
+  | "DeleteMessage"
+  | "ChangeMessageVisibility"
+  | "GetQueueAttributes";
+export type SecretAction = "GetSecretValue";
+
+export interface TableGrant {
+  /** Actions on the table's items. */
+  readonly items: readonly TableAction[];
+  /** Actions on indexes, by name; each must be in the table's shared definition (never `index/*`). */
+  readonly indexes?: Readonly<Record<string, readonly IndexAction[]>>;
+}
+
+/** What a function may do, per resource. An absent key means no access and no environment variable. */
+export interface SyncFunctionGrants {
+  readonly ordersTable?: TableGrant;
+  readonly stateTable?: TableGrant;
+  readonly workQueue?: readonly QueueAction[];
+  readonly dlq?: readonly QueueAction[];
+  readonly secret?: readonly SecretAction[];
+}
 
 /**
- * What a function may do. An absent key means no access and no environment variable.
- * - tables: `read` (get/query/scan) or `readWrite` (plus put/update/delete/batch write);
- * - workQueue `send`: SendMessage (SendMessageBatch is authorised by the same action);
- * - dlq `readAttributes`: GetQueueAttributes only, for the depth shown in status (no receive/delete);
- * - secret `read`: GetSecretValue/DescribeSecret on the TikTok app secret.
+ * What an SQS event source mapping does with the function's role: Lambda's poller receives and deletes
+ * the messages and reads the queue's attributes (the Lambda developer guide's execution-role
+ * permissions for SQS; AWS's own AWSLambdaSQSQueueExecutionRole grants exactly these).
  */
-export interface SyncFunctionGrants {
-  readonly ordersTable?: TableAccess;
-  readonly stateTable?: TableAccess;
-  readonly workQueue?: "send";
-  readonly dlq?: "readAttributes";
-  readonly secret?: "read";
+export const SQS_EVENT_SOURCE_ACTIONS: readonly QueueAction[] = [
+  "ReceiveMessage",
+  "DeleteMessage",
+  "GetQueueAttributes",
+];
+
+export interface QueueEventSourceOptions {
+  /** Messages per invocation (1–10: no batching window is used). */
+  readonly batchSize: number;
+  /** Concurrent invocations the event source may drive (2–1000). */
+  readonly maxConcurrency: number;
+  readonly reportBatchItemFailures: boolean;
 }
 
 export type LogLevel = "DEBUG" | "INFO" | "WARN" | "ERROR";
@@ -70,21 +111,6 @@ export interface SyncFunctionProps {
   /** @default one month */
   readonly logRetention?: RetentionDays;
 }
-
-const READ_ACTIONS = [
-  "dynamodb:GetItem",
-  "dynamodb:BatchGetItem",
-  "dynamodb:Query",
-  "dynamodb:Scan",
-  "dynamodb:ConditionCheckItem",
-  "dynamodb:DescribeTable",
-];
-const WRITE_ACTIONS = [
-  "dynamodb:PutItem",
-  "dynamodb:UpdateItem",
-  "dynamodb:DeleteItem",
-  "dynamodb:BatchWriteItem",
-];
 
 /** Names that would carry credentials: those live in Secrets Manager and the state table only. */
 const SECRET_ENV_NAMES = /(^|_)(APP_KEY|APP_SECRET|ACCESS_TOKEN|REFRESH_TOKEN|PASSWORD)$|SECRET$/;
@@ -129,41 +155,53 @@ export class SyncFunction extends Construct {
       ...props.environment,
     };
 
-    const bindTable = (bound: BoundTable, access: TableAccess | undefined, envName: string) => {
-      if (!access) return;
-      const { table, definition } = bound;
-      const indexArns = definition.globalSecondaryIndexes.map(
-        (index) => `${table.tableArn}/index/${index.indexName}`,
-      );
+    const allow = (service: string, actions: readonly string[], resourceArns: string[]) => {
+      if (actions.length === 0 || new Set(actions).size !== actions.length) {
+        throw new Error(
+          `${id}: grant ${service} actions once each, at least one (got ${actions.join(", ")})`,
+        );
+      }
       role.addToPrincipalPolicy(
         new PolicyStatement({
           effect: Effect.ALLOW,
-          actions: access === "readWrite" ? [...READ_ACTIONS, ...WRITE_ACTIONS] : READ_ACTIONS,
-          // Named indexes from the shared definition, never `index/*`.
-          resources: [table.tableArn, ...indexArns],
+          actions: actions.map((action) => `${service}:${action}`),
+          resources: resourceArns,
         }),
       );
+    };
+
+    const bindTable = (bound: BoundTable, grant: TableGrant | undefined, envName: string) => {
+      if (!grant) return;
+      const { table, definition } = bound;
+      allow("dynamodb", grant.items, [table.tableArn]);
+      for (const [indexName, actions] of Object.entries(grant.indexes ?? {})) {
+        if (!definition.globalSecondaryIndexes.some((index) => index.indexName === indexName)) {
+          throw new Error(`${id}: table ${definition.id} has no index ${indexName} to grant`);
+        }
+        // Named indexes from the shared definition, never `index/*`.
+        allow("dynamodb", actions, [`${table.tableArn}/index/${indexName}`]);
+      }
       environment[envName] = table.tableName;
     };
     bindTable(resources.ordersTable, grants.ordersTable, "ORDERS_TABLE_NAME");
     bindTable(resources.stateTable, grants.stateTable, "STATE_TABLE_NAME");
 
-    if (grants.workQueue === "send") {
-      role.addToPrincipalPolicy(
-        new PolicyStatement({ actions: ["sqs:SendMessage"], resources: [resources.workQueue.queueArn] }),
-      );
+    if (grants.workQueue) {
+      allow("sqs", grants.workQueue, [resources.workQueue.queueArn]);
       environment.WORK_QUEUE_URL = resources.workQueue.queueUrl;
     }
-    if (grants.dlq === "readAttributes") {
-      role.addToPrincipalPolicy(
-        new PolicyStatement({ actions: ["sqs:GetQueueAttributes"], resources: [resources.dlq.queueArn] }),
-      );
+    if (grants.dlq) {
+      allow("sqs", grants.dlq, [resources.dlq.queueArn]);
       environment.DEAD_LETTER_QUEUE_URL = resources.dlq.queueUrl;
     }
-    if (grants.secret === "read") {
-      resources.secret.grantRead(role);
+    if (grants.secret) {
+      const { secret } = resources;
+      // The complete ARN (a partial one needs the random suffix matched, as Secret.grantRead does).
+      allow("secretsmanager", grants.secret, [secret.secretFullArn ?? `${secret.secretArn}-??????`]);
+      // A customer-managed key (none today) would have to let the function decrypt the value.
+      secret.encryptionKey?.grantDecrypt(role);
       // Only the ARN: the function reads the value at cold start (never through env).
-      environment.TIKTOK_SECRET_ARN = resources.secret.secretArn;
+      environment.TIKTOK_SECRET_ARN = secret.secretArn;
     }
 
     this.function = new NodejsFunction(this, "Function", {
@@ -190,5 +228,30 @@ export class SyncFunction extends Construct {
         externalModules: [],
       },
     });
+  }
+
+  /**
+   * Makes `queue` invoke the function through an SQS event source mapping, and grants the role exactly
+   * what Lambda's poller does with it (SQS_EVENT_SOURCE_ACTIONS). CDK's SqsEventSource would also grant
+   * sqs:ChangeMessageVisibility and sqs:GetQueueUrl, which neither Lambda nor our code uses.
+   */
+  consumeQueue(queue: IQueue, options: QueueEventSourceOptions): void {
+    if (!Number.isInteger(options.batchSize) || options.batchSize < 1 || options.batchSize > 10) {
+      throw new Error(`batchSize must be 1-10 without a batching window (got ${options.batchSize})`);
+    }
+    // The id CDK's SqsEventSource uses: the mapping keeps its logical id (no replacement on deploy).
+    this.function.addEventSourceMapping(`SqsEventSource:${Names.nodeUniqueId(queue.node)}`, {
+      eventSourceArn: queue.queueArn,
+      batchSize: options.batchSize,
+      maxConcurrency: options.maxConcurrency,
+      reportBatchItemFailures: options.reportBatchItemFailures,
+    });
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        effect: Effect.ALLOW,
+        actions: SQS_EVENT_SOURCE_ACTIONS.map((action) => `sqs:${action}`),
+        resources: [queue.queueArn],
+      }),
+    );
   }
 }

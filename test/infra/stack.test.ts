@@ -12,6 +12,7 @@ import {
   WORK_QUEUE,
   WORKER_TIMEOUT_SECONDS,
 } from "../../shared/resources";
+import { resourceKey } from "../support/iam-model";
 import { buildApp, FIXTURE_ENTRIES, synthTemplate, testOutdir } from "./fixtures/synth";
 
 // biome-ignore lint/suspicious/noExplicitAny: synthesized CloudFormation is untyped JSON; tests walk into it.
@@ -68,13 +69,20 @@ function statementsOfRole(template: Template, rolePrefix: string): Statement[] {
 
 const asList = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
 
-/** Actions a role is allowed on resources whose reference mentions `logicalIdPrefix`. */
-function actionsOn(statements: Statement[], logicalIdPrefix: string): string[] {
+/**
+ * What a role may do on the resource whose logical id starts with `logicalIdPrefix`: `action` on the
+ * resource itself, `action /index/<name>` on one of its indexes.
+ */
+function permissionsOn(statements: Statement[], logicalIdPrefix: string): string[] {
   return statements
-    .filter((statement) =>
-      asList(statement.Resource).some((r) => JSON.stringify(r).includes(logicalIdPrefix)),
+    .flatMap((statement) =>
+      asList(statement.Resource).flatMap((resource) => {
+        const key = resourceKey(resource);
+        if (!key.startsWith(logicalIdPrefix)) return [];
+        const suffix = key.slice(key.search(/\/|$/));
+        return asList(statement.Action).map((action) => (suffix ? `${action} ${suffix}` : action));
+      }),
     )
-    .flatMap((statement) => asList(statement.Action))
     .sort();
 }
 
@@ -287,50 +295,68 @@ describe("TikTokShopSyncStack (defaults)", () => {
       }
     });
 
-    const TABLE_READ_WRITE = [
-      "dynamodb:BatchGetItem",
+    // Exactly what each function's code sends (test/infra/iam-from-code.test.ts derives it from the
+    // calls the handlers really make); here the template is pinned so a change shows in review.
+    const ORDERS_SYNC = ["dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:Query /index/byUpdateTime"];
+    const STATE_SYNC_AND_PLANNING = [
       "dynamodb:BatchWriteItem",
-      "dynamodb:ConditionCheckItem",
       "dynamodb:DeleteItem",
-      "dynamodb:DescribeTable",
       "dynamodb:GetItem",
       "dynamodb:PutItem",
       "dynamodb:Query",
-      "dynamodb:Scan",
       "dynamodb:UpdateItem",
     ];
-    const SECRET_READ = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"];
+    const SECRET_READ = ["secretsmanager:GetSecretValue"];
 
-    it.each(["TickRole", "ApiRole"])("%s: tables RW, send work, DLQ attributes only, secret read", (role) => {
-      const statements = statementsOfRole(template, role);
-      expect(actionsOn(statements, "OrdersTable")).toEqual(TABLE_READ_WRITE);
-      expect(actionsOn(statements, "StateTable")).toEqual(TABLE_READ_WRITE);
-      expect(actionsOn(statements, "WorkQueue")).toEqual(["sqs:SendMessage"]);
-      expect(actionsOn(statements, "DeadLetterQueue")).toEqual(["sqs:GetQueueAttributes"]);
-      expect(actionsOn(statements, "TikTokAppSecret")).toEqual(SECRET_READ);
+    it("TickRole: sync and plan, send work, DLQ depth only, secret value", () => {
+      const statements = statementsOfRole(template, "TickRole");
+      expect(permissionsOn(statements, "OrdersTable")).toEqual(ORDERS_SYNC);
+      expect(permissionsOn(statements, "StateTable")).toEqual(STATE_SYNC_AND_PLANNING);
+      expect(permissionsOn(statements, "WorkQueue")).toEqual(["sqs:SendMessage"]);
+      expect(permissionsOn(statements, "DeadLetterQueue")).toEqual(["sqs:GetQueueAttributes"]);
+      expect(permissionsOn(statements, "TikTokAppSecret")).toEqual(SECRET_READ);
     });
 
-    it("WorkerRole: tables RW, send + consume work, no DLQ access, secret read", () => {
-      const statements = statementsOfRole(template, "WorkerRole");
-      expect(actionsOn(statements, "OrdersTable")).toEqual(TABLE_READ_WRITE);
-      expect(actionsOn(statements, "StateTable")).toEqual(TABLE_READ_WRITE);
-      expect(actionsOn(statements, "WorkQueue")).toEqual([
+    it("ApiRole: like the tick, plus receiving and deleting dead letters for resume", () => {
+      const statements = statementsOfRole(template, "ApiRole");
+      expect(permissionsOn(statements, "OrdersTable")).toEqual(ORDERS_SYNC);
+      expect(permissionsOn(statements, "StateTable")).toEqual(STATE_SYNC_AND_PLANNING);
+      expect(permissionsOn(statements, "WorkQueue")).toEqual(["sqs:SendMessage"]);
+      expect(permissionsOn(statements, "DeadLetterQueue")).toEqual([
         "sqs:ChangeMessageVisibility",
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
-        "sqs:GetQueueUrl",
+        "sqs:ReceiveMessage",
+      ]);
+      expect(permissionsOn(statements, "TikTokAppSecret")).toEqual(SECRET_READ);
+    });
+
+    it("WorkerRole: pages and windows, send work + its event source's consume, no DLQ, secret value", () => {
+      const statements = statementsOfRole(template, "WorkerRole");
+      expect(permissionsOn(statements, "OrdersTable")).toEqual(ORDERS_SYNC);
+      expect(permissionsOn(statements, "StateTable")).toEqual([
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+      ]);
+      // Receive/delete/attributes are what Lambda's SQS poller needs (no GetQueueUrl, no visibility change).
+      expect(permissionsOn(statements, "WorkQueue")).toEqual([
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
         "sqs:ReceiveMessage",
         "sqs:SendMessage",
       ]);
-      expect(actionsOn(statements, "DeadLetterQueue")).toEqual([]);
-      expect(actionsOn(statements, "TikTokAppSecret")).toEqual(SECRET_READ);
+      expect(permissionsOn(statements, "DeadLetterQueue")).toEqual([]);
+      expect(permissionsOn(statements, "TikTokAppSecret")).toEqual(SECRET_READ);
     });
 
-    it("grants indexes by name (from the shared definition), never index/*", () => {
+    it("grants only the index the code queries, by name (from the shared definition), never index/*", () => {
       const json = JSON.stringify(resources(template, "AWS::IAM::Policy"));
       expect(json).not.toContain("/index/*");
-      for (const index of ORDERS_TABLE.globalSecondaryIndexes)
-        expect(json).toContain(`/index/${index.indexName}`);
+      expect(ORDERS_TABLE.globalSecondaryIndexes.map((index) => index.indexName)).toContain("byUpdateTime");
+      const granted = [...json.matchAll(/\/index\/(\w+)/g)].map((match) => match[1]);
+      expect(new Set(granted)).toEqual(new Set(["byUpdateTime"]));
     });
 
     it("lets only the scheduler of this account assume the schedule role", () => {
@@ -650,7 +676,7 @@ describe("TikTokShopSyncStack (configured)", () => {
       PolicyDocument: {
         Statement: Match.arrayWith([
           Match.objectLike({
-            Action: ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+            Action: "secretsmanager:GetSecretValue",
             Resource: secretArn,
           }),
         ]),
