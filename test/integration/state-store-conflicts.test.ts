@@ -103,7 +103,7 @@ describe("state store: transaction conflicts (issue 16 item 6)", () => {
     expect(await real.getCheckpoint(shopId)).toBeUndefined();
   });
 
-  it.failing("a conflicting checkpoint is retried and lands, with the lease renewed", async () => {
+  it("a conflicting checkpoint is retried and lands, with the lease renewed", async () => {
     expect(await real.acquireLock(shopId, "run-1", 1_000)).toBe(true);
     const before = await leaseUntil();
     const { store, injected } = storeWith({ transactions: 2 });
@@ -113,7 +113,7 @@ describe("state store: transaction conflicts (issue 16 item 6)", () => {
     expect(await leaseUntil()).toBeGreaterThan((before ?? 0) + 30_000);
   });
 
-  it.failing("a run completed through a conflict moves the cursor and releases the lock", async () => {
+  it("a run completed through a conflict moves the cursor and releases the lock", async () => {
     expect(await real.acquireLock(shopId, "run-1", 60_000)).toBe(true);
     const { store } = storeWith({ transactions: 1 });
     const now = new Date().toISOString();
@@ -142,7 +142,7 @@ describe("state store: transaction conflicts (issue 16 item 6)", () => {
     expect(await leaseUntil()).toBeUndefined();
   });
 
-  it.failing("conflicts beyond the retry bound fail as conflicts, never as a lost lock", async () => {
+  it("conflicts beyond the retry bound fail as conflicts, never as a lost lock", async () => {
     expect(await real.acquireLock(shopId, "run-1", 60_000)).toBe(true);
     const { store } = storeWith({ transactions: 1_000 });
     const attempt = store.checkpoint(shopId, "run-1", 60_000, { runId: "run-1", position: 1, windowEnd: 2 });
@@ -150,7 +150,7 @@ describe("state store: transaction conflicts (issue 16 item 6)", () => {
     await expect(attempt).rejects.not.toBeInstanceOf(LockLostError);
   });
 
-  it.failing("taking and releasing the lock retry a conflict with an ongoing transaction", async () => {
+  it("taking and releasing the lock retry a conflict with an ongoing transaction", async () => {
     const { store, injected } = storeWith({ singleWrites: 2 });
     expect(await store.acquireLock(shopId, "run-1", 60_000)).toBe(true);
     expect(injected.singleWrites).toBe(2);
@@ -167,7 +167,7 @@ describe("incremental sync through a transaction conflict (issue 16 item 6)", ()
     await harness?.close();
   });
 
-  it.failing("a checkpoint that meets a conflict does not discard the run: it completes and moves the cursor", async () => {
+  it("a checkpoint that meets a conflict does not discard the run: it completes and moves the cursor", async () => {
     harness = await startSyncHarness({
       label: "conflict-run",
       emulator: { shops: [{ id: "shop-1", orders: 150 }] },
