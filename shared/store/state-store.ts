@@ -72,9 +72,12 @@ export interface Checkpoint {
 export interface QuarantinedOrder {
   readonly orderId: string;
   readonly reason: string;
+  /** The order's JSON as received, cut to its first 100,000 characters. */
   readonly raw: string;
   readonly quarantinedAt: string;
   readonly source: string;
+  /** An order too large for an orders-table item: the item's size in bytes. */
+  readonly sizeBytes?: number;
 }
 
 export class LockLostError extends Error {
@@ -381,7 +384,7 @@ export class StateStore {
     }
   }
 
-  /** Keeps an invalid order (raw) so it is counted and visible, never silently dropped. */
+  /** Keeps an invalid or oversized order (raw) so it is counted and visible, never silently dropped. */
   async quarantine(shopId: string, order: Omit<QuarantinedOrder, "quarantinedAt">): Promise<void> {
     await this.options.documents.send(
       new PutCommand({
