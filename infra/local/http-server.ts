@@ -9,18 +9,44 @@ import { MAX_BODY_BYTES } from "../../shared/http/api";
 
 export type ApiEventHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
-class BodyTooLarge extends Error {}
+/** Bodies up to this size are buffered; the handler answers 413 itself past its own, smaller limit. */
+const MAX_BUFFERED_BYTES = MAX_BODY_BYTES * 4;
+/**
+ * A larger body is read and dropped before the 413, so the keep-alive connection stays in step for the
+ * next request; past this (API Gateway's own payload limit) it is not worth reading, and the 413 closes
+ * the connection instead.
+ */
+const MAX_DRAINED_BYTES = 10 * 1024 * 1024;
 
-async function readBody(request: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    // Stop buffering well past the API's own limit; the handler still answers 413 itself.
-    if (size > MAX_BODY_BYTES * 4) throw new BodyTooLarge();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString("utf8");
+type BodyRead =
+  | { readonly kind: "body"; readonly text: string }
+  /** `drained`: the whole body was read, so the connection can serve the next request. */
+  | { readonly kind: "tooLarge"; readonly drained: boolean };
+
+/** Never stops reading in the middle of a body it will keep the connection for. */
+function readBody(request: IncomingMessage): Promise<BodyRead> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BUFFERED_BYTES) chunks.push(chunk);
+      else chunks.length = 0;
+      if (size > MAX_DRAINED_BYTES) {
+        request.off("data", onData);
+        resolve({ kind: "tooLarge", drained: false });
+      }
+    };
+    request.on("data", onData);
+    request.on("end", () =>
+      resolve(
+        size > MAX_BUFFERED_BYTES
+          ? { kind: "tooLarge", drained: true }
+          : { kind: "body", text: Buffer.concat(chunks).toString("utf8") },
+      ),
+    );
+    request.on("error", reject);
+  });
 }
 
 export function toApiGatewayEvent(request: IncomingMessage, body: string): APIGatewayProxyEventV2 {
@@ -72,27 +98,35 @@ export function startHttpApi(
 ): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   const server = createServer(async (request, response) => {
     let result: APIGatewayProxyStructuredResultV2;
+    let closeConnection = false;
     try {
       const body = await readBody(request);
-      result = await handler(toApiGatewayEvent(request, body));
-    } catch (error) {
-      result =
-        error instanceof BodyTooLarge
-          ? {
-              statusCode: 413,
-              body: JSON.stringify({
-                error: { code: "body_too_large", message: `request body exceeds ${MAX_BODY_BYTES} bytes` },
-              }),
-            }
-          : {
-              statusCode: 500,
-              body: JSON.stringify({ error: { code: "internal_error", message: "internal error" } }),
-            };
+      if (body.kind === "tooLarge") {
+        closeConnection = !body.drained;
+        result = {
+          statusCode: 413,
+          body: JSON.stringify({
+            error: { code: "body_too_large", message: `request body exceeds ${MAX_BODY_BYTES} bytes` },
+          }),
+        };
+      } else {
+        result = await handler(toApiGatewayEvent(request, body.text));
+      }
+    } catch {
+      result = {
+        statusCode: 500,
+        body: JSON.stringify({ error: { code: "internal_error", message: "internal error" } }),
+      };
+      // The body may not have been read to its end: the connection cannot serve another request.
+      closeConnection = !request.complete;
     }
     response.writeHead(result.statusCode ?? 200, {
       "content-type": "application/json; charset=utf-8",
       ...(result.headers as Record<string, string> | undefined),
+      ...(closeConnection ? { connection: "close" } : {}),
     });
+    // An unread rest of the body is discarded while the answer goes out, then the connection closes.
+    if (closeConnection) request.resume();
     response.end(result.body ?? "");
   });
   return new Promise((resolve, reject) => {

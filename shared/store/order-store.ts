@@ -15,6 +15,9 @@
  *   ReturnValuesOnConditionCheckFailure tells unchanged/stale). One round trip less for new data.
  * Plain BatchWriteItem takes no condition, and PartiQL has no single-statement upsert (UPDATE of a
  * missing item fails its condition; INSERT of an existing key fails as duplicate), so neither is used.
+ *
+ * An order whose item DynamoDB refuses as larger than 400 KB is reported in `tooLarge`, never thrown:
+ * the caller quarantines it (callers also measure with `storedItemBytes` before writing).
  */
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import {
@@ -26,6 +29,7 @@ import {
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { chunk, mapWithConcurrency } from "../concurrency";
 import { dedupeByOrderId, type NormalizedOrder } from "../orders/normalize";
+import { isItemTooLargeError, itemBytes } from "./item-size";
 
 export type UpsertStrategy = "read-then-write" | "conditional-put";
 
@@ -41,6 +45,8 @@ export interface UpsertResult extends UpsertCounts {
   readonly writeRequests: number;
   /** Items read by BatchGetItem before writing. */
   readonly itemsRead: number;
+  /** Orders DynamoDB refused as larger than an item (not written, not counted above). */
+  readonly tooLarge: readonly NormalizedOrder[];
 }
 
 export interface OrderStoreOptions {
@@ -128,12 +134,19 @@ export class OrderStore {
     const outcomes = await mapWithConcurrency(candidates, this.writeConcurrency, ({ order }) =>
       this.conditionalPut(shopId, order, fetchedAt),
     );
-    for (const outcome of outcomes) {
-      if (outcome === "insert") counts.inserted += 1;
+    const tooLarge: NormalizedOrder[] = [];
+    outcomes.forEach((outcome, index) => {
+      if (outcome === "tooLarge") tooLarge.push((candidates[index] as { order: NormalizedOrder }).order);
+      else if (outcome === "insert") counts.inserted += 1;
       else if (outcome === "update") counts.updated += 1;
       else counts[outcome] += 1;
-    }
-    return { ...counts, writeRequests: candidates.length, itemsRead };
+    });
+    return { ...counts, writeRequests: candidates.length, itemsRead, tooLarge };
+  }
+
+  /** DynamoDB's size of the item this order would be stored as (see item-size.ts). */
+  storedItemBytes(shopId: string, order: NormalizedOrder, fetchedAt: number): number {
+    return itemBytes(storedItem(shopId, order, fetchedAt, this.options.retentionDays));
   }
 
   private async readVersions(
@@ -165,7 +178,11 @@ export class OrderStore {
     return versions;
   }
 
-  private async conditionalPut(shopId: string, order: NormalizedOrder, fetchedAt: number): Promise<Decision> {
+  private async conditionalPut(
+    shopId: string,
+    order: NormalizedOrder,
+    fetchedAt: number,
+  ): Promise<Decision | "tooLarge"> {
     const item = storedItem(shopId, order, fetchedAt, this.options.retentionDays);
     try {
       const response = await this.options.documents.send(
@@ -184,6 +201,7 @@ export class OrderStore {
       );
       return response.Attributes ? "update" : "insert";
     } catch (error) {
+      if (isItemTooLargeError(error)) return "tooLarge";
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       // Someone stored a version at least as new: classify against it for the counters.
       const stored = error.Item ? (unmarshall(error.Item) as StoredVersion) : undefined;

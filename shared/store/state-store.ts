@@ -2,8 +2,17 @@
  * Per-shop sync state in the state table: metadata and cursor (META), the incremental lock with a
  * lease (LOCK), the running checkpoint (CHECKPOINT) and quarantined orders (QUARANTINE#<id>).
  * Cursor and checkpoint writes are conditional on the caller holding the lock (DESIGN rules 4, 7).
+ *
+ * Only a failed owner condition on the lock item means the lock is lost. A transaction conflict (another
+ * request touching one of the items at that moment, e.g. a tick trying to take the lock) is retried a
+ * bounded number of times: taking it for a lost lock would discard the run's cursor advance and leave
+ * the lock held until its lease ends.
  */
-import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import {
+  ConditionalCheckFailedException,
+  TransactionCanceledException,
+  TransactionConflictException,
+} from "@aws-sdk/client-dynamodb";
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
@@ -63,9 +72,12 @@ export interface Checkpoint {
 export interface QuarantinedOrder {
   readonly orderId: string;
   readonly reason: string;
+  /** The order's JSON as received, cut to its first 100,000 characters. */
   readonly raw: string;
   readonly quarantinedAt: string;
   readonly source: string;
+  /** An order too large for an orders-table item: the item's size in bytes. */
+  readonly sizeBytes?: number;
 }
 
 export class LockLostError extends Error {
@@ -75,18 +87,71 @@ export class LockLostError extends Error {
   }
 }
 
-function isConditionFailure(error: unknown): boolean {
-  return error instanceof ConditionalCheckFailedException || error instanceof TransactionCanceledException;
+/** A state write kept meeting transaction conflicts after every retry (not a lost lock). */
+export class StateConflictError extends Error {
+  constructor(shopId: string, attempts: number, options?: { cause?: unknown }) {
+    super(
+      `state write of shop ${shopId} met a transaction conflict on each of ${attempts} attempts`,
+      options,
+    );
+    this.name = "StateConflictError";
+  }
 }
+
+function isConditionFailure(error: unknown): boolean {
+  return error instanceof ConditionalCheckFailedException;
+}
+
+/**
+ * The cancellation code of each item of a cancelled transaction, in request order. The SDK parses
+ * `CancellationReasons`; the message lists the same codes (`… reasons [ConditionalCheckFailed, None]`).
+ */
+export function cancellationCodes(error: TransactionCanceledException): (string | undefined)[] {
+  if (error.CancellationReasons) return error.CancellationReasons.map((reason) => reason.Code);
+  const listed = /\[([^\]]*)\]\s*$/.exec(error.message)?.[1];
+  return listed === undefined ? [] : listed.split(",").map((code) => code.trim());
+}
+
+export interface ConflictRetryOptions {
+  /** Retries after the first attempt (default 4). */
+  readonly retries: number;
+  /** First backoff; doubled per retry, with full jitter (default 25 ms). */
+  readonly baseDelayMs: number;
+}
+
+const DEFAULT_CONFLICT_RETRY: ConflictRetryOptions = { retries: 4, baseDelayMs: 25 };
 
 export interface StateStoreOptions {
   readonly documents: DynamoDBDocumentClient;
   readonly tableName: string;
   readonly clock: Clock;
+  readonly conflictRetry?: Partial<ConflictRetryOptions>;
 }
 
 export class StateStore {
-  constructor(private readonly options: StateStoreOptions) {}
+  private readonly conflictRetry: ConflictRetryOptions;
+
+  constructor(private readonly options: StateStoreOptions) {
+    this.conflictRetry = { ...DEFAULT_CONFLICT_RETRY, ...options.conflictRetry };
+  }
+
+  private backoff(retry: number): Promise<void> {
+    const ceiling = this.conflictRetry.baseDelayMs * 2 ** retry;
+    return new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
+  }
+
+  /** Runs a single-item write again while DynamoDB refuses it for an ongoing transaction on the item. */
+  private async retryingConflicts<T>(write: () => Promise<T>): Promise<T> {
+    for (let retry = 0; ; retry += 1) {
+      try {
+        return await write();
+      } catch (error) {
+        if (!(error instanceof TransactionConflictException) || retry >= this.conflictRetry.retries)
+          throw error;
+        await this.backoff(retry);
+      }
+    }
+  }
 
   private get table() {
     return this.options.tableName;
@@ -145,39 +210,44 @@ export class StateStore {
   async acquireLock(shopId: string, owner: string, leaseMs: number): Promise<boolean> {
     const now = this.options.clock.nowMs();
     try {
-      await this.options.documents.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: {
-            pk: stateKeys.shop(shopId),
-            sk: stateKeys.lock,
-            owner,
-            leaseUntil: now + leaseMs,
-            acquiredAt: new Date(now).toISOString(),
-            expiresAt: Math.ceil((now + leaseMs) / 1000) + 86_400,
-          },
-          ConditionExpression: "attribute_not_exists(pk) OR leaseUntil < :now OR #owner = :owner",
-          ExpressionAttributeNames: { "#owner": "owner" },
-          ExpressionAttributeValues: { ":now": now, ":owner": owner },
-        }),
+      await this.retryingConflicts(() =>
+        this.options.documents.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: {
+              pk: stateKeys.shop(shopId),
+              sk: stateKeys.lock,
+              owner,
+              leaseUntil: now + leaseMs,
+              acquiredAt: new Date(now).toISOString(),
+              expiresAt: Math.ceil((now + leaseMs) / 1000) + 86_400,
+            },
+            ConditionExpression: "attribute_not_exists(pk) OR leaseUntil < :now OR #owner = :owner",
+            ExpressionAttributeNames: { "#owner": "owner" },
+            ExpressionAttributeValues: { ":now": now, ":owner": owner },
+          }),
+        ),
       );
       return true;
     } catch (error) {
-      if (isConditionFailure(error)) return false;
+      // Still conflicting after the retries: another run is writing the lock item, so it is held.
+      if (isConditionFailure(error) || error instanceof TransactionConflictException) return false;
       throw error;
     }
   }
 
   async releaseLock(shopId: string, owner: string): Promise<void> {
     try {
-      await this.options.documents.send(
-        new DeleteCommand({
-          TableName: this.table,
-          Key: { pk: stateKeys.shop(shopId), sk: stateKeys.lock },
-          ConditionExpression: "#owner = :owner",
-          ExpressionAttributeNames: { "#owner": "owner" },
-          ExpressionAttributeValues: { ":owner": owner },
-        }),
+      await this.retryingConflicts(() =>
+        this.options.documents.send(
+          new DeleteCommand({
+            TableName: this.table,
+            Key: { pk: stateKeys.shop(shopId), sk: stateKeys.lock },
+            ConditionExpression: "#owner = :owner",
+            ExpressionAttributeNames: { "#owner": "owner" },
+            ExpressionAttributeValues: { ":owner": owner },
+          }),
+        ),
       );
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
@@ -287,19 +357,34 @@ export class StateStore {
     ]);
   }
 
+  /**
+   * A transaction whose item `lockIndex` carries the owner condition on the lock. That condition failing
+   * is a lost lock; conflicts are retried (the conditions are evaluated afresh each time); any other
+   * cancellation is rethrown as it is.
+   */
   private async transactUnderLock(
     shopId: string,
     items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]["TransactItems"]>,
+    lockIndex = 0,
   ) {
-    try {
-      await this.options.documents.send(new TransactWriteCommand({ TransactItems: items }));
-    } catch (error) {
-      if (isConditionFailure(error)) throw new LockLostError(shopId, { cause: error });
-      throw error;
+    for (let retry = 0; ; retry += 1) {
+      try {
+        await this.options.documents.send(new TransactWriteCommand({ TransactItems: items }));
+        return;
+      } catch (error) {
+        if (!(error instanceof TransactionCanceledException)) throw error;
+        const codes = cancellationCodes(error);
+        if (codes[lockIndex] === "ConditionalCheckFailed") throw new LockLostError(shopId, { cause: error });
+        if (!codes.includes("TransactionConflict")) throw error;
+        if (retry >= this.conflictRetry.retries) {
+          throw new StateConflictError(shopId, retry + 1, { cause: error });
+        }
+        await this.backoff(retry);
+      }
     }
   }
 
-  /** Keeps an invalid order (raw) so it is counted and visible, never silently dropped. */
+  /** Keeps an invalid or oversized order (raw) so it is counted and visible, never silently dropped. */
   async quarantine(shopId: string, order: Omit<QuarantinedOrder, "quarantinedAt">): Promise<void> {
     await this.options.documents.send(
       new PutCommand({

@@ -1,14 +1,24 @@
 /**
- * Validates a fetched page, quarantines invalid orders and upserts the rest: the one path by which
- * both incremental sync and full-resync workers store orders.
+ * Validates a fetched page, quarantines invalid orders and orders too large for a DynamoDB item, and
+ * upserts the rest: the one path by which both incremental sync and full-resync workers store orders.
+ * A quarantined order is counted and kept (QUARANTINE#<orderId>), never a page failure.
  */
 import { isInvalidOrder, type NormalizedOrder, normalizeOrder } from "../orders/normalize";
+import { MAX_ITEM_BYTES } from "../store/item-size";
 import type { OrderStore, UpsertResult } from "../store/order-store";
 import type { StateStore } from "../store/state-store";
 
+/** Characters of an order's JSON kept in its quarantine item (well inside an item). */
+const QUARANTINED_RAW_CHARS = 100_000;
+
 export interface PageWriteResult extends UpsertResult {
   readonly quarantined: number;
+  /** Orders validated and stored (or skipped as already written); quarantined ones are not here. */
   readonly valid: readonly NormalizedOrder[];
+}
+
+function rawText(raw: unknown): string {
+  return JSON.stringify(raw ?? null).slice(0, QUARANTINED_RAW_CHARS);
 }
 
 export async function writePage(
@@ -18,8 +28,18 @@ export async function writePage(
   fetchedAt: number,
   options: { source: string; skip?: (order: NormalizedOrder) => boolean } = { source: "sync" },
 ): Promise<PageWriteResult> {
-  const valid: NormalizedOrder[] = [];
+  const fitting: NormalizedOrder[] = [];
   let quarantined = 0;
+  const quarantineOversized = async (order: NormalizedOrder, sizeBytes: number) => {
+    quarantined += 1;
+    await deps.state.quarantine(shopId, {
+      orderId: order.orderId,
+      reason: `item size ${sizeBytes} bytes exceeds DynamoDB's ${MAX_ITEM_BYTES}-byte limit`,
+      raw: rawText(order.order),
+      source: options.source,
+      sizeBytes,
+    });
+  };
   for (const raw of rawOrders) {
     const normalized = normalizeOrder(raw, { storeRecipientData: deps.storeRecipientData });
     if (isInvalidOrder(normalized)) {
@@ -27,14 +47,22 @@ export async function writePage(
       await deps.state.quarantine(shopId, {
         orderId: normalized.quarantineId,
         reason: normalized.reason,
-        raw: JSON.stringify(normalized.raw ?? null).slice(0, 100_000),
+        raw: rawText(normalized.raw),
         source: options.source,
       });
-    } else {
-      valid.push(normalized);
+      continue;
     }
+    const sizeBytes = deps.orders.storedItemBytes(shopId, normalized, fetchedAt);
+    if (sizeBytes > MAX_ITEM_BYTES) await quarantineOversized(normalized, sizeBytes);
+    else fitting.push(normalized);
   }
-  const toWrite = options.skip ? valid.filter((order) => !options.skip?.(order)) : valid;
+  const toWrite = options.skip ? fitting.filter((order) => !options.skip?.(order)) : fitting;
   const result = await deps.orders.upsert(shopId, toWrite, fetchedAt);
+  // DynamoDB measured one as larger than our estimate did: quarantined all the same.
+  const refused = new Set(result.tooLarge.map((order) => order.orderId));
+  for (const order of result.tooLarge) {
+    await quarantineOversized(order, deps.orders.storedItemBytes(shopId, order, fetchedAt));
+  }
+  const valid = refused.size === 0 ? fitting : fitting.filter((order) => !refused.has(order.orderId));
   return { ...result, quarantined, valid };
 }

@@ -4,8 +4,12 @@
  */
 
 import {
+  DEFAULT_RUNTIME_OPTIONS,
   type OrderSummary,
+  PAGE_TOKEN_REFUSAL_OTHER_CODE,
   PAGE_TOKEN_REFUSED,
+  PAGE_TOKEN_REFUSED_GENERIC,
+  PAGE_TOKEN_REFUSED_OTHER_CODE,
   startTikTokEmulator,
   type TikTokEmulator,
   type TikTokEmulatorOptions,
@@ -1191,5 +1195,235 @@ describe("invalid orders", () => {
       [first.id, "update_time"],
       [second.id, "id"],
     ]);
+  });
+});
+
+describe("TikTok's edge behaviours (issue 16)", () => {
+  let emulator: TikTokEmulator;
+  let client: SigningClient;
+  const byUpdateAsc = { sort_field: "update_time", sort_order: "ASC" } as const;
+
+  beforeEach(async () => {
+    emulator = await startTikTokEmulator(BASE_OPTIONS);
+    client = new SigningClient(emulator, emulator.issueTokens().access_token);
+  });
+  afterEach(() => emulator.stop());
+
+  /** The shop's orders in (update_time, id) order, as a client following tokens should see them. */
+  function updateOrder(shopId: string): string[] {
+    return [...emulator.truthSummary(shopId)].sort(byKey("update_time", true)).map((order) => order.id);
+  }
+
+  it("keeps its defaults: no page-size cap, the page_token wording, no page faults", () => {
+    expect(DEFAULT_RUNTIME_OPTIONS).toMatchObject({ maxPageSize: null, pageTokenRefusal: "pageToken" });
+    expect(emulator.config()).toMatchObject({ maxPageSize: null, pageTokenRefusal: "pageToken", faults: {} });
+    expect(() => emulator.configure({ maxPageSize: -1 })).toThrow("maxPageSize");
+    expect(() => emulator.configure({ pageTokenRefusal: "polite" as never })).toThrow("pageTokenRefusal");
+  });
+
+  it("a silent page-size cap serves short pages with next tokens; following them skips nothing", async () => {
+    emulator.configure({ maxPageSize: 30 });
+    const capped = await client.pageAll(SHOP_B.cipher, byUpdateAsc, {});
+    expect(capped.pages.map((page) => page.length)).toEqual([30, 30, 30, 10]);
+    expect(capped.pages.flat().map((order) => order.id)).toEqual(updateOrder(SHOP_B.id));
+    expect(capped.totalCounts.every((count) => count === SHOP_B.orders)).toBe(true);
+  });
+
+  it.each(["keyset", "offset"] as const)(
+    "%s: randomly cut pages (shortPage) still hand out tokens, and following them visits every order once",
+    async (tokenMode) => {
+      emulator.configure({ tokenMode, faults: { shortPage: 1 } });
+      const result = await client.pageAll(SHOP_A.cipher, byUpdateAsc, { update_time_ge: 0 });
+      const sizes = result.pages.map((page) => page.length);
+      expect(sizes.every((size) => size < 100)).toBe(true);
+      expect(result.pages.length).toBeGreaterThan(SHOP_A.orders / 100);
+      expect(result.pages.flat().map((order) => order.id)).toEqual(updateOrder(SHOP_A.id));
+      expect(emulator.counters().faultsInjected).toBe(result.pages.length);
+    },
+  );
+
+  it.each(["keyset", "offset"] as const)(
+    "%s: a page cut to no orders at all still continues from where it stood",
+    async (tokenMode) => {
+      emulator.configure({ tokenMode });
+      const first = await client.search(SHOP_B.cipher, { page_size: 40, ...byUpdateAsc }, {});
+      const token = first.body.data?.next_page_token as string;
+      // page_size 1 cut short serves nothing; its token must lead to the order it did not serve.
+      emulator.failNext({ count: 1, endpoint: "searchOrders", fault: "shortPage" });
+      const empty = await client.search(
+        SHOP_B.cipher,
+        { page_size: 1, ...byUpdateAsc, page_token: token },
+        {},
+      );
+      expect(empty.body.code).toBe(0);
+      expect(empty.body.data?.orders).toEqual([]);
+      const emptyToken = empty.body.data?.next_page_token as string;
+      expect(emptyToken).not.toBe("");
+      const next = await client.search(
+        SHOP_B.cipher,
+        { page_size: 1, ...byUpdateAsc, page_token: emptyToken },
+        {},
+      );
+      expect(next.body.data?.orders.map((order) => order.id)).toEqual([updateOrder(SHOP_B.id)[40]]);
+    },
+  );
+
+  it("an out-of-window order: one order of an update_time page is served as it is now, past update_time_lt", async () => {
+    const windowEnd = T0 - 86_400;
+    const window = { update_time_ge: 0, update_time_lt: windowEnd };
+    const before = emulator.truthSummary(SHOP_A.id).filter((order) => order.update_time < windowEnd);
+    emulator.failNext({ count: 1, endpoint: "searchOrders", fault: "outOfWindowOrder" });
+    // Not a search by update_time: the fault waits for one.
+    const byCreate = await client.search(
+      SHOP_A.cipher,
+      { page_size: 100, sort_field: "create_time" },
+      window,
+    );
+    expect(byCreate.body.data?.orders.every((order) => order.update_time < windowEnd)).toBe(true);
+    const result = await client.pageAll(SHOP_A.cipher, byUpdateAsc, window);
+    const firstPage = result.pages[0] ?? [];
+    expect(firstPage).toHaveLength(100);
+    const outside = firstPage.filter((order) => order.update_time >= windowEnd);
+    expect(outside).toHaveLength(1);
+    const changed = outside[0] as WireOrder;
+    expect(changed.update_time).toBe(T0);
+    // The truth changed too (the index lagged a real update), and no other order was skipped.
+    expect(emulator.truthSummary(SHOP_A.id).find((order) => order.id === changed.id)?.update_time).toBe(T0);
+    const seen = result.pages.flat().map((order) => order.id);
+    expect(new Set(seen)).toEqual(new Set(before.map((order) => order.id)));
+    expect(seen).toHaveLength(before.length);
+  });
+
+  it("out-of-window orders and unsorted pages by rate: a client following tokens still sees every order", async () => {
+    const windowEnd = T0 - 3_600;
+    const before = emulator.truthSummary(SHOP_A.id).filter((order) => order.update_time < windowEnd);
+    emulator.configure({ faults: { outOfWindowOrder: 0.3, unsortedPage: 0.3 } });
+    const result = await client.pageAll(SHOP_A.cipher, byUpdateAsc, {
+      update_time_ge: 0,
+      update_time_lt: windowEnd,
+    });
+    const all = result.pages.flat();
+    expect(new Set(all.map((order) => order.id))).toEqual(new Set(before.map((order) => order.id)));
+    expect(all).toHaveLength(before.length);
+    expect(all.filter((order) => order.update_time >= windowEnd).length).toBeGreaterThan(0);
+    const unsorted = result.pages.filter((page) =>
+      page.some(
+        (order, index) => index > 0 && byKey("update_time", true)(page[index - 1] as WireOrder, order) > 0,
+      ),
+    );
+    expect(unsorted.length).toBeGreaterThan(0);
+  });
+
+  it("an unsorted page holds the same orders as the sorted one, and paging goes on as before", async () => {
+    const sorted = await client.search(SHOP_B.cipher, { page_size: 30, ...byUpdateAsc }, {});
+    emulator.failNext({ count: 1, endpoint: "searchOrders", fault: "unsortedPage" });
+    const shuffled = await client.search(SHOP_B.cipher, { page_size: 30, ...byUpdateAsc }, {});
+    const sortedIds = sorted.body.data?.orders.map((order) => order.id) ?? [];
+    const shuffledIds = shuffled.body.data?.orders.map((order) => order.id) ?? [];
+    expect(shuffledIds).not.toEqual(sortedIds);
+    expect([...shuffledIds].sort()).toEqual([...sortedIds].sort());
+    const next = await client.search(
+      SHOP_B.cipher,
+      { page_size: 30, ...byUpdateAsc, page_token: shuffled.body.data?.next_page_token as string },
+      {},
+    );
+    expect(next.body.data?.orders.map((order) => order.id)).toEqual(updateOrder(SHOP_B.id).slice(30, 60));
+  });
+
+  it.each([
+    ["pageToken", API_CODES.parameterOrAuthError, PAGE_TOKEN_REFUSED],
+    ["generic", API_CODES.parameterOrAuthError, PAGE_TOKEN_REFUSED_GENERIC],
+    ["otherCode", PAGE_TOKEN_REFUSAL_OTHER_CODE, PAGE_TOKEN_REFUSED_OTHER_CODE],
+  ] as const)("refuses page tokens in the %s wording, expired or injected", async (style, code, message) => {
+    if (style !== "pageToken") expect(message.toLowerCase()).not.toContain("page_token");
+    const configured = await adminCall<{ config: { pageTokenRefusal: string } }>(
+      emulator,
+      "POST",
+      "configure",
+      {
+        pageTokenRefusal: style,
+      },
+    );
+    expect(configured.body.config.pageTokenRefusal).toBe(style);
+    const query = { page_size: 20, ...byUpdateAsc };
+    const token = (await client.search(SHOP_B.cipher, query, {})).body.data?.next_page_token as string;
+    emulator.failNext({ count: 1, endpoint: "searchOrders", fault: "expiredPageToken" });
+    const injected = await client.search(SHOP_B.cipher, { ...query, page_token: token }, {});
+    expect(injected.status).toBe(400);
+    expect(injected.body).toEqual(expect.objectContaining({ code, message, data: null }));
+    emulator.advance(601);
+    const expired = await client.search(SHOP_B.cipher, { ...query, page_token: token }, {});
+    expect(expired.status).toBe(400);
+    expect(expired.body).toEqual(expect.objectContaining({ code, message, data: null }));
+    expect(emulator.counters().byOutcome.badRequest).toBe(2);
+  });
+
+  it("oversized orders: thousands of line items (one per unit), in the truth and as served", async () => {
+    const [bulk, other] = emulator.truthSummary(SHOP_B.id);
+    if (!bulk || !other) throw new Error("shop B has no orders");
+    const before = emulator.truth(SHOP_B.id).find((order) => order.id === bulk.id) as Record<string, unknown>;
+    emulator.oversizeOrders({ orderIds: [bulk.id] });
+    const viaAdmin = await adminCall<{ oversized: OrderSummary[] }>(emulator, "POST", "oversize-orders", {
+      order_ids: [other.id],
+      line_items: 800,
+    });
+    expect(viaAdmin.body.oversized.map((order) => order.id)).toEqual([other.id]);
+    expect(
+      (await adminCall(emulator, "POST", "oversize-orders", { orderIds: [bulk.id], lineItems: 0 })).status,
+    ).toBe(400);
+    expect([...emulator.oversizedOrders(SHOP_B.id)]).toEqual([
+      [bulk.id, 2_000],
+      [other.id, 800],
+    ]);
+    const truth = emulator.truth(SHOP_B.id).find((order) => order.id === bulk.id) as Record<string, unknown>;
+    expect(truth.line_items as unknown[]).toHaveLength(2_000);
+    expect(Buffer.byteLength(JSON.stringify(truth))).toBeGreaterThan(1_000_000);
+    // Everything but the line items (and the totals they add up to) stays as it was.
+    const { line_items: _a, payment: _b, ...rest } = truth;
+    const { line_items: _c, payment: _d, ...restBefore } = before;
+    expect(rest).toEqual(restBefore);
+    const detail = await client.api<{ orders: WireOrder[] }>({
+      path: API_PATHS.orderDetail,
+      shopCipher: SHOP_B.cipher,
+      query: { ids: bulk.id },
+    });
+    expect(detail.body.data?.orders[0]).toEqual(truth);
+    const searched = await client.pageAll(SHOP_B.cipher, byUpdateAsc, {});
+    expect(searched.pages.flat().find((order) => order.id === bulk.id)).toEqual(truth);
+
+    const created = emulator.createOrders({ count: 1, shopId: SHOP_B.id, lineItems: 1_500 });
+    const createdOrder = emulator.truth(SHOP_B.id).find((order) => order.id === created[0]?.id);
+    expect(createdOrder?.line_items).toHaveLength(1_500);
+    expect(() => emulator.createOrders({ count: 1, lineItems: 10_001 })).toThrow("lineItems");
+  });
+
+  it("same-second floods beyond the result cap, by updates (create_times spread) or by creates", async () => {
+    emulator.advance(60);
+    const flooded = emulator.flood({ count: 250, shopId: SHOP_A.id, seed: 4 });
+    expect(new Set(flooded.map((order) => order.id)).size).toBe(250);
+    expect(new Set(flooded.map((order) => order.update_time))).toEqual(new Set([T0 + 60]));
+    expect(new Set(flooded.map((order) => order.create_time)).size).toBeGreaterThan(100);
+    emulator.configure({ resultCap: 200 });
+    const second = { update_time_ge: T0 + 60, update_time_lt: T0 + 61 };
+    const capped = await client.pageAll(SHOP_A.cipher, byUpdateAsc, second);
+    expect(capped.pages.flat()).toHaveLength(200);
+    expect(capped.totalCounts[0]).toBe(250);
+
+    emulator.advance(1);
+    const created = await adminCall<{ flooded: OrderSummary[] }>(emulator, "POST", "flood", {
+      count: 300,
+      shop_id: SHOP_B.id,
+      source: "create",
+    });
+    expect(created.status).toBe(200);
+    expect(created.body.flooded).toHaveLength(300);
+    expect(
+      created.body.flooded.every((order) => order.create_time === T0 + 61 && order.update_time === T0 + 61),
+    ).toBe(true);
+    expect(emulator.orderCount(SHOP_B.id)).toBe(SHOP_B.orders + 300);
+    expect((await adminCall(emulator, "POST", "flood", { count: 5_000, shopId: SHOP_B.id })).status).toBe(
+      400,
+    );
+    expect((await adminCall(emulator, "POST", "flood", { count: 3, source: "sideways" })).status).toBe(400);
   });
 });

@@ -105,12 +105,40 @@ const ROUTES: Readonly<Record<string, Route>> = {
     if (count === undefined) throw new AdminRequestError(400, "count is required");
     const seed = optionalNumber(body, "seed");
     const shopId = optionalString(body, "shopId", "shop_id");
+    const lineItems = optionalNumber(body, "lineItems", "line_items");
     const created = emulator.createOrders({
       count,
       ...(seed === undefined ? {} : { seed }),
       ...(shopId === undefined ? {} : { shopId }),
+      ...(lineItems === undefined ? {} : { lineItems }),
     });
     return { created };
+  },
+  "POST oversize-orders": (emulator, body) => {
+    const orderIds = optionalStrings(body, "orderIds", "order_ids");
+    if (orderIds === undefined) throw new AdminRequestError(400, "orderIds is required");
+    const lineItems = optionalNumber(body, "lineItems", "line_items");
+    const shopId = optionalString(body, "shopId", "shop_id");
+    const oversized = emulator.oversizeOrders({
+      orderIds,
+      ...(lineItems === undefined ? {} : { lineItems }),
+      ...(shopId === undefined ? {} : { shopId }),
+    });
+    return { oversized };
+  },
+  "POST flood": (emulator, body) => {
+    const count = optionalNumber(body, "count");
+    if (count === undefined) throw new AdminRequestError(400, "count is required");
+    const seed = optionalNumber(body, "seed");
+    const shopId = optionalString(body, "shopId", "shop_id");
+    const source = optionalString(body, "source");
+    const flooded = emulator.flood({
+      count,
+      ...(seed === undefined ? {} : { seed }),
+      ...(shopId === undefined ? {} : { shopId }),
+      ...(source === undefined ? {} : { source: source as "update" | "create" }),
+    });
+    return { flooded };
   },
   "POST corrupt-orders": (emulator, body) => {
     const orderIds = optionalStrings(body, "orderIds", "order_ids");

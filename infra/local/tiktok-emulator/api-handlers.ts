@@ -5,11 +5,12 @@ import {
   type ShopInfo,
   type TikTokOrder,
 } from "../../../shared/tiktok/api-types";
-import type { RuntimeOptions } from "./config";
+import type { PageFaultKind, RuntimeOptions } from "./config";
 import type { OrderRecord } from "./dataset";
 import { apiErrors } from "./errors";
 import type { OrderFilter, PagePosition, ShopOrderStore, SortField, SortOrder } from "./order-store";
 import { type PageTokenCodec, queryFingerprint } from "./page-token";
+import type { SeededRandom } from "./prng";
 
 const MAX_PAGE_SIZE = 100;
 const MAX_DETAIL_IDS = 50;
@@ -21,6 +22,10 @@ export interface SearchContext {
   readonly options: RuntimeOptions;
   /** Emulator clock, unix seconds. */
   readonly now: number;
+  /** A page fault drawn for this request, if any. */
+  readonly pageFault?: PageFaultKind | undefined;
+  /** Draws of the page faults (cut sizes, slots, shuffles). */
+  readonly random: SeededRandom;
 }
 
 export interface SearchOutcome {
@@ -112,7 +117,7 @@ export function searchOrders(
   let updateLt = sent.updateLt ?? (sent.updateGe === undefined ? undefined : now + 1);
   if (pageToken !== undefined && pageToken !== "") {
     const state = codec.decode(pageToken);
-    if (!state || state.expiresAt <= now) throw apiErrors.pageTokenRefused();
+    if (!state || state.expiresAt <= now) throw apiErrors.pageTokenRefused(options.pageTokenRefusal);
     if (state.fingerprint !== fingerprint) {
       throw apiErrors.parameter(
         "Invalid parameter: page_token does not belong to this query (filter, sort or shop changed)",
@@ -133,31 +138,62 @@ export function searchOrders(
     ...(updateLt === undefined ? {} : { updateLt }),
   };
   const cap = options.resultCap || Number.POSITIVE_INFINITY;
-  const limit = Math.max(0, Math.min(pageSize, cap - served));
-  const page = limit > 0 ? store.searchPage(filter, sortField, sortOrder, position, limit) : undefined;
+  const fullLimit = Math.max(
+    0,
+    Math.min(pageSize, options.maxPageSize || Number.POSITIVE_INFINITY, cap - served),
+  );
+  // A cut page serves fewer orders (possibly none); its token continues right after what it served.
+  const limit =
+    context.pageFault === "shortPage" && fullLimit > 0 ? context.random.int(0, fullLimit - 1) : fullLimit;
+  const page = fullLimit > 0 ? store.searchPage(filter, sortField, sortOrder, position, limit) : undefined;
   const records = page?.records ?? [];
   const servedAfter = served + records.length;
   const last: OrderRecord | undefined = records[records.length - 1];
   let nextPageToken = "";
-  if (page?.hasMore && servedAfter < cap && last !== undefined) {
+  if (page?.hasMore && servedAfter < cap) {
+    // Keyset: after the last order served, or where this page started when it served none.
+    const after =
+      last !== undefined
+        ? { lastKey: sortField === "create_time" ? last.createTime : last.updateTime, lastId: last.id }
+        : position.kind === "after"
+          ? { lastKey: position.key, lastId: position.id }
+          : {};
     nextPageToken = codec.encode({
       mode,
       fingerprint,
       expiresAt: now + options.pageTokenTtlSeconds,
       served: servedAfter,
-      ...(mode === "keyset"
-        ? { lastKey: sortField === "create_time" ? last.createTime : last.updateTime, lastId: last.id }
-        : {}),
+      ...(mode === "keyset" ? after : {}),
       ...(createLt === undefined ? {} : { createLt }),
       ...(updateLt === undefined ? {} : { updateLt }),
     });
   }
+  if (context.pageFault === "outOfWindowOrder" && records.length > 0) {
+    // A lagging index: one order of the page changed after the index placed it, and is served as it is
+    // now, at or past the window's end. The token above already holds the page's position as indexed.
+    const changed = records[context.random.int(0, records.length - 1)] as OrderRecord;
+    store.advance(changed, Math.max(now, updateLt ?? now), context.random);
+  }
   const orders: TikTokOrder[] = records.map((record) => store.served(record));
+  if (context.pageFault === "unsortedPage") shuffleOutOfOrder(orders, context.random);
   const data: SearchOrdersData =
     nextPageToken === "" && options.lastPageToken === "absent"
       ? { orders, total_count: store.count(filter) }
       : { orders, next_page_token: nextPageToken, total_count: store.count(filter) };
   return { data, served: records.length };
+}
+
+/** Shuffles a page (Fisher–Yates); reverses it when the shuffle left it as it was. */
+function shuffleOutOfOrder(orders: TikTokOrder[], random: SeededRandom): void {
+  if (orders.length < 2) return;
+  const before = orders.map((order) => order.id);
+  for (let index = orders.length - 1; index > 0; index--) {
+    const swap = random.int(0, index);
+    const held = orders[index] as TikTokOrder;
+    orders[index] = orders[swap] as TikTokOrder;
+    orders[swap] = held;
+  }
+  if (orders.every((order, index) => order.id === before[index])) orders.reverse();
 }
 
 /** `GET /order/202309/orders?ids=…`: known ids of this shop, in the order asked. */

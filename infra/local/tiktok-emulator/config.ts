@@ -12,6 +12,13 @@ export type LastPageTokenStyle = "empty" | "absent";
 /** Which clock the `timestamp` skew window is checked against. */
 export type TimestampReference = "wall" | "emulator";
 export type MutationTimebase = "emulator" | "real";
+/**
+ * How a refused page token (expired, forged, from another run) is answered. TikTok documents no code:
+ * `pageToken` is 400 / 36009004 naming page_token; `generic` is 400 / 36009004 naming nothing;
+ * `otherCode` is 400 with a code of its own (see `PAGE_TOKEN_REFUSAL_OTHER_CODE`).
+ */
+export type PageTokenRefusal = "pageToken" | "generic" | "otherCode";
+export const PAGE_TOKEN_REFUSALS: readonly PageTokenRefusal[] = ["pageToken", "generic", "otherCode"];
 
 export const FAULT_KINDS = [
   "http500",
@@ -24,8 +31,27 @@ export const FAULT_KINDS = [
   "rateLimitNoRetryAfter",
   "expiredPageToken",
   "expiredAccessToken",
+  /**
+   * Page faults: the search answers, but the page is altered (search endpoint only; see README).
+   * `shortPage`: fewer orders than asked (possibly none) with a next token that continues right after them.
+   */
+  "shortPage",
+  /** One order of an update_time page has changed since the index saw it: served with update_time >= the window's end. */
+  "outOfWindowOrder",
+  /** The page's orders are served out of their sort order (paging itself is unaffected). */
+  "unsortedPage",
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
+/** Faults that alter a served search page instead of refusing the request. */
+export const PAGE_FAULT_KINDS = [
+  "shortPage",
+  "outOfWindowOrder",
+  "unsortedPage",
+] as const satisfies readonly FaultKind[];
+export type PageFaultKind = (typeof PAGE_FAULT_KINDS)[number];
+export function isPageFault(fault: FaultKind): fault is PageFaultKind {
+  return (PAGE_FAULT_KINDS as readonly string[]).includes(fault);
+}
 /** Probability (0..1) per request of each fault; applied to the order and shop endpoints only. */
 export type FaultRates = Partial<Record<FaultKind, number>>;
 
@@ -72,7 +98,13 @@ export interface RuntimeOptions {
   readonly tokenMode: PageTokenMode;
   /** Results one query may page through before paging silently ends; 0 or null = no cap. */
   readonly resultCap: number | null;
+  /**
+   * A silent page-size cap: at most this many orders per page whatever `page_size` asks, with a next
+   * token while more remain; 0 or null = no cap.
+   */
+  readonly maxPageSize: number | null;
   readonly lastPageToken: LastPageTokenStyle;
+  readonly pageTokenRefusal: PageTokenRefusal;
   /** Requests per second per app+shop (per app for non-shop calls); 0 or null = unlimited. */
   readonly qps: number | null;
   /** Bucket size of the rate limiter; defaults to max(1, qps). */
@@ -163,7 +195,9 @@ export const DEFAULT_BURSTS: BurstOptions = { fraction: 0.05, minSize: 150, maxS
 export const DEFAULT_RUNTIME_OPTIONS: RuntimeOptions = {
   tokenMode: "keyset",
   resultCap: null,
+  maxPageSize: null,
   lastPageToken: "empty",
+  pageTokenRefusal: "pageToken",
   qps: null,
   burst: null,
   retryAfter: true,
@@ -237,7 +271,9 @@ export function mergeRuntimeOptions(base: RuntimeOptions, change: Partial<Runtim
   requireOneOf("tokenMode", result.tokenMode, ["keyset", "offset"]);
   requireOneOf("lastPageToken", result.lastPageToken, ["empty", "absent"]);
   requireOneOf("timestampReference", result.timestampReference, ["wall", "emulator"]);
+  requireOneOf("pageTokenRefusal", result.pageTokenRefusal, PAGE_TOKEN_REFUSALS);
   requireNonNegative("resultCap", result.resultCap, true);
+  requireNonNegative("maxPageSize", result.maxPageSize, true);
   requireNonNegative("qps", result.qps, true);
   requireNonNegative("burst", result.burst, true);
   for (const key of [

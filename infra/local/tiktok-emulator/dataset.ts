@@ -441,8 +441,15 @@ function money(cents: number): string {
   return (cents / 100).toFixed(2);
 }
 
-/** The order as the API returns it: static fields from the seed, dynamic ones from the record. */
-export function materializeOrder(record: OrderRecord, profile: ShopProfile): TikTokOrder {
+/**
+ * The order as the API returns it: static fields from the seed, dynamic ones from the record.
+ * `lineItemCount` overrides the drawn number of line items (one per unit: a bulk order has thousands).
+ */
+export function materializeOrder(
+  record: OrderRecord,
+  profile: ShopProfile,
+  lineItemCount?: number,
+): TikTokOrder {
   // Every draw happens whatever the status, so static fields never depend on the order's progress.
   const random = new SeededRandom(record.seed);
   const { region } = profile;
@@ -464,7 +471,9 @@ export function materializeOrder(record: OrderRecord, profile: ShopProfile): Tik
   const sellerDiscountCents = random.chance(0.2) ? random.int(50, 500) : 0;
   const cancelReason = random.pick(CANCEL_REASONS);
   const cancelInitiator = random.pick(CANCEL_INITIATORS);
-  const lineCount = random.chance(0.35) ? random.int(2, 4) : 1;
+  const drawnLineCount = random.chance(0.35) ? random.int(2, 4) : 1;
+  // Line items are drawn last, so an override changes nothing else about the order.
+  const lineCount = lineItemCount ?? drawnLineCount;
   let subTotalCents = 0;
   let originalCents = 0;
   const lineItems: Record<string, unknown>[] = [];

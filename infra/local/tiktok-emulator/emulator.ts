@@ -24,7 +24,9 @@ import {
   DEFAULT_SEED,
   type EmulatorApp,
   type FaultKind,
+  isPageFault,
   mergeRuntimeOptions,
+  type PageFaultKind,
   type ResolvedShop,
   type RuntimeOptions,
   resolveApps,
@@ -92,12 +94,44 @@ export interface CreateOrdersOptions {
   readonly count: number;
   readonly shopId?: string;
   readonly seed?: number;
+  /** Line items of each new order (one per unit); drawn (1–4) when omitted. */
+  readonly lineItems?: number;
+}
+
+/** Most line items an order may be given (a 10,000-unit order is ~6 MB of JSON). */
+export const MAX_LINE_ITEMS = 10_000;
+/** Line items `oversizeOrders` gives by default: ~1.2 MB of JSON, three times DynamoDB's item limit. */
+export const DEFAULT_BULK_LINE_ITEMS = 2_000;
+
+export interface OversizeOrdersOptions {
+  readonly orderIds: readonly string[];
+  /** Line items each gets from now on (default 2,000); one per unit, as TikTok lists them. */
+  readonly lineItems?: number;
+  readonly shopId?: string;
+}
+
+export interface FloodOptions {
+  /** Orders that end up sharing one update_time second (emulator now). */
+  readonly count: number;
+  readonly shopId?: string;
+  readonly seed?: number;
+  /**
+   * `update` (default): that many distinct existing orders change in this second (their create_times
+   * stay spread); `create`: that many new orders are created in it (create_time = update_time).
+   */
+  readonly source?: "update" | "create";
 }
 
 /** A slice of a shop's orders in (create_time, id) order. */
 export interface TruthRange {
   readonly offset?: number;
   readonly limit?: number;
+}
+
+function checkLineItems(caller: string, lineItems: number): void {
+  if (!Number.isInteger(lineItems) || lineItems < 1 || lineItems > MAX_LINE_ITEMS) {
+    throw new AdminRequestError(400, `${caller}: lineItems must be an integer in [1, ${MAX_LINE_ITEMS}]`);
+  }
 }
 
 function sliceRange<T>(items: readonly T[], range: TruthRange): T[] {
@@ -140,6 +174,12 @@ export interface TikTokEmulator {
   corruptOrders(options: CorruptOrdersOptions): void;
   /** Orders served invalid, per shop: id → the field left out. */
   corruptedOrders(shopId: string): ReadonlyMap<string, InvalidOrderField>;
+  /** Gives orders thousands of line items (a bulk order: its JSON exceeds DynamoDB's 400 KB item). */
+  oversizeOrders(options: OversizeOrdersOptions): OrderSummary[];
+  /** Orders given a chosen number of line items, per shop: id → line items. */
+  oversizedOrders(shopId: string): ReadonlyMap<string, number>;
+  /** `count` orders sharing one update_time second (now): more than a result cap, if asked. */
+  flood(options: FloodOptions): OrderSummary[];
   now(): number;
   clock(): ClockState;
   setClock(unixSeconds: number, options?: { frozen?: boolean }): number;
@@ -177,6 +217,7 @@ interface ApiRequest {
   readonly query: Readonly<Record<string, string>>;
   readonly rawBody: string;
   readonly headers: IncomingHttpHeaders;
+  readonly pageFault: PageFaultKind | undefined;
 }
 
 function readBody(request: IncomingMessage): Promise<string> {
@@ -227,6 +268,7 @@ class TikTokEmulatorServer implements TikTokEmulator {
   private readonly codec = new PageTokenCodec();
   private mutationRandom: SeededRandom;
   private latencyRandom: SeededRandom;
+  private pageFaultRandom: SeededRandom;
   private continuous: ContinuousMutationState;
   private readonly hangingTimers = new Set<NodeJS.Timeout>();
   private readonly requestIdPrefix = randomBytes(3).toString("hex").toUpperCase();
@@ -246,6 +288,7 @@ class TikTokEmulatorServer implements TikTokEmulator {
     this.faults = new FaultInjector(mixSeeds(seed, 0xfa017));
     this.mutationRandom = new SeededRandom(mixSeeds(seed, 0x3e7a7e));
     this.latencyRandom = new SeededRandom(mixSeeds(seed, 0x1a7e));
+    this.pageFaultRandom = new SeededRandom(mixSeeds(seed, 0x9a9e));
     this.continuous = this.freshContinuousState();
     this.installDataset(resolveShops(startOptions), resolveBursts(startOptions));
     for (const preset of startOptions.presetTokens ?? []) {
@@ -340,6 +383,7 @@ class TikTokEmulatorServer implements TikTokEmulator {
     this.faults.reseed(mixSeeds(seed, 0xfa017));
     this.mutationRandom = new SeededRandom(mixSeeds(seed, 0x3e7a7e));
     this.latencyRandom = new SeededRandom(mixSeeds(seed, 0x1a7e));
+    this.pageFaultRandom = new SeededRandom(mixSeeds(seed, 0x9a9e));
     this.continuous = this.freshContinuousState();
     return this.shops();
   }
@@ -490,6 +534,58 @@ class TikTokEmulatorServer implements TikTokEmulator {
     return this.storeFor(shopId).corruptedOrders();
   }
 
+  oversizeOrders(options: OversizeOrdersOptions): OrderSummary[] {
+    const lineItems = options.lineItems ?? DEFAULT_BULK_LINE_ITEMS;
+    checkLineItems("oversizeOrders", lineItems);
+    const stores = options.shopId === undefined ? [...this.stores.values()] : [this.storeFor(options.shopId)];
+    return options.orderIds.map((id) => {
+      const store = stores.find((candidate) => candidate.get(id) !== undefined);
+      const record = store?.get(id);
+      if (!store || !record) throw new AdminRequestError(404, `unknown order "${id}"`);
+      store.setLineItems(id, lineItems);
+      return store.summary(record);
+    });
+  }
+
+  oversizedOrders(shopId: string): ReadonlyMap<string, number> {
+    return this.storeFor(shopId).lineItemOverrides();
+  }
+
+  flood(options: FloodOptions): OrderSummary[] {
+    this.catchUpContinuousMutations();
+    const source = options.source ?? "update";
+    if (source !== "update" && source !== "create") {
+      throw new AdminRequestError(400, `flood: source must be update or create, not "${String(source)}"`);
+    }
+    if (!Number.isInteger(options.count) || options.count < 1) {
+      throw new AdminRequestError(400, "flood: count must be a positive integer");
+    }
+    const at = this.now();
+    if (source === "create") {
+      return this.applyCreates(
+        {
+          count: options.count,
+          ...(options.seed === undefined ? {} : { seed: options.seed }),
+          shopId: options.shopId ?? this.pickStore(this.mutationRandom, undefined).shop.id,
+        },
+        at,
+      );
+    }
+    const store =
+      options.shopId === undefined
+        ? this.pickStore(this.mutationRandom, undefined)
+        : this.storeFor(options.shopId);
+    if (options.count > store.size) {
+      throw new AdminRequestError(400, `flood: shop ${store.shop.id} has only ${store.size} orders`);
+    }
+    const random = options.seed === undefined ? this.mutationRandom : new SeededRandom(options.seed);
+    return store.pickDistinct(options.count, random).map((record) => {
+      // An order updated later than `at` keeps its update_time (never backwards): outside the flood.
+      store.advance(record, at, random);
+      return store.summary(record);
+    });
+  }
+
   createOrders(options: CreateOrdersOptions): OrderSummary[] {
     this.catchUpContinuousMutations();
     return this.applyCreates(options, this.now());
@@ -502,13 +598,16 @@ class TikTokEmulatorServer implements TikTokEmulator {
     if (!Number.isInteger(options.count) || options.count < 0) {
       throw new AdminRequestError(400, "createOrders: count must be a non-negative integer");
     }
+    if (options.lineItems !== undefined) checkLineItems("createOrders", options.lineItems);
     const random = options.seed === undefined ? this.mutationRandom : new SeededRandom(options.seed);
     const stampFor = typeof at === "number" ? () => at : at;
     const stores = options.shopId === undefined ? [...this.stores.values()] : [this.storeFor(options.shopId)];
     const created: OrderSummary[] = [];
     for (let index = 0; index < options.count; index++) {
       const store = random.pick(stores);
-      created.push(store.summary(store.create(stampFor(index), random)));
+      const record = store.create(stampFor(index), random);
+      if (options.lineItems !== undefined) store.setLineItems(record.id, options.lineItems);
+      created.push(store.summary(record));
     }
     return created;
   }
@@ -676,19 +775,25 @@ class TikTokEmulatorServer implements TikTokEmulator {
       {
         endpoint: endpoint.name,
         hasPageToken: endpoint.name === "searchOrders" && Boolean(query.page_token),
+        updateTimeSearch: endpoint.name === "searchOrders" && query.sort_field === "update_time",
         ratesApply: !endpoint.authHost,
       },
       shopRates ?? this.options.faults,
     );
+    let pageFault: PageFaultKind | undefined;
     if (fault !== undefined) {
       this.counterState.recordFault();
-      this.injectFault(fault, endpoint, request, response, shopIds);
-      return;
+      // Page faults alter the page the handler serves; every other fault answers instead of it.
+      if (isPageFault(fault)) pageFault = fault;
+      else {
+        this.injectFault(fault, endpoint, request, response, shopIds);
+        return;
+      }
     }
     try {
       const data = endpoint.authHost
         ? this.handleAuthHost(endpoint, query)
-        : this.handleApi({ endpoint, path, query, rawBody, headers: request.headers });
+        : this.handleApi({ endpoint, path, query, rawBody, headers: request.headers, pageFault });
       this.counterState.record(endpoint.name, "ok", shopIds, this.now());
       sendJson(response, 200, this.envelope(API_CODES.ok, "Success", data));
     } catch (error) {
@@ -732,7 +837,7 @@ class TikTokEmulatorServer implements TikTokEmulator {
   }
 
   private injectFault(
-    fault: FaultKind,
+    fault: Exclude<FaultKind, PageFaultKind>,
     endpoint: EndpointSpec,
     request: IncomingMessage,
     response: ServerResponse,
@@ -759,7 +864,12 @@ class TikTokEmulatorServer implements TikTokEmulator {
         this.answerError(response, endpoint.name, apiErrors.rateLimited(undefined));
         return;
       case "expiredPageToken":
-        this.answerError(response, endpoint.name, apiErrors.pageTokenRefused(), shopIds);
+        this.answerError(
+          response,
+          endpoint.name,
+          apiErrors.pageTokenRefused(this.options.pageTokenRefusal),
+          shopIds,
+        );
         return;
       case "expiredAccessToken":
         this.answerError(response, endpoint.name, apiErrors.accessTokenExpired(), shopIds);
@@ -842,7 +952,14 @@ class TikTokEmulatorServer implements TikTokEmulator {
     switch (endpoint.name) {
       case "searchOrders": {
         const outcome = searchOrders(
-          { store: store as ShopOrderStore, codec: this.codec, options: this.options, now: this.now() },
+          {
+            store: store as ShopOrderStore,
+            codec: this.codec,
+            options: this.options,
+            now: this.now(),
+            pageFault: request.pageFault,
+            random: this.pageFaultRandom,
+          },
           query,
           rawBody,
         );

@@ -1,5 +1,6 @@
 /** Typed errors: API refusals carry the HTTP status and TikTok code the emulator answers with. */
 import { API_CODES } from "../../../shared/tiktok/api-types";
+import type { PageTokenRefusal } from "./config";
 
 /** An error answered in TikTok's envelope `{code, message, request_id, data: null}`. */
 export class TikTokApiError extends Error {
@@ -35,6 +36,14 @@ export class EmulatorConfigError extends Error {
 
 /** The message the emulator uses for refused page tokens; TikTok documents no code for this case. */
 export const PAGE_TOKEN_REFUSED = "page_token is invalid or expired";
+/** `pageTokenRefusal: "generic"`: TikTok's catch-all parameter error, naming no parameter. */
+export const PAGE_TOKEN_REFUSED_GENERIC = "Invalid parameter: the request is invalid";
+/**
+ * `pageTokenRefusal: "otherCode"`: a code of its own (invented: TikTok documents none) with a wording
+ * that names no parameter the client knows.
+ */
+export const PAGE_TOKEN_REFUSAL_OTHER_CODE = 21_011_017;
+export const PAGE_TOKEN_REFUSED_OTHER_CODE = "The search cursor has expired, please search again";
 
 export const apiErrors = {
   badPath: () => new TikTokApiError(404, API_CODES.badPath, "Invalid path: no such API"),
@@ -50,7 +59,16 @@ export const apiErrors = {
     ),
   missingShopCipher: () =>
     new TikTokApiError(400, API_CODES.missingShopCipher, "Missing parameter: shop_cipher is required"),
-  pageTokenRefused: () => new TikTokApiError(400, API_CODES.parameterOrAuthError, PAGE_TOKEN_REFUSED),
+  pageTokenRefused: (style: PageTokenRefusal = "pageToken") => {
+    switch (style) {
+      case "pageToken":
+        return new TikTokApiError(400, API_CODES.parameterOrAuthError, PAGE_TOKEN_REFUSED);
+      case "generic":
+        return new TikTokApiError(400, API_CODES.parameterOrAuthError, PAGE_TOKEN_REFUSED_GENERIC);
+      case "otherCode":
+        return new TikTokApiError(400, PAGE_TOKEN_REFUSAL_OTHER_CODE, PAGE_TOKEN_REFUSED_OTHER_CODE);
+    }
+  },
   rateLimited: (retryAfterSeconds: number | undefined) =>
     new TikTokApiError(
       429,

@@ -23,13 +23,25 @@ interface QueuedFault {
 export interface FaultContext {
   readonly endpoint: EndpointName;
   readonly hasPageToken: boolean;
+  /** A search sorted by update_time (where a lagging index can serve an order past the window). */
+  readonly updateTimeSearch: boolean;
   /** Rates apply to the order and shop endpoints; queued faults to any endpoint they name. */
   readonly ratesApply: boolean;
 }
 
-/** A page-token fault only makes sense on a request that carries one. */
+/** A fault applies only where it makes sense (a page-token fault on a request that carries one …). */
 function applicable(fault: FaultKind, context: FaultContext): boolean {
-  return fault !== "expiredPageToken" || context.hasPageToken;
+  switch (fault) {
+    case "expiredPageToken":
+      return context.hasPageToken;
+    case "shortPage":
+    case "unsortedPage":
+      return context.endpoint === "searchOrders";
+    case "outOfWindowOrder":
+      return context.endpoint === "searchOrders" && context.updateTimeSearch;
+    default:
+      return true;
+  }
 }
 
 export class FaultInjector {

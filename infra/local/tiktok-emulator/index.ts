@@ -9,26 +9,46 @@ export type {
   FaultKind,
   FaultRates,
   LastPageTokenStyle,
+  PageFaultKind,
   PageTokenMode,
+  PageTokenRefusal,
   PresetTokenPair,
   RuntimeOptions,
   TikTokEmulatorOptions,
 } from "./config";
-export { DEFAULT_APP, DEFAULT_RUNTIME_OPTIONS, defaultCipher, defaultShopId, FAULT_KINDS } from "./config";
+export {
+  DEFAULT_APP,
+  DEFAULT_RUNTIME_OPTIONS,
+  defaultCipher,
+  defaultShopId,
+  FAULT_KINDS,
+  PAGE_FAULT_KINDS,
+  PAGE_TOKEN_REFUSALS,
+} from "./config";
 export type { CountersSnapshot, Outcome, OutcomeCounts, RequestLogEntry } from "./counters";
 export type {
   AuthCodeOptions,
   ClockState,
   CorruptOrdersOptions,
   CreateOrdersOptions,
+  FloodOptions,
   IssueTokensOptions,
   MutateOptions,
+  OversizeOrdersOptions,
   TikTokEmulator,
   TruthRange,
 } from "./emulator";
-export { startTikTokEmulator } from "./emulator";
+export { DEFAULT_BULK_LINE_ITEMS, MAX_LINE_ITEMS, startTikTokEmulator } from "./emulator";
 export { ADMIN_BASE_PATH, AUTH_BASE_PATH } from "./endpoints";
-export { AdminRequestError, EmulatorConfigError, PAGE_TOKEN_REFUSED, TikTokApiError } from "./errors";
+export {
+  AdminRequestError,
+  EmulatorConfigError,
+  PAGE_TOKEN_REFUSAL_OTHER_CODE,
+  PAGE_TOKEN_REFUSED,
+  PAGE_TOKEN_REFUSED_GENERIC,
+  PAGE_TOKEN_REFUSED_OTHER_CODE,
+  TikTokApiError,
+} from "./errors";
 export type { FailNextSpec } from "./faults";
 export type { InvalidOrderField, OrderSummary } from "./order-store";
 export { INVALID_ORDER_FIELDS } from "./order-store";

@@ -141,6 +141,8 @@ export class ShopOrderStore {
   private version = 0;
   private readonly countCache = new Map<string, number>();
   private readonly corrupted = new Map<string, InvalidOrderField>();
+  /** Orders served with a chosen number of line items (bulk orders): id → line items. */
+  private readonly lineItemCounts = new Map<string, number>();
   private countCacheVersion = 0;
 
   constructor(
@@ -168,7 +170,17 @@ export class ShopOrderStore {
   }
 
   materialize(record: OrderRecord): TikTokOrder {
-    return materializeOrder(record, this.profile);
+    return materializeOrder(record, this.profile, this.lineItemCounts.get(record.id));
+  }
+
+  /** From now on `id` has `count` line items (one per unit), in the truth and as served. */
+  setLineItems(id: string, count: number): void {
+    this.lineItemCounts.set(id, count);
+  }
+
+  /** Orders with a chosen number of line items: id → line items. */
+  lineItemOverrides(): ReadonlyMap<string, number> {
+    return this.lineItemCounts;
   }
 
   /** From now on `id` is served without `field` (an invalid order from the API); the truth keeps it whole. */
@@ -330,6 +342,20 @@ export class ShopOrderStore {
     this.addOpen(record);
     this.version++;
     return record;
+  }
+
+  /** `count` distinct orders drawn at random from all of the shop's (terminal ones included). */
+  pickDistinct(count: number, random: SeededRandom): OrderRecord[] {
+    const pool = [...this.byCreate.items];
+    const picked: OrderRecord[] = [];
+    for (let index = 0; index < count && index < pool.length; index++) {
+      const swap = index + Math.floor(random.next() * (pool.length - index));
+      const chosen = pool[swap] as OrderRecord;
+      pool[swap] = pool[index] as OrderRecord;
+      pool[index] = chosen;
+      picked.push(chosen);
+    }
+    return picked;
   }
 
   /** A random order that can still move; any order once all are terminal. */

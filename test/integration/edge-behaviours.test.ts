@@ -1,0 +1,375 @@
+/**
+ * Issue 16, "No order lost on TikTok's edge behaviours": the sync against the TikTok emulator behaving
+ * as TikTok might (short pages with tokens, out-of-window orders, other refusal wordings, same-second
+ * floods beyond the result cap), over real HTTP and DynamoDB Local.
+ *
+ * `it.failing` marks a test that reproduces a bug not fixed yet: it passes while the bug exists. The fix
+ * flips it to `it`. Plain `it` tests are guards that already hold.
+ */
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
+import type { PageTokenRefusal } from "../../infra/local/tiktok-emulator";
+import { normalizeOrder } from "../../shared/orders/normalize";
+import { OrderStore } from "../../shared/store/order-store";
+import { resumeJob } from "../../shared/sync/full-resync/lifecycle";
+import { startFullResync } from "../../shared/sync/full-resync/planner";
+import { type SyncHarness, startSyncHarness } from "../support/sync-harness";
+import { createHarness, diffOrders, type Harness, isFinished } from "./full-resync-harness";
+
+jest.setTimeout(60_000);
+
+/** Starts a shop "already synced up to the beginning of time": the first run reads its whole history. */
+async function seedCursor(harness: SyncHarness, cursor = 0) {
+  await harness.runtime.state.setCursorIfMissing(harness.shopId, cursor);
+}
+
+async function expectEqualToTruth(harness: SyncHarness) {
+  const diff = await harness.diff();
+  expect({ missing: diff.missing.length, stale: diff.stale.length, extra: diff.extra.length }).toEqual({
+    missing: 0,
+    stale: 0,
+    extra: 0,
+  });
+}
+
+async function completedRun(harness: SyncHarness) {
+  const run = await harness.runtime.incremental(harness.shopId);
+  if (run.status !== "completed") throw new Error(`incremental run ended ${run.status}`);
+  return run.lastRun;
+}
+
+const OTHER_REFUSALS: readonly PageTokenRefusal[] = ["generic", "otherCode"];
+
+describe("incremental sync on TikTok's edge behaviours", () => {
+  let harness: SyncHarness;
+  afterEach(async () => {
+    await harness?.close();
+  });
+
+  // Issue 16 item 1: a short page with a next token ends the run (`orders < pageSize` is taken for the
+  // end) and the cursor jumps to windowEnd over the orders not yet read.
+  it.failing("item 1: a silent page-size cap (50 of 100, with tokens) loses no order; a quiet tick stays one call", async () => {
+    harness = await startSyncHarness({
+      emulator: { shops: [{ id: "shop-1", orders: 150 }], bursts: { fraction: 0 }, maxPageSize: 50 },
+    });
+    await seedCursor(harness);
+    await completedRun(harness);
+    await expectEqualToTruth(harness);
+
+    harness.advance(60);
+    harness.emulator.mutate({ count: 10, shopId: harness.shopId, seed: 5 });
+    harness.advance(1);
+    const quiet = await completedRun(harness);
+    // Ten changes fit one short page without a next token: that is the end, in one call.
+    expect(quiet.api_calls).toBe(1);
+    await expectEqualToTruth(harness);
+  });
+
+  // Issue 16 item 1, as a client sees it over several syncs: randomly cut pages, changes spread over
+  // more than the overlap, manual syncs afterwards.
+  it.failing("item 1: randomly cut pages with tokens over several rounds of changes lose nothing", async () => {
+    harness = await startSyncHarness({
+      emulator: {
+        shops: [{ id: "shop-1", orders: 200 }],
+        bursts: { fraction: 0 },
+        faults: { shortPage: 0.5 },
+      },
+    });
+    await seedCursor(harness);
+    await completedRun(harness);
+    for (let round = 0; round < 2; round++) {
+      harness.advance(200);
+      harness.emulator.mutate({ count: 40, shopId: harness.shopId, seed: 10 + round });
+      harness.emulator.createOrders({ count: 15, shopId: harness.shopId, seed: 20 + round });
+      harness.advance(1);
+      await completedRun(harness);
+    }
+    await expectEqualToTruth(harness);
+  });
+
+  // Issue 16 item 2: the restart point is the page's highest update_time, unchecked. One order served
+  // at or past windowEnd (a lagging search index) moves it past everything not yet read.
+  it.failing("item 2: an order served past the window's end does not move the restart point", async () => {
+    harness = await startSyncHarness({
+      emulator: { shops: [{ id: "shop-1", orders: 150 }], bursts: { fraction: 0 } },
+    });
+    await seedCursor(harness);
+    harness.emulator.failNext({ count: 1, endpoint: "searchOrders", fault: "outOfWindowOrder" });
+    await completedRun(harness);
+    harness.advance(2);
+    await completedRun(harness);
+    await expectEqualToTruth(harness);
+  });
+
+  // Guard for item 2's "pages not sorted": the restart point is the page's maximum, whatever the order.
+  it("unsorted pages lose nothing", async () => {
+    harness = await startSyncHarness({
+      emulator: {
+        shops: [{ id: "shop-1", orders: 150 }],
+        bursts: { fraction: 0 },
+        faults: { unsortedPage: 1 },
+      },
+    });
+    await seedCursor(harness);
+    await completedRun(harness);
+    await expectEqualToTruth(harness);
+    expect(harness.emulator.counters().faultsInjected).toBeGreaterThanOrEqual(2);
+  });
+
+  /** 150 orders changed in one second: more than a page, so the run follows a page token inside it. */
+  async function sameSecondGroup(refusal: PageTokenRefusal) {
+    harness = await startSyncHarness({
+      emulator: {
+        shops: [{ id: "shop-1", orders: 180 }],
+        bursts: { fraction: 0 },
+        pageTokenRefusal: refusal,
+      },
+    });
+    await seedCursor(harness);
+    await completedRun(harness);
+    harness.advance(30);
+    harness.emulator.flood({ count: 150, shopId: harness.shopId, seed: 3 });
+    harness.advance(1);
+    // Refuses the first request that carries a token.
+    harness.emulator.failNext({ count: 1, endpoint: "searchOrders", fault: "expiredPageToken" });
+  }
+
+  it("item 3 control: a refusal worded with page_token restarts from the checkpoint", async () => {
+    await sameSecondGroup("pageToken");
+    expect((await completedRun(harness)).updated).toBe(150);
+    expect(harness.emulator.counters().faultsInjected).toBe(1);
+    await expectEqualToTruth(harness);
+  });
+
+  // Issue 16 item 3: only 36009004 + "page_token" is taken for a refused token; another wording of the
+  // same refusal fails the run.
+  it.failing.each(OTHER_REFUSALS)(
+    "item 3: a token refusal worded %s restarts from the checkpoint too",
+    async (refusal) => {
+      await sameSecondGroup(refusal);
+      expect((await completedRun(harness)).updated).toBe(150);
+      expect(harness.emulator.counters().faultsInjected).toBe(1);
+      await expectEqualToTruth(harness);
+    },
+  );
+
+  // Issue 16 item 5: more orders in one update_time second than one query may page through throws
+  // ResultCapExceededError on every tick. Their create_times differ: split the second by create_time.
+  it.failing("item 5: a same-second flood beyond the result cap is read whole", async () => {
+    harness = await startSyncHarness({
+      emulator: { shops: [{ id: "shop-1", orders: 200 }], bursts: { fraction: 0 }, resultCap: 120 },
+    });
+    await seedCursor(harness);
+    await completedRun(harness);
+    harness.advance(30);
+    const flooded = harness.emulator.flood({ count: 150, shopId: harness.shopId, seed: 8 });
+    expect(new Set(flooded.map((order) => order.update_time)).size).toBe(1);
+    harness.advance(1);
+    expect((await completedRun(harness)).updated).toBe(150);
+    await expectEqualToTruth(harness);
+  });
+});
+
+describe("full resync on TikTok's edge behaviours", () => {
+  let harness: Harness;
+  afterEach(async () => {
+    await harness?.close();
+  });
+
+  async function start(label: string, options: Partial<Parameters<typeof createHarness>[0]> = {}) {
+    harness = await createHarness({
+      label,
+      orders: 250,
+      historyDays: 5,
+      // Every order is older than the job's windowEnd (now − settle).
+      emulatorClockOffsetSeconds: -600,
+      visibilityTimeoutSeconds: 2,
+      maxReceiveCount: 2,
+      ...options,
+      // No same-second create_time groups: a window restarted inside one larger than a page while every
+      // token dies at once could never get past it.
+      emulator: { bursts: { fraction: 0 }, ...options.emulator },
+    });
+    return startFullResync(harness.deps, harness.shop.shopId);
+  }
+
+  async function expectCompletedAndEqual(jobId: string) {
+    const progress = await harness.waitForJob(jobId, isFinished, 45_000);
+    expect(progress.status).toBe("COMPLETED");
+    expect(diffOrders(await harness.stored(), harness.truth())).toEqual({
+      missing: [],
+      extra: [],
+      different: [],
+    });
+  }
+
+  // Guard: windows follow tokens to the end, so short pages and a page-size cap lose nothing.
+  it("short pages with tokens (a cap and random cuts) lose nothing", async () => {
+    const job = await start("short", { emulator: { maxPageSize: 40, faults: { shortPage: 0.5 } } });
+    harness.startWorkers();
+    await expectCompletedAndEqual(job.jobId);
+  });
+
+  // Issue 16 item 3: a dead token refused in another wording fails every receive: window FAILED.
+  it.failing.each(OTHER_REFUSALS)(
+    "item 3: tokens refused at once, worded %s, restart windows from their checkpoints",
+    async (refusal) => {
+      const job = await start(`refuse-${refusal}`, {
+        emulator: { pageTokenTtlSeconds: 0, pageTokenRefusal: refusal },
+      });
+      harness.startWorkers();
+      await expectCompletedAndEqual(job.jobId);
+    },
+  );
+
+  /**
+   * Every receive of a window's second page dies after its upsert, so the window fails holding its
+   * first page's token; the token then expires, and the job is resumed (the redrive).
+   */
+  async function resumeAfterTokenDied(refusal: PageTokenRefusal) {
+    let crashing = true;
+    const job = await start(`resume-${refusal}`, {
+      emulator: { pageTokenRefusal: refusal },
+      deps: {
+        crashAt: (point, context) => {
+          if (crashing && point === "after-upsert" && context.sequence === 1)
+            throw new Error("simulated crash");
+        },
+      },
+    });
+    harness.startWorkers();
+    const failed = await harness.waitForJob(job.jobId, isFinished, 45_000);
+    expect(failed.status).toBe("FAILED");
+    crashing = false;
+    harness.emulator.advance(harness.emulator.config().pageTokenTtlSeconds + 1);
+    await resumeJob(harness.deps, harness.shop.shopId, job.jobId);
+    await expectCompletedAndEqual(job.jobId);
+  }
+
+  it("item 3 control: resuming a window that failed holding a since expired token (worded page_token)", () =>
+    resumeAfterTokenDied("pageToken"));
+
+  // Issue 16 item 3: reopening a FAILED window keeps its dead token, so /resume fails again when the
+  // refusal is worded otherwise.
+  it.failing.each(OTHER_REFUSALS)(
+    "item 3: resuming a window that failed holding a since expired token (worded %s)",
+    (refusal) => resumeAfterTokenDied(refusal),
+  );
+});
+
+/** DynamoDB's largest item. */
+const ITEM_LIMIT_BYTES = 400 * 1024;
+
+describe("oversized orders (issue 16 item 4)", () => {
+  let harness: SyncHarness | undefined;
+  let resync: Harness | undefined;
+  afterEach(async () => {
+    await harness?.close();
+    await resync?.close();
+    harness = undefined;
+    resync = undefined;
+  });
+
+  async function quarantineItem(
+    documents: SyncHarness["resources"]["documents"],
+    table: string,
+    shopId: string,
+    orderId: string,
+  ) {
+    const { Item } = await documents.send(
+      new GetCommand({ TableName: table, Key: { pk: `SHOP#${shopId}`, sk: `QUARANTINE#${orderId}` } }),
+    );
+    return Item;
+  }
+
+  // Issue 16 item 4: a bulk order (thousands of line items) exceeds DynamoDB's item limit and fails its
+  // page with a ValidationException on every tick.
+  it("incremental: an order larger than an item is quarantined with its size, the page is not failed", async () => {
+    const active = await startSyncHarness({
+      emulator: { shops: [{ id: "shop-1", orders: 150 }], bursts: { fraction: 0 } },
+    });
+    harness = active;
+    await seedCursor(active);
+    const [bulk] = active.emulator.oversizeOrders({
+      orderIds: [active.emulator.truthSummary(active.shopId)[70]?.id as string],
+    });
+    const bulkId = bulk?.id as string;
+    const first = await completedRun(active);
+    expect(first.quarantined).toBe(1);
+    expect(await active.runtime.state.countQuarantined(active.shopId)).toBe(1);
+    const item = await quarantineItem(
+      active.resources.documents,
+      active.resources.stateTable,
+      active.shopId,
+      bulkId,
+    );
+    expect(item).toMatchObject({
+      orderId: bulkId,
+      sizeBytes: expect.any(Number),
+      reason: expect.stringMatching(/size/i),
+    });
+    expect(item?.sizeBytes).toBeGreaterThan(ITEM_LIMIT_BYTES);
+    const diff = await active.diff();
+    expect({ missing: diff.missing, stale: diff.stale, extra: diff.extra }).toEqual({
+      missing: [bulkId],
+      stale: [],
+      extra: [],
+    });
+
+    // It changes again: re-read, quarantined again in place (still one item), and the run completes.
+    active.advance(30);
+    active.emulator.mutate({ orderIds: [bulkId] });
+    active.advance(1);
+    expect((await completedRun(active)).quarantined).toBe(1);
+    expect(await active.runtime.state.countQuarantined(active.shopId)).toBe(1);
+  });
+
+  it("full resync: an order larger than an item is quarantined, the window completes", async () => {
+    resync = await createHarness({
+      label: "oversize",
+      orders: 250,
+      historyDays: 5,
+      emulatorClockOffsetSeconds: -600,
+      visibilityTimeoutSeconds: 2,
+      maxReceiveCount: 2,
+      emulator: { bursts: { fraction: 0 } },
+    });
+    const active = resync;
+    const bulkId = active.emulator.truthSummary(active.shop.shopId)[120]?.id as string;
+    active.emulator.oversizeOrders({ orderIds: [bulkId] });
+    const job = await startFullResync(active.deps, active.shop.shopId);
+    active.startWorkers();
+    const progress = await active.waitForJob(job.jobId, isFinished, 45_000);
+    expect(progress).toMatchObject({ status: "COMPLETED", quarantined: 1 });
+    expect(await active.deps.state.countQuarantined(active.shop.shopId)).toBe(1);
+    expect(diffOrders(await active.stored(), active.truth())).toEqual({
+      missing: [bulkId],
+      extra: [],
+      different: [],
+    });
+  });
+
+  // The fallback: an order DynamoDB refuses as too large is reported, never fails the other writes.
+  it("the order store reports an order DynamoDB refuses as too large and writes the rest", async () => {
+    const active = await startSyncHarness({ emulator: { shops: [{ id: "shop-1", orders: 5 }] } });
+    harness = active;
+    const [big] = active.emulator.truthSummary(active.shopId);
+    active.emulator.oversizeOrders({ orderIds: [big?.id as string] });
+    const normalized = active.emulator.truth(active.shopId).map((raw) => {
+      const order = normalizeOrder(raw, { storeRecipientData: true });
+      if ("quarantineId" in order) throw new Error(order.reason);
+      return order;
+    });
+    for (const strategy of ["read-then-write", "conditional-put"] as const) {
+      const store = new OrderStore({
+        documents: active.resources.documents,
+        tableName: active.resources.ordersTable,
+        strategy,
+      });
+      const result = await store.upsert(`${strategy}-shop`, normalized, Date.now());
+      expect(result).toMatchObject({
+        inserted: normalized.length - 1,
+        tooLarge: [expect.objectContaining({ orderId: big?.id })],
+      });
+    }
+  });
+});

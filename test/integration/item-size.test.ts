@@ -1,0 +1,117 @@
+/**
+ * The item-size estimate (shared/store/item-size.ts) against DynamoDB Local's own 400 KB check: for
+ * growing items of several shapes, the largest one the estimate lets through must be stored, and not
+ * much smaller than the largest DynamoDB Local accepts (issue 16 item 4).
+ */
+import { PutCommand } from "@aws-sdk/lib-dynamodb";
+import { startTikTokEmulator, type TikTokEmulator } from "../../infra/local/tiktok-emulator";
+import { normalizeOrder } from "../../shared/orders/normalize";
+import { isItemTooLargeError, itemBytes, MAX_ITEM_BYTES } from "../../shared/store/item-size";
+import { storedItem } from "../../shared/store/order-store";
+import { createTestResources, type TestResources } from "../support/local-aws";
+
+jest.setTimeout(120_000);
+
+let resources: TestResources;
+let emulator: TikTokEmulator;
+beforeAll(async () => {
+  resources = await createTestResources({ label: "itemsize" });
+  emulator = await startTikTokEmulator({ seed: 3, shops: [{ id: "s", orders: 3 }], log: () => {} });
+});
+afterAll(async () => {
+  resources.destroy();
+  await emulator.stop();
+});
+
+async function accepted(item: Record<string, unknown>): Promise<boolean> {
+  try {
+    await resources.documents.send(new PutCommand({ TableName: resources.ordersTable, Item: item }));
+    return true;
+  } catch (error) {
+    if (isItemTooLargeError(error)) return false;
+    throw error;
+  }
+}
+
+/** Largest n in [low, high] for which `fits(n)` holds (`fits` is monotone, true at low). */
+async function largest(low: number, high: number, fits: (n: number) => boolean | Promise<boolean>) {
+  let good = low;
+  let bad = high + 1;
+  while (bad - good > 1) {
+    const middle = Math.floor((good + bad) / 2);
+    if (await fits(middle)) good = middle;
+    else bad = middle;
+  }
+  return good;
+}
+
+const key = (n: number) => ({ shopId: "shape", orderId: `n${n}` });
+
+const SHAPES: readonly [string, number, (n: number) => Record<string, unknown>][] = [
+  ["a flat string", 420_000, (n) => ({ ...key(n), pad: "x".repeat(n) })],
+  [
+    "multi-byte text",
+    200_000,
+    (n) => ({ ...key(n), text: "é€".repeat(Math.floor(n / 2)) + "é".repeat(n % 2) }),
+  ],
+  [
+    "numbers of every magnitude and sign",
+    200_000,
+    (n) => ({
+      ...key(n),
+      values: Array.from(
+        { length: n },
+        (_, index) => ((index * 7919.25) % 1_000_003) * 10 ** ((index % 13) - 4) * (index % 3 === 0 ? -1 : 1),
+      ),
+    }),
+  ],
+  [
+    "a list of small maps",
+    30_000,
+    (n) => ({
+      ...key(n),
+      rows: Array.from({ length: n }, (_, index) => ({
+        id: index,
+        ok: index % 2 === 0,
+        note: null,
+        s: "ab",
+      })),
+    }),
+  ],
+];
+
+it.each(SHAPES)(
+  "%s: what the estimate lets through is stored, and little more would be",
+  async (_, high, make) => {
+    const byEstimate = await largest(1, high, (n) => itemBytes(make(n)) <= MAX_ITEM_BYTES);
+    expect(byEstimate).toBeLessThan(high);
+    // DynamoDB Local's own bound, searched up to 10% past the estimate's.
+    const ceiling = Math.ceil(byEstimate * 1.1);
+    const byDynamo = await largest(1, ceiling, (n) => accepted(make(n)));
+    expect(byDynamo).toBeLessThan(ceiling);
+    expect(byEstimate).toBeLessThanOrEqual(byDynamo);
+    expect(byEstimate).toBeGreaterThanOrEqual(byDynamo * 0.99);
+    expect(await accepted(make(byEstimate))).toBe(true);
+    console.info(`${_}: DynamoDB Local stores n = ${byDynamo}, the estimate allows ${byEstimate}`);
+  },
+);
+
+it("an order's item: the estimate's bound is within 1% of DynamoDB Local's, on the safe side", async () => {
+  const orderId = emulator.truthSummary("s")[0]?.id as string;
+  const itemWith = (lineItems: number) => {
+    emulator.oversizeOrders({ orderIds: [orderId], lineItems });
+    const order = normalizeOrder(
+      emulator.truth("s").find((candidate) => candidate.id === orderId),
+      { storeRecipientData: true },
+    );
+    if ("quarantineId" in order) throw new Error(order.reason);
+    return storedItem(`order-${lineItems}`, order, Date.now());
+  };
+  const byDynamo = await largest(1, 3_000, (n) => accepted(itemWith(n)));
+  const byEstimate = await largest(1, 3_000, (n) => itemBytes(itemWith(n)) <= MAX_ITEM_BYTES);
+  expect(byEstimate).toBeLessThanOrEqual(byDynamo);
+  expect(byEstimate).toBeGreaterThanOrEqual(byDynamo * 0.99);
+  console.info(
+    `order item: DynamoDB Local stores up to ${byDynamo} line items, the estimate allows ${byEstimate}`,
+  );
+});
