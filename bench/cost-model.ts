@@ -170,6 +170,49 @@ export interface CostLine {
   readonly basis: CostBasis;
   /** Storage lines grow with the orders kept, not with ticks: reported apart from operations. */
   readonly storage?: boolean;
+  /** The always-free allowance this line draws on, if any. */
+  readonly freeTier?: keyof typeof FREE_TIER;
+}
+
+/**
+ * AWS's always-free tier per account and month (not the 12-month trial): it helps only as far as this
+ * deployment is the account's only user of it, so docs/cost.md shows it apart. CloudWatch Logs' 5 GB
+ * is counted against ingestion only.
+ */
+export const FREE_TIER = {
+  lambdaRequests: 1_000_000,
+  lambdaGbSeconds: 400_000,
+  sqsRequests: 1_000_000,
+  logsIngestedGb: 5,
+  customMetrics: 10,
+  alarmMetrics: 10,
+  dashboards: 3,
+  xrayTraces: 100_000,
+  kmsRequests: 20_000,
+  schedulerInvocations: 14_000_000,
+  dynamodbStorageGb: 25,
+} as const;
+
+/** The month's bill after the always-free allowances (each shared by the lines drawing on it). */
+export function withFreeTier(lines: readonly CostLine[]): number {
+  const groups = new Map<string, { quantity: number; monthly: number }>();
+  let total = 0;
+  for (const line of lines) {
+    if (!line.freeTier) {
+      total += line.monthly;
+      continue;
+    }
+    const group = groups.get(line.freeTier) ?? { quantity: 0, monthly: 0 };
+    group.quantity += line.quantity;
+    group.monthly += line.monthly;
+    groups.set(line.freeTier, group);
+  }
+  for (const [key, group] of groups) {
+    if (group.quantity <= 0) continue;
+    const free = FREE_TIER[key as keyof typeof FREE_TIER];
+    total += group.monthly * (Math.max(0, group.quantity - free) / group.quantity);
+  }
+  return total;
 }
 
 export function ticksPerMonth(scheduleMinutes: number): number {
@@ -211,6 +254,7 @@ export function monthlyCost(inputs: CostModelInputs, shops: number): CostLine[] 
     unit: "requests",
     monthly: ticks * PRICES.lambdaRequest,
     basis: "template",
+    freeTier: "lambdaRequests",
   });
   const gbSeconds = ticks * (tickMs / 1000) * template.tickMemoryGb;
   add({
@@ -220,6 +264,7 @@ export function monthlyCost(inputs: CostModelInputs, shops: number): CostLine[] 
     unit: "GB-s",
     monthly: gbSeconds * PRICES.lambdaArmGbSecond,
     basis: "modeled",
+    freeTier: "lambdaGbSeconds",
   });
 
   const readUnits = ticks * per("dynamodbReadUnits");
@@ -249,6 +294,7 @@ export function monthlyCost(inputs: CostModelInputs, shops: number): CostLine[] 
     unit: "requests",
     monthly: sqsTick * PRICES.sqsRequest,
     basis: "measured",
+    freeTier: "sqsRequests",
   });
   const polls = a.eventSourcePollers * a.pollsPerPollerPerMinute * 60 * HOURS_PER_MONTH;
   add({
@@ -258,6 +304,7 @@ export function monthlyCost(inputs: CostModelInputs, shops: number): CostLine[] 
     unit: "requests",
     monthly: polls * PRICES.sqsRequest,
     basis: "modeled",
+    freeTier: "sqsRequests",
   });
 
   const events = ticks * (per("logEvents") + a.platformLogEvents);
@@ -270,6 +317,7 @@ export function monthlyCost(inputs: CostModelInputs, shops: number): CostLine[] 
     unit: "GB",
     monthly: (bytes / GB) * p.logsIngestedGb,
     basis: "measured",
+    freeTier: "logsIngestedGb",
   });
   // Steady state keeps `retention` worth of logs; "never expire" (9999) is shown after a year.
   const keptMonths =
@@ -296,6 +344,7 @@ export function monthlyCost(inputs: CostModelInputs, shops: number): CostLine[] 
     unit: "metric-months",
     monthly: months * p.customMetricMonth,
     basis: "policy",
+    freeTier: "customMetrics",
   });
 
   const ticksPerHour = 60 / template.scheduleMinutes;
@@ -315,6 +364,7 @@ export function monthlyCost(inputs: CostModelInputs, shops: number): CostLine[] 
     unit: "alarm metric-months",
     monthly: alarmMetrics * p.alarmMetricMonth,
     basis: "template",
+    freeTier: "alarmMetrics",
   });
   add({
     service: "CloudWatch",
@@ -323,6 +373,7 @@ export function monthlyCost(inputs: CostModelInputs, shops: number): CostLine[] 
     unit: "dashboards",
     monthly: template.dashboards * p.dashboardMonth,
     basis: "template",
+    freeTier: "dashboards",
   });
 
   const traces = ticks * a.tracesPerTick;
@@ -333,6 +384,7 @@ export function monthlyCost(inputs: CostModelInputs, shops: number): CostLine[] 
     unit: "traces",
     monthly: traces * p.xrayTrace,
     basis: "modeled",
+    freeTier: "xrayTraces",
   });
 
   add({
@@ -359,6 +411,7 @@ export function monthlyCost(inputs: CostModelInputs, shops: number): CostLine[] 
     unit: "requests",
     monthly: secretCalls * p.kmsRequest,
     basis: "modeled",
+    freeTier: "kmsRequests",
   });
   add({
     service: "EventBridge Scheduler",
@@ -367,6 +420,7 @@ export function monthlyCost(inputs: CostModelInputs, shops: number): CostLine[] 
     unit: "invocations",
     monthly: ticks * p.schedulerInvocation,
     basis: "template",
+    freeTier: "schedulerInvocations",
   });
 
   // Storage: what the orders kept cost, whatever the ticks do.
@@ -383,6 +437,7 @@ export function monthlyCost(inputs: CostModelInputs, shops: number): CostLine[] 
     unit: "GB-month",
     monthly: tableGb * p.dynamodbStorageGbMonth,
     basis: "assumed",
+    freeTier: "dynamodbStorageGb",
     storage: true,
   });
   add({
@@ -392,6 +447,7 @@ export function monthlyCost(inputs: CostModelInputs, shops: number): CostLine[] 
     unit: "GB-month",
     monthly: indexGb * p.dynamodbStorageGbMonth,
     basis: "assumed",
+    freeTier: "dynamodbStorageGb",
     storage: true,
   });
   add({
@@ -412,6 +468,8 @@ export interface CostSummary {
   readonly storage: number;
   readonly operationsPerShop: number;
   readonly totalPerShop: number;
+  /** Operations and storage after the always-free tier, per shop. */
+  readonly freeTierPerShop: number;
 }
 
 export function summarize(lines: readonly CostLine[], shops: number): CostSummary {
@@ -423,6 +481,7 @@ export function summarize(lines: readonly CostLine[], shops: number): CostSummar
     storage,
     operationsPerShop: operations / shops,
     totalPerShop: (operations + storage) / shops,
+    freeTierPerShop: withFreeTier(lines) / shops,
   };
 }
 

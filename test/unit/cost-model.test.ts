@@ -8,6 +8,7 @@ import {
   summarize,
   type TickCounts,
   ticksPerMonth,
+  withFreeTier,
 } from "../../bench/cost-model";
 import { MetricName } from "../../shared/observability/metric-names";
 
@@ -174,6 +175,30 @@ describe("cost model", () => {
     const base = inputs();
     const lines = monthlyCost({ ...base, template: { ...base.template, orderIndexesProjectAll: false } }, 1);
     expect(line(lines, "DynamoDB", /index\(es\) storage/).quantity).toBeCloseTo((2 * 100_000 * 160) / GB, 12);
+  });
+
+  it("subtracts each always-free allowance once, shared by the lines that draw on it", () => {
+    const lines = monthlyCost(inputs(), 1);
+    const paid = (service: string, item: RegExp) => line(lines, service, item).monthly;
+    // SQS: 8,760 tick requests + 657,000 polls, all within the free million.
+    // CloudWatch: 4 metric-months within 10; 5 alarm metrics + 1 lag metric within 10; 1 dashboard within 3.
+    // DynamoDB: 0.2 GB of orders + 0.4 GB of index copies within 25 GB; PITR is never free.
+    const billedAnyway =
+      paid("DynamoDB", /^read/) +
+      paid("DynamoDB", /^write/) +
+      paid("CloudWatch Logs", /^storage/) +
+      paid("Secrets Manager", /^secret$/) +
+      paid("Secrets Manager", /^GetSecretValue/) +
+      paid("DynamoDB", /point-in-time/);
+    expect(withFreeTier(lines)).toBeCloseTo(billedAnyway, 10);
+    // Past an allowance only the excess is billed: 100 shops publish 103 metric-months, 10 are free.
+    const many = monthlyCost(inputs(), 100);
+    const metrics = line(many, "CloudWatch", /^custom metrics/);
+    const others = many.filter((l) => l !== metrics);
+    expect(withFreeTier(many) - withFreeTier(others)).toBeCloseTo(
+      metrics.monthly * ((metrics.quantity - 10) / metrics.quantity),
+      10,
+    );
   });
 
   it("summarizes operations and storage per shop", () => {
