@@ -197,3 +197,44 @@ describe("deploy settings", () => {
     });
   });
 });
+
+describe("docs/deploy.md", () => {
+  const doc = fs.readFileSync(path.resolve(__dirname, "../../docs/deploy.md"), "utf8");
+
+  it("documents every setting of the file, with its default", () => {
+    const defaults = parseDeploySettings({}) as Record<string, unknown>;
+    for (const name of DEPLOY_SETTING_NAMES) {
+      const row = doc.split("\n").find((line) => line.startsWith(`| \`${name}\` |`));
+      expect({ name, row }).toEqual({ name, row: expect.any(String) });
+      if (defaults[name] !== undefined) {
+        const value = defaults[name];
+        // Objects as the table writes them: { "rateLimit": 10, "burstLimit": 20 }.
+        const shown =
+          typeof value === "object"
+            ? JSON.stringify(value).replace(/[{}]/g, "").replace(/:/g, ": ").replace(/,/g, ", ")
+            : JSON.stringify(value);
+        expect(row?.replace(/[{}`]/g, "").replace(/\s+/g, " ")).toContain(shown);
+      }
+    }
+  });
+
+  it("names every alarm and every output of the template", () => {
+    const template = Template.fromStack(buildApp({}).stack).toJSON() as {
+      Resources: Record<string, { Type: string; Properties: { AlarmName?: string } }>;
+      Outputs: Record<string, unknown>;
+    };
+    const alarms = Object.values(template.Resources)
+      .filter((resource) => resource.Type === "AWS::CloudWatch::Alarm")
+      .map((resource) => (resource.Properties.AlarmName as string).replace(/^TikTokShopSync-/, ""));
+    expect(alarms).toHaveLength(17);
+    for (const alarm of alarms) {
+      const family = alarm.replace(/-(tick|api|worker)$/, "");
+      expect({ alarm, documented: doc.includes(`\`${alarm}\``) || doc.includes(`\`${family}-`) }).toEqual({
+        alarm,
+        documented: true,
+      });
+    }
+    expect(doc).toContain(`${alarms.length} alarms`);
+    for (const output of Object.keys(template.Outputs)) expect(doc).toContain(`\`${output}\``);
+  });
+});
