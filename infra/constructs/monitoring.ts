@@ -37,7 +37,6 @@ import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { METRIC_DIMENSION, METRIC_NAMESPACE, MetricName } from "../../shared/observability/metric-names";
-import { MAX_DELAY_SECONDS } from "../../shared/sync/full-resync/work-queue";
 import { METRIC_POLICY } from "../metric-policy";
 
 export interface SyncMonitoringProps {
@@ -100,6 +99,12 @@ const INSIGHTS_FUNCTION: Record<Statistic, string> = {
 /** Share of the worker's timeout above which its longest invocation raises the duration alarm. */
 export const WORKER_DURATION_ALARM_RATIO = 0.85;
 
+/**
+ * SQS's longest DelaySeconds, the delay the worker gives a throttled or parked page at most
+ * (shared/sync/full-resync/work-queue.ts; not imported, to keep the SQS client out of the CDK app).
+ */
+export const SQS_MAX_DELAY_SECONDS = 900;
+
 /** The structured log line of every completed incremental run (shared/sync/incremental.ts). */
 export const RUN_LOG_MESSAGE = "incremental sync completed";
 
@@ -117,7 +122,7 @@ const WIDGET_HEIGHT = 6;
  * throttled or failing before it reports batch failures.
  */
 export function workQueueAgeThresholdSeconds(redelivery: SyncMonitoringProps["workQueueRedelivery"]): number {
-  return MAX_DELAY_SECONDS + redelivery.maxReceiveCount * redelivery.visibilityTimeoutSeconds;
+  return SQS_MAX_DELAY_SECONDS + redelivery.maxReceiveCount * redelivery.visibilityTimeoutSeconds;
 }
 
 export class SyncMonitoring extends Construct {

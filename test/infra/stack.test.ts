@@ -4,7 +4,11 @@ import * as path from "node:path";
 import { App, Duration } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import { Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
-import { RUN_LOG_MESSAGE, WORKER_DURATION_ALARM_RATIO } from "../../infra/constructs/monitoring";
+import {
+  RUN_LOG_MESSAGE,
+  SQS_MAX_DELAY_SECONDS,
+  WORKER_DURATION_ALARM_RATIO,
+} from "../../infra/constructs/monitoring";
 import { SyncFunction, type SyncResources } from "../../infra/constructs/sync-function";
 import type { DeploySettingsInput } from "../../infra/deploy-config";
 import { METRIC_POLICY } from "../../infra/metric-policy";
@@ -529,6 +533,8 @@ describe("TikTokShopSyncStack (defaults)", () => {
     });
 
     it("alarms when the work queue's oldest message outlives the longest delay plus every redelivery", () => {
+      // The worker's longest delay (its own constant) plus every redelivery before the DLQ.
+      expect(SQS_MAX_DELAY_SECONDS).toBe(MAX_DELAY_SECONDS);
       const threshold =
         MAX_DELAY_SECONDS + (WORK_QUEUE.maxReceiveCount ?? 0) * WORK_QUEUE.visibilityTimeoutSeconds;
       expect(threshold).toBe(1800);
