@@ -209,8 +209,11 @@ async function deploy(
   const queues = await createQueues(sqs, namespace);
   const dynamoCounts = meterDynamoDb(dynamodb, () => tables.ordersTable);
   const sqsCounts = meterSqs(sqs);
+  // The emulator's shops replace the configured ones (a deployment's own shop list is not reachable here).
+  const { TIKTOK_SHOP_ID, TIKTOK_SHOP_CIPHER, TIKTOK_SHOPS, TIKTOK_AUTHORIZATIONS, ...settings } =
+    functionEnv;
   const config = parseConfig({
-    ...functionEnv,
+    ...settings,
     TIKTOK_API_BASE_URL: emulator.baseUrl,
     TIKTOK_AUTH_BASE_URL: emulator.authBaseUrl,
     // On AWS these come from the secret; the tick's work does not depend on where they come from.
