@@ -18,6 +18,7 @@ import {
   TableEncryption,
 } from "aws-cdk-lib/aws-dynamodb";
 import { Grant, type IGrantable, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import { RecursiveLoop } from "aws-cdk-lib/aws-lambda";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import {
   ContextAttribute,
@@ -73,6 +74,9 @@ export const SYNC_LOCK_LEASE_SECONDS = 120;
 const TICK_TIMEOUT = Duration.seconds(90);
 /** API Gateway cuts HTTP API integrations at 30 s; the function stops just before. */
 const API_TIMEOUT = Duration.seconds(29);
+/** Memory of the tick and API functions (SyncFunction's default) and of the worker. */
+export const FUNCTION_MEMORY_MB = 512;
+export const WORKER_MEMORY_MB = 1024;
 
 export interface TikTokShopSyncStackProps extends StackProps {
   /** Minutes between scheduled incremental syncs (1–1440). @default 5 */
@@ -109,6 +113,8 @@ export interface TikTokShopSyncStackProps extends StackProps {
   readonly settleSeconds?: number;
   /** @default "INFO" */
   readonly logLevel?: LogLevel;
+  /** DETAILED_METRICS: also publish OrdersUnchanged and RunDurationMs (as totals). @default false */
+  readonly detailedMetrics?: boolean;
   /** @default one month */
   readonly logRetention?: RetentionDays;
   /** Default stage throttling of the HTTP API. @default 10 requests/s, burst 20 */
@@ -155,15 +161,15 @@ export class TikTokShopSyncStack extends Stack {
     this.secret = props.tiktokSecretArn
       ? Secret.fromSecretCompleteArn(this, "TikTokAppSecret", props.tiktokSecretArn)
       : new Secret(this, "TikTokAppSecret", {
-          // A random non-JSON placeholder: functions fail loudly ("must be JSON with app_key and
-          // app_secret") until an operator stores the real value, and no placeholder token pair can
-          // ever seed the state table's TOKEN item.
+          // A random non-JSON placeholder: no placeholder token pair can ever seed the state table's
+          // TOKEN item, and nothing calls TikTok until an operator stores the real value
+          // (docs/deploy.md, "Store the TikTok credentials").
           description:
             'TikTok Shop app credentials. Replace the generated placeholder with {"app_key","app_secret","access_token","refresh_token"}; the token pair only seeds the state table on first run.',
           generateSecretString: { excludePunctuation: true, passwordLength: 32 },
         });
 
-    const settings = this.syncSettings(props, scheduleMinutes, workerConcurrency);
+    const settings = functionEnvironment(props);
     const resources: SyncResources = {
       ordersTable: { table: this.ordersTable, definition: ORDERS_TABLE },
       stateTable: { table: this.stateTable, definition: STATE_TABLE },
@@ -178,6 +184,7 @@ export class TikTokShopSyncStack extends Stack {
       environment: settings,
       logLevel: props.logLevel,
       logRetention: props.logRetention,
+      memorySize: FUNCTION_MEMORY_MB,
     };
 
     const tick = new SyncFunction(this, "Tick", {
@@ -216,7 +223,13 @@ export class TikTokShopSyncStack extends Stack {
       entry: entry("worker"),
       description: "Full-resync page worker (SQS)",
       timeout: Duration.seconds(WORKER_TIMEOUT_SECONDS),
-      memorySize: 1024,
+      memorySize: WORKER_MEMORY_MB,
+      // The worker sends each window's continuation to the queue that invokes it. Lambda's recursive
+      // loop detection (default Terminate) would stop that chain after ~16 pages and dead-letter the
+      // window, while a full-resync window runs up to 50 pages: the worker alone allows recursion.
+      // Runaway chains are bounded by the job (each window ends) and the event source's concurrency;
+      // the RecursiveInvocationsDropped alarm catches this setting being lost.
+      recursiveLoop: RecursiveLoop.ALLOW,
       // Consuming the work queue is granted with its event source below.
       grants: {
         ordersTable: ORDERS_SYNC,
@@ -271,8 +284,16 @@ export class TikTokShopSyncStack extends Stack {
       shopId: props.shopId,
       syncIntervalMinutes: scheduleMinutes,
       functions: { tick: tick.function, api: api.function, worker: worker.function },
+      tickFunction: tick.function,
+      worker: { function: worker.function, timeout: Duration.seconds(WORKER_TIMEOUT_SECONDS) },
       workQueue: this.workQueue,
+      workQueueRedelivery: {
+        visibilityTimeoutSeconds: WORK_QUEUE.visibilityTimeoutSeconds,
+        maxReceiveCount: WORK_QUEUE.maxReceiveCount ?? 1,
+      },
       deadLetterQueue: this.deadLetterQueue,
+      apiStage: this.apiStage,
+      runLogGroups: [tick.logGroup, api.logGroup],
       alarmEmail: props.alarmEmail,
     });
 
@@ -351,42 +372,6 @@ export class TikTokShopSyncStack extends Stack {
     return queues;
   }
 
-  /**
-   * The non-resource settings every function gets, checked with the runtime's own schema so a bad
-   * value (e.g. an overlap not covering the settle delay) fails at synth, not at the first tick.
-   */
-  private syncSettings(
-    props: TikTokShopSyncStackProps,
-    scheduleMinutes: number,
-    workerConcurrency: number,
-  ): Record<string, string> {
-    const settings: Record<string, string> = {
-      TIKTOK_API_BASE_URL: props.tiktokApiBaseUrl ?? "https://open-api.tiktokglobalshop.com",
-      TIKTOK_AUTH_BASE_URL: props.tiktokAuthBaseUrl ?? "https://auth.tiktok-shops.com",
-      TIKTOK_MAX_RPS: String(props.maxRps ?? 5),
-      WORKER_CONCURRENCY: String(workerConcurrency),
-      SYNC_INTERVAL_SECONDS: String(scheduleMinutes * 60),
-      SYNC_OVERLAP_SECONDS: String(props.overlapSeconds ?? 300),
-      SYNC_SETTLE_SECONDS: String(props.settleSeconds ?? 30),
-      SYNC_LOCK_LEASE_SECONDS: String(SYNC_LOCK_LEASE_SECONDS),
-    };
-    if (props.shopId) settings.TIKTOK_SHOP_ID = props.shopId;
-    if (props.shopCipher) settings.TIKTOK_SHOP_CIPHER = props.shopCipher;
-    if (props.shops) settings.TIKTOK_SHOPS = props.shops;
-    if (props.authorizations) settings.TIKTOK_AUTHORIZATIONS = props.authorizations;
-    if (props.shopConcurrency !== undefined) settings.SHOP_CONCURRENCY = String(props.shopConcurrency);
-    if (props.orderRetentionDays !== undefined)
-      settings.ORDER_RETENTION_DAYS = String(props.orderRetentionDays);
-    if (props.storeRecipientData !== undefined)
-      settings.STORE_RECIPIENT_DATA = String(props.storeRecipientData);
-    if (Math.max(TICK_TIMEOUT.toSeconds(), API_TIMEOUT.toSeconds()) >= SYNC_LOCK_LEASE_SECONDS) {
-      throw new Error("the sync lock lease must outlast the tick and API function timeouts");
-    }
-    // The secret ARN is a deploy-time token here; a placeholder satisfies the schema's "key or ARN" rule.
-    parseConfig({ ...settings, TIKTOK_SECRET_ARN: "arn:placeholder" });
-    return settings;
-  }
-
   private createHttpApi(
     api: SyncFunction,
     props: TikTokShopSyncStackProps,
@@ -461,4 +446,38 @@ export class TikTokShopSyncStack extends Stack {
     };
     for (const [id, output] of Object.entries(outputs)) new CfnOutput(this, id, output);
   }
+}
+
+/**
+ * The non-resource settings every function gets (shared/config.ts), checked with the runtime's own
+ * schema so a bad value (e.g. an overlap not covering the settle delay) fails at synth, not at the
+ * first tick. Pure: the cost tool runs the tick with exactly these settings.
+ */
+export function functionEnvironment(props: TikTokShopSyncStackProps): Record<string, string> {
+  const settings: Record<string, string> = {
+    TIKTOK_API_BASE_URL: props.tiktokApiBaseUrl ?? "https://open-api.tiktokglobalshop.com",
+    TIKTOK_AUTH_BASE_URL: props.tiktokAuthBaseUrl ?? "https://auth.tiktok-shops.com",
+    TIKTOK_MAX_RPS: String(props.maxRps ?? 5),
+    WORKER_CONCURRENCY: String(props.workerConcurrency ?? 4),
+    SYNC_INTERVAL_SECONDS: String((props.scheduleMinutes ?? 5) * 60),
+    SYNC_OVERLAP_SECONDS: String(props.overlapSeconds ?? 300),
+    SYNC_SETTLE_SECONDS: String(props.settleSeconds ?? 30),
+    SYNC_LOCK_LEASE_SECONDS: String(SYNC_LOCK_LEASE_SECONDS),
+  };
+  if (props.shopId) settings.TIKTOK_SHOP_ID = props.shopId;
+  if (props.shopCipher) settings.TIKTOK_SHOP_CIPHER = props.shopCipher;
+  if (props.shops) settings.TIKTOK_SHOPS = props.shops;
+  if (props.authorizations) settings.TIKTOK_AUTHORIZATIONS = props.authorizations;
+  if (props.shopConcurrency !== undefined) settings.SHOP_CONCURRENCY = String(props.shopConcurrency);
+  if (props.orderRetentionDays !== undefined)
+    settings.ORDER_RETENTION_DAYS = String(props.orderRetentionDays);
+  if (props.storeRecipientData !== undefined)
+    settings.STORE_RECIPIENT_DATA = String(props.storeRecipientData);
+  if (props.detailedMetrics) settings.DETAILED_METRICS = "true";
+  if (Math.max(TICK_TIMEOUT.toSeconds(), API_TIMEOUT.toSeconds()) >= SYNC_LOCK_LEASE_SECONDS) {
+    throw new Error("the sync lock lease must outlast the tick and API function timeouts");
+  }
+  // The secret ARN is a deploy-time token here; a placeholder satisfies the schema's "key or ARN" rule.
+  parseConfig({ ...settings, TIKTOK_SECRET_ARN: "arn:placeholder" });
+  return settings;
 }

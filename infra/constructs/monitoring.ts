@@ -1,15 +1,20 @@
 /**
- * Dashboard and alarms from the metric names of DESIGN "Metrics" (shared/observability/metric-names.ts).
+ * Dashboard and alarms from the metric names of DESIGN "Metrics" (shared/observability/metric-names.ts)
+ * and their emission policy (../metric-policy.ts), plus the AWS metrics of the functions, queues and
+ * HTTP API.
  *
- * The dashboard uses SEARCH expressions over `{TikTokShopSync,shopId}`, so every shop shows up without
- * redeploying. Alarms cannot use SEARCH: with a configured shop id they watch that shop's metrics
- * (dimension `shopId`); without one they watch Metrics Insights aggregates across all shops.
+ * Per-shop custom metrics carry exactly one dimension, `shopId`; totals carry none (Powertools'
+ * default `service` dimension must be cleared by the emitter), or neither the dashboard nor the
+ * alarms will see them. The dashboard graphs per-shop metrics with SEARCH expressions over
+ * `{TikTokShopSync,shopId}`, so every shop shows up without redeploying, and totals as plain metrics.
+ * Alarms cannot use SEARCH: with a configured shop id they watch that shop's metrics; without one
+ * they watch Metrics Insights aggregates across all shops.
  *
- * Runtime requirement: custom metrics must carry exactly one dimension, `shopId` (Powertools adds a
- * `service` dimension by default; the emitter must clear it), or neither the dashboard nor the alarms
- * will see them.
+ * Metrics emitted only when above 0 have no data in healthy periods: their alarms treat missing data
+ * as not breaching. Only the lag (emitted every tick) treats silence as breaching.
  */
 import { Duration, Stack } from "aws-cdk-lib";
+import type { IHttpStage } from "aws-cdk-lib/aws-apigatewayv2";
 import {
   Alarm,
   AlarmStatusWidget,
@@ -17,6 +22,7 @@ import {
   Dashboard,
   GraphWidget,
   type IMetric,
+  LogQueryWidget,
   MathExpression,
   Metric,
   Stats,
@@ -25,21 +31,36 @@ import {
 } from "aws-cdk-lib/aws-cloudwatch";
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
+import type { ILogGroup } from "aws-cdk-lib/aws-logs";
 import { Topic } from "aws-cdk-lib/aws-sns";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { METRIC_DIMENSION, METRIC_NAMESPACE, MetricName } from "../../shared/observability/metric-names";
+import { METRIC_POLICY } from "../metric-policy";
 
 export interface SyncMonitoringProps {
   /** The configured shop (TIKTOK_SHOP_ID); without it alarms aggregate over all shops. */
   readonly shopId?: string;
   /** Minutes between scheduled ticks; the lag threshold and several periods derive from it. */
   readonly syncIntervalMinutes: number;
-  /** Functions whose errors raise an alarm each, keyed by a short name (tick, api, worker). */
+  /** Functions whose errors and throttles raise an alarm each, keyed by a short name (tick, api, worker). */
   readonly functions: Readonly<Record<string, IFunction>>;
+  /** The scheduled tick: its invocations and duration are the dashboard's run count and run time. */
+  readonly tickFunction: IFunction;
+  /** The full-resync worker: its duration and dropped recursive invocations are watched. */
+  readonly worker: { readonly function: IFunction; readonly timeout: Duration };
   readonly workQueue: IQueue;
+  /** The work queue's redelivery settings; the oldest-message alarm derives from them. */
+  readonly workQueueRedelivery: {
+    readonly visibilityTimeoutSeconds: number;
+    readonly maxReceiveCount: number;
+  };
   readonly deadLetterQueue: IQueue;
+  /** The HTTP API's stage: its 5xx count raises an alarm. */
+  readonly apiStage: IHttpStage;
+  /** Log groups holding the "incremental sync completed" line (tick and API functions). */
+  readonly runLogGroups: readonly ILogGroup[];
   /** Subscribed to the alarm topic when given. */
   readonly alarmEmail?: string;
   /** 429 responses per 5 minutes that count as throttled. @default 10 */
@@ -50,7 +71,7 @@ export interface SyncMonitoringProps {
   readonly jobStallPeriods?: number;
 }
 
-/** Alarms by purpose; function error alarms are keyed `functionErrors:<name>`. */
+/** Alarms by purpose; per-function alarms are keyed `functionErrors:<name>` and `functionThrottles:<name>`. */
 export type SyncAlarmKey =
   | "syncLag"
   | "deadLetterQueue"
@@ -59,7 +80,12 @@ export type SyncAlarmKey =
   | "ordersQuarantined"
   | "jobStalled"
   | "apiThrottling"
-  | `functionErrors:${string}`;
+  | "recursiveInvocationsDropped"
+  | "workQueueAge"
+  | "workerDuration"
+  | "api5xx"
+  | `functionErrors:${string}`
+  | `functionThrottles:${string}`;
 
 type Statistic = "Maximum" | "Minimum" | "Sum" | "SampleCount";
 
@@ -70,9 +96,34 @@ const INSIGHTS_FUNCTION: Record<Statistic, string> = {
   SampleCount: "COUNT",
 };
 
-const DASHBOARD_PERIOD = Duration.minutes(5);
+/** Share of the worker's timeout above which its longest invocation raises the duration alarm. */
+export const WORKER_DURATION_ALARM_RATIO = 0.85;
+
+/**
+ * SQS's longest DelaySeconds, the delay the worker gives a throttled or parked page at most
+ * (shared/sync/full-resync/work-queue.ts; not imported, to keep the SQS client out of the CDK app).
+ */
+export const SQS_MAX_DELAY_SECONDS = 900;
+
+/** The structured log line of every completed incremental run (shared/sync/incremental.ts). */
+export const RUN_LOG_MESSAGE = "incremental sync completed";
+
+const FIVE_MINUTES = Duration.minutes(5);
+const DASHBOARD_PERIOD = FIVE_MINUTES;
 const WIDGET_WIDTH = 8;
 const WIDGET_HEIGHT = 6;
+
+/**
+ * Seconds after which the work queue's oldest message means the worker is not draining it. A healthy
+ * page message waits seconds. The longest legitimate waits are a page deliberately re-sent with the
+ * longest SQS delay (a throttled page, or a shop waiting for re-authorization: 900 s), and a failing
+ * message's redeliveries before the DLQ takes it (maxReceiveCount × visibility timeout = 5 × 180 s).
+ * Older than both together (1,800 s by default), the queue is stuck: event source disabled, worker
+ * throttled or failing before it reports batch failures.
+ */
+export function workQueueAgeThresholdSeconds(redelivery: SyncMonitoringProps["workQueueRedelivery"]): number {
+  return SQS_MAX_DELAY_SECONDS + redelivery.maxReceiveCount * redelivery.visibilityTimeoutSeconds;
+}
 
 export class SyncMonitoring extends Construct {
   readonly dashboard: Dashboard;
@@ -80,6 +131,10 @@ export class SyncMonitoring extends Construct {
   readonly alarms = new Map<SyncAlarmKey, Alarm>();
   /** Seconds of lag that raise the sync-lag alarm (3 sync intervals). */
   readonly lagThresholdSeconds: number;
+  /** Age of the work queue's oldest message that raises the queue alarm. */
+  readonly workQueueAgeThresholdSeconds: number;
+  /** Worker duration (ms) that raises the duration alarm. */
+  readonly workerDurationThresholdMs: number;
   private readonly shopId: string | undefined;
   private readonly alarmNamePrefix: string;
 
@@ -89,6 +144,10 @@ export class SyncMonitoring extends Construct {
     this.alarmNamePrefix = Stack.of(this).stackName;
     const interval = Duration.minutes(props.syncIntervalMinutes);
     this.lagThresholdSeconds = 3 * interval.toSeconds();
+    this.workQueueAgeThresholdSeconds = workQueueAgeThresholdSeconds(props.workQueueRedelivery);
+    this.workerDurationThresholdMs = Math.round(
+      WORKER_DURATION_ALARM_RATIO * props.worker.timeout.toMilliseconds(),
+    );
 
     this.alarmTopic = new Topic(this, "AlarmTopic", {
       displayName: `${this.alarmNamePrefix} alarms`,
@@ -96,7 +155,8 @@ export class SyncMonitoring extends Construct {
     });
     if (props.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
 
-    this.createAlarms(props, interval);
+    this.createSyncAlarms(props, interval);
+    this.createOperationsAlarms(props);
     this.dashboard = new Dashboard(this, "Dashboard", {
       dashboardName: `${this.alarmNamePrefix}-sync`,
       defaultInterval: Duration.hours(6),
@@ -106,6 +166,7 @@ export class SyncMonitoring extends Construct {
 
   /** The metric of one shop when configured, else a Metrics Insights aggregate over all shops. */
   shopMetric(name: MetricName, statistic: Statistic, period: Duration): IMetric {
+    if (METRIC_POLICY[name].scope !== "shop") throw new Error(`${name} is a total, not a per-shop metric`);
     if (this.shopId) {
       return new Metric({
         namespace: METRIC_NAMESPACE,
@@ -123,9 +184,21 @@ export class SyncMonitoring extends Construct {
     });
   }
 
-  private createAlarms(props: SyncMonitoringProps, interval: Duration): void {
-    const fiveMinutes = Duration.minutes(5);
-    // Silence means the tick stopped: missing lag data is breaching.
+  /** A metric published without dimensions (a total over all shops). */
+  totalMetric(name: MetricName, statistic: string, period: Duration = DASHBOARD_PERIOD): Metric {
+    if (METRIC_POLICY[name].scope !== "total") throw new Error(`${name} is a per-shop metric, not a total`);
+    const detailed = METRIC_POLICY[name].emission === "detailed";
+    return new Metric({
+      namespace: METRIC_NAMESPACE,
+      metricName: name,
+      statistic,
+      period,
+      label: detailed ? `${name} (DETAILED_METRICS only)` : name,
+    });
+  }
+
+  private createSyncAlarms(props: SyncMonitoringProps, interval: Duration): void {
+    // Emitted by every tick for every shop: silence means the tick stopped, so missing lag is breaching.
     this.addAlarm("syncLag", "SyncLag", {
       metric: this.shopMetric(MetricName.SyncLagSeconds, "Maximum", interval),
       threshold: this.lagThresholdSeconds,
@@ -136,20 +209,14 @@ export class SyncMonitoring extends Construct {
     this.addAlarm("deadLetterQueue", "DeadLetterQueue", {
       metric: props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
         statistic: Stats.MAXIMUM,
-        period: fiveMinutes,
+        period: FIVE_MINUTES,
       }),
       threshold: 0,
       description: "Full-resync work reached the dead-letter queue; see status dlq_depth and redrive.",
     });
-    for (const [name, fn] of Object.entries(props.functions)) {
-      this.addAlarm(`functionErrors:${name}`, `FunctionErrors-${name}`, {
-        metric: fn.metricErrors({ statistic: Stats.SUM, period: fiveMinutes }),
-        threshold: 0,
-        description: `The ${name} function failed (errors or timeouts).`,
-      });
-    }
+    // The rest are emitted only when above 0 (METRIC_POLICY): no data is good news.
     this.addAlarm("tokenRefreshFailed", "TokenRefreshFailed", {
-      metric: this.shopMetric(MetricName.TokenRefreshFailed, "Sum", fiveMinutes),
+      metric: this.shopMetric(MetricName.TokenRefreshFailed, "Sum", FIVE_MINUTES),
       threshold: 0,
       description: "Refreshing the TikTok access token failed.",
     });
@@ -159,14 +226,14 @@ export class SyncMonitoring extends Construct {
       description: "The shop must be authorised again in TikTok Partner Center (refresh token refused).",
     });
     this.addAlarm("ordersQuarantined", "OrdersQuarantined", {
-      metric: this.shopMetric(MetricName.OrdersQuarantined, "Sum", fiveMinutes),
+      metric: this.shopMetric(MetricName.OrdersQuarantined, "Sum", FIVE_MINUTES),
       threshold: 0,
       description: "Orders failed validation and were quarantined; see status last_run.quarantined.",
     });
     const throttled = props.throttledCallsThreshold ?? 10;
     const throttlePeriods = props.throttlePeriods ?? 3;
     this.addAlarm("apiThrottling", "ApiThrottling", {
-      metric: this.shopMetric(MetricName.ApiThrottled, "Sum", fiveMinutes),
+      metric: this.shopMetric(MetricName.ApiThrottled, "Sum", FIVE_MINUTES),
       threshold: throttled,
       evaluationPeriods: throttlePeriods,
       description: `More than ${throttled} throttled TikTok calls in each of ${throttlePeriods} consecutive 5-minute periods.`,
@@ -176,6 +243,52 @@ export class SyncMonitoring extends Construct {
       threshold: 0,
       evaluationPeriods: props.jobStallPeriods ?? 2,
       description: "A full-resync job has open windows but stored no new orders for several periods.",
+    });
+  }
+
+  /** AWS's own metrics of the functions, the work queue and the HTTP API (all only present when used). */
+  private createOperationsAlarms(props: SyncMonitoringProps): void {
+    for (const [name, fn] of Object.entries(props.functions)) {
+      this.addAlarm(`functionErrors:${name}`, `FunctionErrors-${name}`, {
+        metric: fn.metricErrors({ statistic: Stats.SUM, period: FIVE_MINUTES }),
+        threshold: 0,
+        description: `The ${name} function failed (errors or timeouts).`,
+      });
+      this.addAlarm(`functionThrottles:${name}`, `FunctionThrottles-${name}`, {
+        metric: fn.metricThrottles({ statistic: Stats.SUM, period: FIVE_MINUTES }),
+        threshold: 0,
+        description: `Lambda refused invocations of the ${name} function (account or function concurrency exhausted).`,
+      });
+    }
+    this.addAlarm("recursiveInvocationsDropped", "RecursiveInvocationsDropped", {
+      metric: props.worker.function.metric("RecursiveInvocationsDropped", {
+        statistic: Stats.SUM,
+        period: FIVE_MINUTES,
+      }),
+      threshold: 0,
+      description:
+        "Lambda stopped a recursive SQS -> worker -> SQS chain: the worker's RecursiveLoop setting is no longer Allow, so full-resync windows stop after ~16 pages and their messages go to the DLQ.",
+    });
+    this.addAlarm("workQueueAge", "WorkQueueAge", {
+      metric: props.workQueue.metricApproximateAgeOfOldestMessage({
+        statistic: Stats.MAXIMUM,
+        period: FIVE_MINUTES,
+      }),
+      threshold: this.workQueueAgeThresholdSeconds,
+      description: `The oldest full-resync work message is older than ${this.workQueueAgeThresholdSeconds}s (longest SQS delay + all redeliveries): the worker is not draining the queue.`,
+    });
+    this.addAlarm("workerDuration", "WorkerDuration", {
+      metric: props.worker.function.metricDuration({ statistic: Stats.MAXIMUM, period: FIVE_MINUTES }),
+      threshold: this.workerDurationThresholdMs,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 2,
+      description: `The worker ran longer than ${Math.round(WORKER_DURATION_ALARM_RATIO * 100)}% of its ${props.worker.timeout.toSeconds()}s timeout in 2 of 3 five-minute periods: it is close to being killed mid-page.`,
+    });
+    this.addAlarm("api5xx", "Api5xx", {
+      metric: props.apiStage.metricServerError({ statistic: Stats.SUM, period: FIVE_MINUTES }),
+      threshold: 0,
+      description:
+        "The HTTP API answered 5xx (bad input is always 4xx): the API function failed, timed out or was throttled.",
     });
   }
 
@@ -206,6 +319,7 @@ export class SyncMonitoring extends Construct {
       threshold: number;
       description: string;
       evaluationPeriods?: number;
+      datapointsToAlarm?: number;
       treatMissingData?: TreatMissingData;
     },
   ): void {
@@ -217,8 +331,8 @@ export class SyncMonitoring extends Construct {
       threshold: options.threshold,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods,
-      datapointsToAlarm: evaluationPeriods,
-      // Counters are only emitted when something happened: no data is good news.
+      datapointsToAlarm: options.datapointsToAlarm ?? evaluationPeriods,
+      // Counters and AWS error metrics only have data when something happened: no data is good news.
       treatMissingData: options.treatMissingData ?? TreatMissingData.NOT_BREACHING,
     });
     const action = new SnsAction(this.alarmTopic);
@@ -228,49 +342,67 @@ export class SyncMonitoring extends Construct {
   }
 
   private addWidgets(props: SyncMonitoringProps): void {
-    const search = (name: MetricName, statistic: string) =>
-      new MathExpression({
+    const search = (name: MetricName, statistic: string) => {
+      if (METRIC_POLICY[name].scope !== "shop") throw new Error(`${name} is a total: graph it as one`);
+      return new MathExpression({
         expression: `SEARCH('{${METRIC_NAMESPACE},${METRIC_DIMENSION}} MetricName="${name}"', '${statistic}', ${DASHBOARD_PERIOD.toSeconds()})`,
         usingMetrics: {},
         label: `${name} \${PROP('Dim.${METRIC_DIMENSION}')}`,
         period: DASHBOARD_PERIOD,
       });
+    };
+    const total = (name: MetricName, statistic: string) => this.totalMetric(name, statistic);
     const graph = (title: string, left: IMetric[], right: IMetric[] = []) =>
       new GraphWidget({ title, left, right, width: WIDGET_WIDTH, height: WIDGET_HEIGHT });
     const functions = Object.entries(props.functions);
-    const lag = new GraphWidget({
-      title: "Sync lag (s)",
-      left: [search(MetricName.SyncLagSeconds, "Maximum")],
-      leftAnnotations: [{ value: this.lagThresholdSeconds, label: "lag alarm" }],
-      width: WIDGET_WIDTH,
-      height: WIDGET_HEIGHT,
-    });
+    const tick = props.tickFunction;
 
     this.dashboard.addWidgets(
       new TextWidget({
-        markdown: `# TikTok Shop sync\nShop: ${this.shopId ?? "all shops"}. Metrics: namespace \`${METRIC_NAMESPACE}\`, dimension \`${METRIC_DIMENSION}\`.`,
+        markdown: [
+          "# TikTok Shop sync",
+          `Shop: ${this.shopId ?? "all shops"}. Metrics: namespace \`${METRIC_NAMESPACE}\`; per-shop metrics by \`${METRIC_DIMENSION}\`, totals without dimension.`,
+          "Counters are published only when above 0: an empty graph means nothing happened.",
+        ].join("\n"),
         width: 24,
         height: 2,
       }),
     );
     this.dashboard.addWidgets(
-      lag,
-      graph("Runs (count)", [search(MetricName.RunDurationMs, "SampleCount")]),
-      graph("Run duration (ms)", [
-        search(MetricName.RunDurationMs, "p50"),
-        search(MetricName.RunDurationMs, "Maximum"),
+      new GraphWidget({
+        title: "Sync lag (s)",
+        left: [search(MetricName.SyncLagSeconds, "Maximum")],
+        leftAnnotations: [{ value: this.lagThresholdSeconds, label: "lag alarm" }],
+        width: WIDGET_WIDTH,
+        height: WIDGET_HEIGHT,
+      }),
+      graph(
+        "Ticks (count)",
+        [
+          tick.metricInvocations({
+            label: "tick invocations",
+            statistic: Stats.SUM,
+            period: DASHBOARD_PERIOD,
+          }),
+        ],
+        [tick.metricErrors({ label: "tick errors", statistic: Stats.SUM, period: DASHBOARD_PERIOD })],
+      ),
+      graph("Tick duration (ms)", [
+        tick.metricDuration({ label: "tick p50", statistic: Stats.p(50), period: DASHBOARD_PERIOD }),
+        tick.metricDuration({ label: "tick max", statistic: Stats.MAXIMUM, period: DASHBOARD_PERIOD }),
+        total(MetricName.RunDurationMs, Stats.MAXIMUM),
       ]),
     );
     this.dashboard.addWidgets(
       graph(
         "TikTok API calls",
-        [search(MetricName.ApiCalls, "Sum")],
+        [total(MetricName.ApiCalls, "Sum")],
         [search(MetricName.ApiThrottled, "Sum")],
       ),
-      graph("Orders written", [
-        search(MetricName.OrdersInserted, "Sum"),
-        search(MetricName.OrdersUpdated, "Sum"),
-        search(MetricName.OrdersUnchanged, "Sum"),
+      graph("Orders written (all shops)", [
+        total(MetricName.OrdersInserted, "Sum"),
+        total(MetricName.OrdersUpdated, "Sum"),
+        total(MetricName.OrdersUnchanged, "Sum"),
       ]),
       graph("Orders skipped", [
         search(MetricName.OrdersStale, "Sum"),
@@ -280,7 +412,7 @@ export class SyncMonitoring extends Construct {
     this.dashboard.addWidgets(
       graph(
         "Full-resync job",
-        [search(MetricName.JobWindowsOpen, "Maximum")],
+        [search(MetricName.JobWindowsOpen, "Maximum"), search(MetricName.JobStalled, "Maximum")],
         [search(MetricName.JobOrders, "Maximum")],
       ),
       graph(
@@ -292,17 +424,22 @@ export class SyncMonitoring extends Construct {
             period: DASHBOARD_PERIOD,
           }),
           search(MetricName.DlqDepth, "Maximum"),
-        ],
-        [
           props.workQueue.metricApproximateNumberOfMessagesVisible({
             label: "Work queue visible",
             statistic: Stats.MAXIMUM,
             period: DASHBOARD_PERIOD,
           }),
         ],
+        [
+          props.workQueue.metricApproximateAgeOfOldestMessage({
+            label: "Work queue oldest message (s)",
+            statistic: Stats.MAXIMUM,
+            period: DASHBOARD_PERIOD,
+          }),
+        ],
       ),
       graph(
-        "Function errors",
+        "Function errors and throttles",
         functions.map(([name, fn]) =>
           fn.metricErrors({ label: `${name} errors`, statistic: Stats.SUM, period: DASHBOARD_PERIOD }),
         ),
@@ -312,14 +449,55 @@ export class SyncMonitoring extends Construct {
       ),
     );
     this.dashboard.addWidgets(
+      new GraphWidget({
+        title: "Worker duration (ms) and dropped recursion",
+        left: [
+          props.worker.function.metricDuration({
+            label: "worker max",
+            statistic: Stats.MAXIMUM,
+            period: DASHBOARD_PERIOD,
+          }),
+        ],
+        leftAnnotations: [{ value: this.workerDurationThresholdMs, label: "duration alarm" }],
+        right: [
+          props.worker.function.metric("RecursiveInvocationsDropped", {
+            label: "recursive invocations dropped",
+            statistic: Stats.SUM,
+            period: DASHBOARD_PERIOD,
+          }),
+        ],
+        width: WIDGET_WIDTH,
+        height: WIDGET_HEIGHT,
+      }),
+      graph(
+        "HTTP API responses",
+        [
+          props.apiStage.metricServerError({ label: "5xx", statistic: Stats.SUM, period: DASHBOARD_PERIOD }),
+          props.apiStage.metricClientError({ label: "4xx", statistic: Stats.SUM, period: DASHBOARD_PERIOD }),
+        ],
+        [props.apiStage.metricCount({ label: "requests", statistic: Stats.SUM, period: DASHBOARD_PERIOD })],
+      ),
       graph("Tokens", [
         search(MetricName.TokenRefreshFailed, "Sum"),
         search(MetricName.NeedsReauth, "Maximum"),
       ]),
+    );
+    this.dashboard.addWidgets(
+      // Per-run figures without a metric each: the run's own structured log line.
+      new LogQueryWidget({
+        title: "Incremental runs (from the run log line)",
+        logGroupNames: props.runLogGroups.map((group) => group.logGroupName),
+        queryLines: [
+          `filter message = "${RUN_LOG_MESSAGE}"`,
+          "stats count(*) as runs, sum(inserted) as inserted, sum(updated) as updated, sum(unchanged) as unchanged, sum(apiCalls) as apiCalls, max(durationMs) as maxMs by shopId, bin(1h)",
+        ],
+        width: 12,
+        height: WIDGET_HEIGHT,
+      }),
       new AlarmStatusWidget({
         title: "Alarms",
         alarms: [...this.alarms.values()],
-        width: 16,
+        width: 12,
         height: WIDGET_HEIGHT,
       }),
     );

@@ -12,7 +12,7 @@
 import { type Duration, Names } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
 import { Effect, type IRole, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
-import { Architecture, Runtime, Tracing } from "aws-cdk-lib/aws-lambda";
+import { Architecture, type RecursiveLoop, Runtime, Tracing } from "aws-cdk-lib/aws-lambda";
 import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
@@ -110,6 +110,8 @@ export interface SyncFunctionProps {
   readonly logLevel?: LogLevel;
   /** @default one month */
   readonly logRetention?: RetentionDays;
+  /** Lambda's recursive loop detection for this function. @default Terminate (Lambda's default) */
+  readonly recursiveLoop?: RecursiveLoop;
 }
 
 /** Names that would carry credentials: those live in Secrets Manager and the state table only. */
@@ -216,6 +218,7 @@ export class SyncFunction extends Construct {
       logGroup: this.logGroup,
       tracing: Tracing.ACTIVE,
       environment,
+      ...(props.recursiveLoop ? { recursiveLoop: props.recursiveLoop } : {}),
       // SDK v3 reuses connections by itself; the v2-only variable would just be noise in env.
       awsSdkConnectionReuse: false,
       bundling: {

@@ -8,9 +8,10 @@ import { Annotations, Match } from "aws-cdk-lib/assertions";
 import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { AwsSolutionsChecks } from "cdk-nag";
 import type { IConstruct } from "constructs";
+import type { DeploySettingsInput } from "../../infra/deploy-config";
 import { buildApp } from "./fixtures/synth";
 
-const VARIANTS: Record<string, Record<string, unknown>> = {
+const VARIANTS: Record<string, DeploySettingsInput> = {
   defaults: {},
   "shop, e-mail and imported secret": {
     shopId: "7495123",
@@ -38,11 +39,11 @@ function acknowledgements(root: IConstruct) {
   );
 }
 
-describe.each(Object.entries(VARIANTS))("cdk-nag AwsSolutions (%s)", (_variant, context) => {
+describe.each(Object.entries(VARIANTS))("cdk-nag AwsSolutions (%s)", (_variant, settings) => {
   let app: App;
   let stack: Stack;
   beforeAll(() => {
-    ({ app, stack } = buildApp(context));
+    ({ app, stack } = buildApp(settings));
     // Synthesis runs the app-level plugin too: it would throw on any unacknowledged finding.
     app.synth();
   });

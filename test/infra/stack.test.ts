@@ -1,10 +1,19 @@
 /** What matters in the synthesized stack, checked offline against the shared definitions. */
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { App, Duration } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import { Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import {
+  RUN_LOG_MESSAGE,
+  SQS_MAX_DELAY_SECONDS,
+  WORKER_DURATION_ALARM_RATIO,
+} from "../../infra/constructs/monitoring";
 import { SyncFunction, type SyncResources } from "../../infra/constructs/sync-function";
+import type { DeploySettingsInput } from "../../infra/deploy-config";
+import { METRIC_POLICY } from "../../infra/metric-policy";
 import { TikTokShopSyncStack } from "../../infra/stack";
-import { METRIC_NAMESPACE, MetricName } from "../../shared/observability/metric-names";
+import { METRIC_NAMESPACE, type MetricName } from "../../shared/observability/metric-names";
 import {
   ORDERS_TABLE,
   STATE_TABLE,
@@ -12,6 +21,7 @@ import {
   WORK_QUEUE,
   WORKER_TIMEOUT_SECONDS,
 } from "../../shared/resources";
+import { MAX_DELAY_SECONDS } from "../../shared/sync/full-resync/work-queue";
 import { resourceKey } from "../support/iam-model";
 import { buildApp, FIXTURE_ENTRIES, synthTemplate, testOutdir } from "./fixtures/synth";
 
@@ -84,6 +94,65 @@ function permissionsOn(statements: Statement[], logicalIdPrefix: string): string
       }),
     )
     .sort();
+}
+
+function alarmNamed(template: Template, name: string): Record<string, CfnJson> {
+  const found = Object.values(resources(template, "AWS::CloudWatch::Alarm")).filter(
+    (a) => a.Properties.AlarmName === `TikTokShopSync-${name}`,
+  );
+  expect(found).toHaveLength(1);
+  return (found[0] as Resource).Properties;
+}
+
+/** The dashboard body as CloudWatch will read it, with CloudFormation references shown as JSON. */
+function dashboardBody(template: Template): string {
+  const dashboards = Object.values(resources(template, "AWS::CloudWatch::Dashboard"));
+  expect(dashboards).toHaveLength(1);
+  const parts = (dashboards[0] as Resource).Properties.DashboardBody["Fn::Join"][1] as unknown[];
+  return parts.map((part) => (typeof part === "string" ? part : JSON.stringify(part))).join("");
+}
+
+/** Custom metrics an alarm reads: plain metric alarms, metric math inputs and Metrics Insights queries. */
+function customMetricsOf(alarm: Record<string, CfnJson>): { name: string; dimensions: string[] }[] {
+  if (alarm.Namespace === METRIC_NAMESPACE) {
+    return [{ name: alarm.MetricName, dimensions: (alarm.Dimensions ?? []).map((d: CfnJson) => d.Name) }];
+  }
+  return (alarm.Metrics ?? []).flatMap((query: CfnJson) => {
+    const stat = query.MetricStat?.Metric;
+    if (stat?.Namespace === METRIC_NAMESPACE) {
+      return [{ name: stat.MetricName, dimensions: (stat.Dimensions ?? []).map((d: CfnJson) => d.Name) }];
+    }
+    const insights = /SELECT \w+\((\w+)\) FROM SCHEMA\("TikTokShopSync", (\w+)\)/.exec(
+      query.Expression ?? "",
+    );
+    return insights ? [{ name: insights[1] as string, dimensions: [insights[2] as string] }] : [];
+  });
+}
+
+/**
+ * Every alarm on a custom metric reads it with the dimension set the policy publishes (shopId per
+ * shop, none for totals); an alarm on a metric published only when above 0 (or only while a job
+ * runs) treats missing data as not breaching, one on a metric published every tick as breaching.
+ */
+function expectMissingDataFollowsPolicy(template: Template): void {
+  let checked = 0;
+  for (const resource of Object.values(resources(template, "AWS::CloudWatch::Alarm"))) {
+    const alarm = resource.Properties;
+    const metrics = customMetricsOf(alarm);
+    for (const metric of metrics) {
+      const policy = METRIC_POLICY[metric.name as MetricName];
+      expect(policy).toBeDefined();
+      expect(metric.dimensions).toEqual(policy.scope === "shop" ? ["shopId"] : []);
+    }
+    if (metrics.length === 0) continue;
+    checked += 1;
+    const alwaysEmitted = metrics.every((m) => METRIC_POLICY[m.name as MetricName].emission === "always");
+    expect({ alarm: alarm.AlarmName, missing: alarm.TreatMissingData }).toEqual({
+      alarm: alarm.AlarmName,
+      missing: alwaysEmitted ? "breaching" : "notBreaching",
+    });
+  }
+  expect(checked).toBe(6);
 }
 
 function expectedTableProperties(definition: TableDefinition) {
@@ -419,13 +488,7 @@ describe("TikTokShopSyncStack (defaults)", () => {
   });
 
   describe("monitoring", () => {
-    const alarm = (name: string) => {
-      const found = Object.values(resources(template, "AWS::CloudWatch::Alarm")).filter(
-        (a) => a.Properties.AlarmName === `TikTokShopSync-${name}`,
-      );
-      expect(found).toHaveLength(1);
-      return (found[0] as Resource).Properties;
-    };
+    const alarm = (name: string) => alarmNamed(template, name);
 
     it("alarms on sync lag above 3 intervals, treating silence as breaching", () => {
       expect(alarm("SyncLag")).toMatchObject({
@@ -454,14 +517,99 @@ describe("TikTokShopSyncStack (defaults)", () => {
       ["tick", "TickFunction"],
       ["api", "ApiFunction"],
       ["worker", "WorkerFunction"],
-    ])("alarms on errors of the %s function", (name, prefix) => {
+    ])("alarms on errors and on throttles of the %s function", (name, prefix) => {
+      const dimensions = [
+        { Name: "FunctionName", Value: { Ref: expect.stringMatching(new RegExp(`^${prefix}`)) } },
+      ];
       expect(alarm(`FunctionErrors-${name}`)).toMatchObject({
         Namespace: "AWS/Lambda",
         MetricName: "Errors",
-        Dimensions: [
-          { Name: "FunctionName", Value: { Ref: expect.stringMatching(new RegExp(`^${prefix}`)) } },
-        ],
+        Dimensions: dimensions,
         Threshold: 0,
+      });
+      expect(alarm(`FunctionThrottles-${name}`)).toMatchObject({
+        Namespace: "AWS/Lambda",
+        MetricName: "Throttles",
+        Dimensions: dimensions,
+        Statistic: "Sum",
+        Period: 300,
+        Threshold: 0,
+        ComparisonOperator: "GreaterThanThreshold",
+        EvaluationPeriods: 1,
+        TreatMissingData: "notBreaching",
+      });
+    });
+
+    it("lets only the worker recurse through its own queue, and alarms when Lambda drops a recursion", () => {
+      const { tick, api, worker } = functionsByName(template);
+      expect(worker.Properties.RecursiveLoop).toBe("Allow");
+      // Tick and API keep Lambda's default (Terminate): neither is invoked by a queue it writes to.
+      for (const fn of [tick, api]) expect(fn.Properties.RecursiveLoop ?? "Terminate").toBe("Terminate");
+      expect(alarm("RecursiveInvocationsDropped")).toMatchObject({
+        Namespace: "AWS/Lambda",
+        MetricName: "RecursiveInvocationsDropped",
+        Dimensions: [{ Name: "FunctionName", Value: { Ref: expect.stringMatching(/^WorkerFunction/) } }],
+        Statistic: "Sum",
+        Period: 300,
+        Threshold: 0,
+        ComparisonOperator: "GreaterThanThreshold",
+        EvaluationPeriods: 1,
+        TreatMissingData: "notBreaching",
+      });
+    });
+
+    it("alarms when the work queue's oldest message outlives the longest delay plus every redelivery", () => {
+      // The worker's longest delay (its own constant) plus every redelivery before the DLQ.
+      expect(SQS_MAX_DELAY_SECONDS).toBe(MAX_DELAY_SECONDS);
+      const threshold =
+        MAX_DELAY_SECONDS + (WORK_QUEUE.maxReceiveCount ?? 0) * WORK_QUEUE.visibilityTimeoutSeconds;
+      expect(threshold).toBe(1800);
+      expect(alarm("WorkQueueAge")).toMatchObject({
+        Namespace: "AWS/SQS",
+        MetricName: "ApproximateAgeOfOldestMessage",
+        Dimensions: [
+          { Name: "QueueName", Value: { "Fn::GetAtt": [expect.stringMatching(/^WorkQueue/), "QueueName"] } },
+        ],
+        Statistic: "Maximum",
+        Period: 300,
+        Threshold: threshold,
+        ComparisonOperator: "GreaterThanThreshold",
+        EvaluationPeriods: 1,
+        TreatMissingData: "notBreaching",
+      });
+    });
+
+    it("alarms when the worker runs close to its timeout in 2 of 3 periods", () => {
+      expect(alarm("WorkerDuration")).toMatchObject({
+        Namespace: "AWS/Lambda",
+        MetricName: "Duration",
+        Dimensions: [{ Name: "FunctionName", Value: { Ref: expect.stringMatching(/^WorkerFunction/) } }],
+        Statistic: "Maximum",
+        Period: 300,
+        Threshold: WORKER_DURATION_ALARM_RATIO * WORKER_TIMEOUT_SECONDS * 1000,
+        ComparisonOperator: "GreaterThanThreshold",
+        EvaluationPeriods: 3,
+        DatapointsToAlarm: 2,
+        TreatMissingData: "notBreaching",
+      });
+      expect(WORKER_DURATION_ALARM_RATIO).toBeGreaterThanOrEqual(0.8);
+      expect(WORKER_DURATION_ALARM_RATIO).toBeLessThanOrEqual(0.9);
+    });
+
+    it("alarms on any 5xx of the HTTP API stage (HTTP API metric names and dimensions)", () => {
+      expect(alarm("Api5xx")).toMatchObject({
+        Namespace: "AWS/ApiGateway",
+        MetricName: "5xx",
+        Dimensions: [
+          { Name: "ApiId", Value: { Ref: expect.stringMatching(/^HttpApi/) } },
+          { Name: "Stage", Value: "$default" },
+        ],
+        Statistic: "Sum",
+        Period: 300,
+        Threshold: 0,
+        ComparisonOperator: "GreaterThanThreshold",
+        EvaluationPeriods: 1,
+        TreatMissingData: "notBreaching",
       });
     });
 
@@ -484,10 +632,14 @@ describe("TikTokShopSyncStack (defaults)", () => {
       });
     });
 
+    it("treats missing data as not breaching on every metric published only when above 0", () => {
+      expectMissingDataFollowsPolicy(template);
+    });
+
     it("sends every alarm (and its recovery) to the alarm topic", () => {
       const topicId = logicalIdStartingWith(template, "AWS::SNS::Topic", "MonitoringAlarmTopic");
       const alarms = Object.values(resources(template, "AWS::CloudWatch::Alarm"));
-      expect(alarms).toHaveLength(10);
+      expect(alarms).toHaveLength(17);
       for (const a of alarms) {
         expect(a.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
         expect(a.Properties.OKActions).toEqual([{ Ref: topicId }]);
@@ -495,12 +647,39 @@ describe("TikTokShopSyncStack (defaults)", () => {
       template.resourceCountIs("AWS::SNS::Subscription", 0);
     });
 
-    it("graphs every DESIGN metric on the dashboard, by shop", () => {
-      const body = JSON.stringify(Object.values(resources(template, "AWS::CloudWatch::Dashboard"))[0]);
-      const designMetrics = Object.values(MetricName).filter((name) => name !== MetricName.JobStalled);
-      for (const name of designMetrics) expect(body).toContain(`MetricName=\\\\\\"${name}\\\\\\"`);
-      expect(body).toContain("SEARCH('{TikTokShopSync,shopId}");
+    it("graphs per-shop metrics by shop and totals without dimension, as the metric policy publishes them", () => {
+      const body = dashboardBody(template);
+      for (const [name, policy] of Object.entries(METRIC_POLICY)) {
+        if (policy.scope === "shop") {
+          expect(body).toContain(`SEARCH('{TikTokShopSync,shopId} MetricName=\\"${name}\\"'`);
+          expect(body).not.toContain(`["TikTokShopSync","${name}"`);
+        } else {
+          // A plain metric with no dimension after its name: exactly the series a total is.
+          expect(body).toMatch(new RegExp(`\\["TikTokShopSync","${name}",\\{`));
+          expect(body).not.toContain(`MetricName=\\"${name}\\"`);
+        }
+      }
       expect(body).toContain("ApproximateNumberOfMessagesVisible");
+      expect(body).toContain("ApproximateAgeOfOldestMessage");
+    });
+
+    it("shows run count and duration from the tick function's own Lambda metrics", () => {
+      const body = dashboardBody(template);
+      const tickRef =
+        /\["AWS\/Lambda","(Invocations|Duration)","FunctionName","\{"Ref":"TickFunction[0-9A-F]+"\}"/g;
+      const found = [...body.matchAll(tickRef)].map((match) => match[1]);
+      expect(new Set(found)).toEqual(new Set(["Invocations", "Duration"]));
+    });
+
+    it("queries the run log line of the tick and API log groups for per-run figures", () => {
+      const body = dashboardBody(template);
+      expect(body).toContain(`filter message = \\"${RUN_LOG_MESSAGE}\\"`);
+      for (const group of ["TickLogs", "ApiLogs"]) {
+        expect(body).toMatch(new RegExp(`SOURCE '\\{"Ref":"${group}[0-9A-F]+"\\}'`));
+      }
+      // The message really is the one the incremental run logs.
+      const source = fs.readFileSync(path.resolve(__dirname, "../../shared/sync/incremental.ts"), "utf8");
+      expect(source).toContain(`"${RUN_LOG_MESSAGE}"`);
     });
   });
 
@@ -566,7 +745,7 @@ describe("TikTokShopSyncStack (defaults)", () => {
 
 describe("TikTokShopSyncStack (configured)", () => {
   it("honours scheduleMinutes for the schedule, the interval setting and the lag threshold", () => {
-    const { template } = synthTemplate({ scheduleMinutes: "10" });
+    const { template } = synthTemplate({ scheduleMinutes: 10 });
     template.hasResourceProperties("AWS::Scheduler::Schedule", { ScheduleExpression: "rate(10 minutes)" });
     template.hasResourceProperties("AWS::Lambda::Function", {
       Environment: { Variables: Match.objectLike({ SYNC_INTERVAL_SECONDS: "600" }) },
@@ -583,7 +762,8 @@ describe("TikTokShopSyncStack (configured)", () => {
   });
 
   it("watches the configured shop's metrics, with the job-stall metric math", () => {
-    const { template } = synthTemplate({ shopId: "7495123", shopCipher: "ROW_abc", workerConcurrency: "6" });
+    const { template } = synthTemplate({ shopId: "7495123", shopCipher: "ROW_abc", workerConcurrency: 6 });
+    expectMissingDataFollowsPolicy(template);
     template.hasResourceProperties("AWS::Lambda::Function", {
       Environment: {
         Variables: Match.objectLike({ TIKTOK_SHOP_ID: "7495123", TIKTOK_SHOP_CIPHER: "ROW_abc" }),
@@ -624,9 +804,9 @@ describe("TikTokShopSyncStack (configured)", () => {
     const { template } = synthTemplate({
       shops: "7495123:ROW_abc,7495124@agency-b",
       authorizations: "default,agency-b",
-      shopConcurrency: "8",
-      orderRetentionDays: "730",
-      storeRecipientData: "false",
+      shopConcurrency: 8,
+      orderRetentionDays: 730,
+      storeRecipientData: false,
     });
     const functions = Object.values(resources(template, "AWS::Lambda::Function")).filter(
       (fn) => fn.Properties.Environment?.Variables?.ORDERS_TABLE_NAME !== undefined,
@@ -652,12 +832,13 @@ describe("TikTokShopSyncStack (configured)", () => {
     }
   });
 
-  it("refuses a bad shop list at synth, naming the variable", () => {
+  it("refuses a bad shop list at synth, naming the setting and the variable", () => {
     expect(() => synthTemplate({ shops: "s1@nobody" })).toThrow(
-      /TIKTOK_SHOPS: shop s1 names authorization "nobody"/,
+      /shops: TIKTOK_SHOPS: shop s1 names authorization "nobody"/,
     );
-    expect(() => synthTemplate({ storeRecipientData: "maybe" })).toThrow(
-      /storeRecipientData must be true or false/,
+    // The settings file is JSON: a string where a boolean belongs is refused, not coerced.
+    expect(() => synthTemplate({ storeRecipientData: "maybe" } as unknown as DeploySettingsInput)).toThrow(
+      /storeRecipientData: must be true or false \(a JSON boolean\) \(got "maybe"\)/,
     );
   });
 
