@@ -1,13 +1,19 @@
 /**
  * The local twin of API Gateway HTTP API: turns each Node HTTP request into an API Gateway v2 event and
- * feeds the same handler the Lambda runs, so the routes behave identically on a laptop.
+ * feeds the same handler the Lambda runs, with a Lambda-like context of the API function's timeout
+ * (API_TIMEOUT_SECONDS), so the routes — and their time budget — behave identically on a laptop.
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { MAX_BODY_BYTES } from "../../shared/http/api";
+import { API_TIMEOUT_SECONDS } from "../../shared/resources";
+import { localLambdaContext } from "./lambda-context";
 
-export type ApiEventHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+export type ApiEventHandler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>;
 
 class BodyTooLarge extends Error {}
 
@@ -68,13 +74,19 @@ export function toApiGatewayEvent(request: IncomingMessage, body: string): APIGa
 
 export function startHttpApi(
   handler: ApiEventHandler,
-  options: { port: number; host?: string },
+  options: {
+    port: number;
+    host?: string;
+    /** The context's remaining time per request (default API_TIMEOUT_SECONDS, as on AWS). */
+    functionTimeoutMs?: number;
+  },
 ): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const timeoutMs = options.functionTimeoutMs ?? API_TIMEOUT_SECONDS * 1000;
   const server = createServer(async (request, response) => {
     let result: APIGatewayProxyStructuredResultV2;
     try {
       const body = await readBody(request);
-      result = await handler(toApiGatewayEvent(request, body));
+      result = await handler(toApiGatewayEvent(request, body), localLambdaContext("local-api", timeoutMs));
     } catch (error) {
       result =
         error instanceof BodyTooLarge

@@ -34,6 +34,7 @@ import {
 } from "../tiktok/client";
 import { AdaptiveRateLimiter, perWorkerRps } from "../tiktok/rate-limiter";
 import { type StoredTokenPair, TokenManager, type TokenManagerDeps, type TokenPair } from "../tiktok/tokens";
+import type { TimedOptions } from "../time-budget";
 
 export interface AppCredentials {
   readonly appKey: string;
@@ -117,13 +118,14 @@ export interface FullResyncPort {
   start(
     shopId: string,
     range: { from?: number; to?: number },
+    options?: TimedOptions,
   ): Promise<{ jobId: string } & Record<string, unknown>>;
   cancel(shopId: string, jobId: string): Promise<Record<string, unknown>>;
   resume(shopId: string, jobId: string): Promise<Record<string, unknown>>;
   progress(shopId: string, jobId?: string): Promise<Record<string, unknown> | undefined>;
-  reconcile(shopId: string): Promise<void>;
+  reconcile(shopId: string, options?: TimedOptions): Promise<void>;
   /** First sync: start a full resync, or join the one already running. */
-  startOrJoin(shopId: string): Promise<{ jobId: string; started: boolean }>;
+  startOrJoin(shopId: string, options?: TimedOptions): Promise<{ jobId: string; started: boolean }>;
 }
 
 export class Runtime {
@@ -464,7 +466,9 @@ export class Runtime {
         lockLeaseMs: this.config.SYNC_LOCK_LEASE_SECONDS * 1000,
         storeRecipientData: this.config.STORE_RECIPIENT_DATA,
       },
-      ...(fullResync ? { startFullResync: (id: string) => fullResync.startOrJoin(id) } : {}),
+      ...(fullResync
+        ? { startFullResync: (id: string, options: TimedOptions) => fullResync.startOrJoin(id, options) }
+        : {}),
       ...(this.overrides.newRunId ? { newRunId: this.overrides.newRunId } : {}),
     };
   }

@@ -24,7 +24,7 @@ export async function deadLetterDepth(runtime: Runtime): Promise<number | null> 
   return Number(Attributes?.ApproximateNumberOfMessages ?? 0);
 }
 
-export function createSyncService(runtime: Runtime, options: { syncDeadlineMs?: number } = {}): SyncService {
+export function createSyncService(runtime: Runtime): SyncService {
   const fullResyncPort = () => {
     if (!runtime.fullResync) throw new HttpError(503, "full_resync_unavailable", "full resync is not wired");
     return runtime.fullResync;
@@ -33,9 +33,8 @@ export function createSyncService(runtime: Runtime, options: { syncDeadlineMs?: 
   return {
     listShopIds: () => runtime.shopIds(),
 
-    async syncNow(shopId) {
-      const deadlineMs = runtime.clock.nowMs() + (options.syncDeadlineMs ?? 20_000);
-      const outcome = await runtime.incremental(shopId, { deadlineMs });
+    async syncNow(shopId, options = {}) {
+      const outcome = await runtime.incremental(shopId, options);
       const statusUrl = `${STATUS_PATH}?shop_id=${encodeURIComponent(shopId)}`;
       switch (outcome.status) {
         case "completed":
@@ -57,7 +56,7 @@ export function createSyncService(runtime: Runtime, options: { syncDeadlineMs?: 
         case "locked":
           return { run_id: null, sync_type: "incremental", status: "already_running", status_url: statusUrl };
         default:
-          // Deadline or lock lost: the checkpoint is kept and the next tick resumes.
+          // Out of time (the request's deadline) or lock lost: the checkpoint is kept, the next tick resumes.
           return {
             run_id: outcome.runId,
             sync_type: "incremental",
@@ -67,8 +66,8 @@ export function createSyncService(runtime: Runtime, options: { syncDeadlineMs?: 
       }
     },
 
-    async startFullResync(shopId, range) {
-      const result = await fullResyncPort().start(shopId, range);
+    async startFullResync(shopId, range, options = {}) {
+      const result = await fullResyncPort().start(shopId, range, options);
       return {
         ...result,
         job_id: result.jobId,

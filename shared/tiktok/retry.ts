@@ -2,6 +2,7 @@
  * Bounded retries with exponential backoff and full jitter (DESIGN.md rule 9). Only errors that say
  * they are retryable are retried; a rate-limited error waits at least its `Retry-After`.
  */
+import { type Deadline, DeadlineExceededError, TIME_BUDGET } from "../time-budget";
 import { TikTokApiError, TikTokRateLimitedError } from "./errors";
 
 /** Waits `ms` milliseconds; rejects with the signal's reason when it aborts. Injected in tests. */
@@ -46,6 +47,14 @@ export interface RetryOptions {
   readonly random?: () => number;
   readonly onRetry?: (event: RetryEvent) => void;
   readonly signal?: AbortSignal;
+  /**
+   * The caller's time budget: an attempt is not started with less than `minAttemptMs` left, and a
+   * delay (backoff or `Retry-After`) that would leave less than that is not slept — a
+   * DeadlineExceededError (its cause the failure, its retryAfterMs the delay) is thrown at once.
+   */
+  readonly deadline?: Deadline;
+  /** Default TIME_BUDGET.minAttemptMs. */
+  readonly minAttemptMs?: number;
   /** Defaults to `error.retryable` of a TikTokApiError; anything else is not retried. */
   readonly isRetryable?: (error: unknown) => boolean;
 }
@@ -77,8 +86,13 @@ export async function withRetries<T>(fn: (attempt: number) => Promise<T>, option
   const isRetryable = options.isRetryable ?? isRetryableError;
   const maxAttempts = Math.max(1, Math.floor(options.maxAttempts));
   const maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
+  const { deadline } = options;
+  const minAttemptMs = options.minAttemptMs ?? TIME_BUDGET.minAttemptMs;
   for (let attempt = 1; ; attempt++) {
     options.signal?.throwIfAborted();
+    if (deadline && !deadline.allows(minAttemptMs)) {
+      throw new DeadlineExceededError("no time left for a TikTok attempt", deadline.remainingMs());
+    }
     try {
       return await fn(attempt);
     } catch (error) {
@@ -86,6 +100,13 @@ export async function withRetries<T>(fn: (attempt: number) => Promise<T>, option
       if (options.signal?.aborted) throw error;
       if (error instanceof TikTokRateLimitedError && (error.retryAfterMs ?? 0) > maxRetryAfterMs) throw error;
       const delayMs = retryDelayMs(attempt, error, options, random);
+      if (deadline && !deadline.allows(delayMs + minAttemptMs)) {
+        throw new DeadlineExceededError(
+          `a retry after ${delayMs} ms would not fit in the ${deadline.remainingMs()} ms left`,
+          deadline.remainingMs(),
+          { cause: error, retryAfterMs: delayMs },
+        );
+      }
       options.onRetry?.({ attempt, delayMs, error });
       await sleep(delayMs, options.signal);
     }
