@@ -85,23 +85,36 @@ export interface TimedOptions {
 }
 
 /**
- * Work stopped because the time budget would not cover it: an attempt, a retry's backoff, a
- * `Retry-After`, or a wait for the shop's request budget. `cause` is the failure that asked for the
- * wait (none when time simply ran out); `retryAfterMs` how long the caller should wait before trying
- * again, when known. Callers re-schedule the work (an SQS message with DelaySeconds, the next tick).
+ * Work stopped because the time budget would not cover it: an attempt (not started, or cut at the
+ * deadline), a retry's backoff, a `Retry-After`, or a wait for the shop's request budget. `cause` is
+ * what asked for the wait or was cut short (none when time simply ran out); `retryAfterMs` how long
+ * the caller should wait before trying again, when known. Callers re-schedule the work (an SQS message
+ * with DelaySeconds, the next tick).
+ *
+ * `afterFailure` tells the two cases apart: true when the deadline only ended retries of a call that
+ * kept failing (5xx, TikTok's own timeout, network errors) — a failure, which must count as one so a
+ * broken TikTok ends visibly (DLQ, error alarm) instead of being re-scheduled forever; false when time
+ * alone stopped it (throttling, our own rate budget, a slow answer cut at the deadline).
  */
 export class DeadlineExceededError extends Error {
   readonly retryAfterMs: number | undefined;
+  readonly afterFailure: boolean;
 
   constructor(
     message: string,
     readonly remainingMs: number,
-    options: { cause?: unknown; retryAfterMs?: number | undefined } = {},
+    options: { cause?: unknown; retryAfterMs?: number | undefined; afterFailure?: boolean } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "DeadlineExceededError";
     this.retryAfterMs = options.retryAfterMs;
+    this.afterFailure = options.afterFailure ?? false;
   }
+}
+
+/** Time alone stopped the work (see DeadlineExceededError.afterFailure): re-schedule it, not a failure. */
+export function isOutOfTime(error: unknown): error is DeadlineExceededError {
+  return error instanceof DeadlineExceededError && !error.afterFailure;
 }
 
 /**

@@ -17,8 +17,8 @@ import { MetricName } from "../observability/metric-names";
 import type { LogPort, MetricsPort } from "../observability/telemetry";
 import type { OrderStore } from "../store/order-store";
 import { type LastRun, LockLostError, type StateStore } from "../store/state-store";
-import { TikTokApiError, TikTokPageTokenRefusedError, TikTokRateLimitedError } from "../tiktok/errors";
-import { Deadline, DeadlineExceededError, TIME_BUDGET } from "../time-budget";
+import { TikTokPageTokenRefusedError } from "../tiktok/errors";
+import { Deadline, isOutOfTime, TIME_BUDGET } from "../time-budget";
 import { writePage } from "./page-writer";
 import type { ApiCallMeter, OrderSearchPort, ShopRef } from "./ports";
 
@@ -91,12 +91,6 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
 }
 
-/** The fetch stopped for time, not because TikTok failed: a 429's wait or our own rate budget. */
-function outOfTime(error: unknown): boolean {
-  if (!(error instanceof DeadlineExceededError)) return false;
-  return !(error.cause instanceof TikTokApiError) || error.cause instanceof TikTokRateLimitedError;
-}
-
 const DEFAULT_PAGE_SIZE = 100;
 
 function emitLag(deps: IncrementalSyncDeps, shopId: string, cursor: number | undefined): number | undefined {
@@ -134,7 +128,7 @@ export async function runIncrementalSync(
         ({ jobId } = await deps.startFullResync(shopId, { deadline }));
       } catch (error) {
         // Planning ran out of time (throttled or slow probes): the next run plans again.
-        if (outOfTime(error) || (error instanceof Error && outOfTime(error.cause))) {
+        if (isOutOfTime(error) || (error instanceof Error && isOutOfTime(error.cause))) {
           return { status: "deadline", runId, counts: emptyCounts() };
         }
         throw error;
@@ -268,7 +262,7 @@ async function pageThroughWindow(
         ...(deadline.bounded ? { deadline: deadline.minus(TIME_BUDGET.pageCommitReserveMs) } : {}),
       });
     } catch (error) {
-      if (outOfTime(error)) {
+      if (isOutOfTime(error)) {
         deps.log.info("incremental sync paused: the page does not fit in the time left", {
           shopId,
           lower,

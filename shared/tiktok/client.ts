@@ -323,13 +323,19 @@ export class TikTokClient {
     url.searchParams.set("sign", sign({ appSecret: deps.appSecret, path: spec.path, query, body }));
 
     // The attempt's timeout shrinks to what the call's deadline leaves.
-    const timeoutMs = Math.max(1, Math.min(deps.timeoutMs ?? 10_000, deadline?.remainingMs() ?? Infinity));
+    const configuredMs = deps.timeoutMs ?? 10_000;
+    const timeoutMs = Math.max(1, Math.min(configuredMs, deadline?.remainingMs() ?? Infinity));
     const timeout = AbortSignal.timeout(Math.ceil(timeoutMs));
-    const requestSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    if (!deps.trace) return this.exchange(spec, url, body, accessToken, requestSignal, timeout, signal);
+    const attempt: Attempt = {
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      timeout,
+      callerSignal: signal,
+      cutByDeadline: timeoutMs < configuredMs,
+    };
+    if (!deps.trace) return this.exchange(spec, url, body, accessToken, attempt);
     return deps.trace.request({ method: spec.method, endpoint: spec.path }, async (span) => {
       try {
-        const success = await this.exchange(spec, url, body, accessToken, requestSignal, timeout, signal);
+        const success = await this.exchange(spec, url, body, accessToken, attempt);
         span.end({ status: success.httpStatus, ok: true, throttled: false });
         return success;
       } catch (error) {
@@ -345,11 +351,10 @@ export class TikTokClient {
     url: URL,
     body: string | undefined,
     accessToken: string,
-    requestSignal: AbortSignal,
-    timeout: AbortSignal,
-    signal: AbortSignal | undefined,
+    attempt: Attempt,
   ): Promise<Success> {
     const { deps } = this;
+    const { timeout, callerSignal: signal } = attempt;
     const started = deps.clock.nowMs();
     let status = 0;
     let ok = false;
@@ -362,13 +367,21 @@ export class TikTokClient {
           method: spec.method,
           headers: { "content-type": "application/json", "x-tts-access-token": accessToken },
           ...(body === undefined ? {} : { body }),
-          signal: requestSignal,
+          signal: attempt.signal,
         });
         status = response.status;
         text = await response.text();
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
-        throw transportError(spec.path, error, timeout.aborted || isTimeoutError(error));
+        const timedOut = timeout.aborted || isTimeoutError(error);
+        const failure = transportError(spec.path, error, timedOut);
+        // Cut by the call's deadline, not by TikTok's slowness past the configured timeout: out of time.
+        if (timedOut && attempt.cutByDeadline) {
+          throw new DeadlineExceededError("the attempt was cut at the call's deadline", 0, {
+            cause: failure,
+          });
+        }
+        throw failure;
       }
 
       let envelope: unknown;
@@ -404,6 +417,16 @@ export class TikTokClient {
       });
     }
   }
+}
+
+/** One HTTP attempt's abort signals. */
+interface Attempt {
+  /** The request's signal: the caller's and the attempt's timeout. */
+  readonly signal: AbortSignal;
+  readonly timeout: AbortSignal;
+  readonly callerSignal: AbortSignal | undefined;
+  /** The timeout was shortened to the call's deadline. */
+  readonly cutByDeadline: boolean;
 }
 
 function isTimeoutError(error: unknown): boolean {

@@ -88,23 +88,36 @@ export async function withRetries<T>(fn: (attempt: number) => Promise<T>, option
   const maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
   const { deadline } = options;
   const minAttemptMs = options.minAttemptMs ?? TIME_BUDGET.minAttemptMs;
+  /** The last attempt that failed outright (not a 429): time running out after it is a failure too. */
+  let failure: unknown;
+  const outOfTime = (message: string, options: { cause?: unknown; retryAfterMs?: number } = {}) =>
+    new DeadlineExceededError(message, deadline?.remainingMs() ?? 0, {
+      ...options,
+      ...(failure === undefined ? {} : { cause: options.cause ?? failure, afterFailure: true }),
+    });
   for (let attempt = 1; ; attempt++) {
     options.signal?.throwIfAborted();
-    if (deadline && !deadline.allows(minAttemptMs)) {
-      throw new DeadlineExceededError("no time left for a TikTok attempt", deadline.remainingMs());
-    }
+    if (deadline && !deadline.allows(minAttemptMs)) throw outOfTime("no time left for a TikTok attempt");
     try {
       return await fn(attempt);
     } catch (error) {
+      // An attempt cut at the deadline after earlier ones failed (e.g. TikTok timing out): a failure.
+      if (failure !== undefined && error instanceof DeadlineExceededError && !error.afterFailure) {
+        throw outOfTime(error.message, { cause: failure });
+      }
       if (attempt >= maxAttempts || !isRetryable(error)) throw error;
       if (options.signal?.aborted) throw error;
       if (error instanceof TikTokRateLimitedError && (error.retryAfterMs ?? 0) > maxRetryAfterMs) throw error;
+      // Waiting out a 429 is time; giving up on a call that keeps failing is a failure.
+      if (!(error instanceof TikTokRateLimitedError)) failure = error;
       const delayMs = retryDelayMs(attempt, error, options, random);
       if (deadline && !deadline.allows(delayMs + minAttemptMs)) {
-        throw new DeadlineExceededError(
+        throw outOfTime(
           `a retry after ${delayMs} ms would not fit in the ${deadline.remainingMs()} ms left`,
-          deadline.remainingMs(),
-          { cause: error, retryAfterMs: delayMs },
+          {
+            cause: error,
+            retryAfterMs: delayMs,
+          },
         );
       }
       options.onRetry?.({ attempt, delayMs, error });

@@ -112,6 +112,7 @@ describe("the TikTok client within a deadline", () => {
     const error = await search(Deadline.in(remaining, time.now)).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(DeadlineExceededError);
     expect((error as DeadlineExceededError).cause).toBeInstanceOf(TikTokServerError);
+    expect((error as DeadlineExceededError).afterFailure).toBe(true);
     expect(sent).toHaveLength(1);
     expect(slept).toEqual([]);
     expect(deferral(error)).toBeUndefined();
@@ -147,6 +148,18 @@ describe("the TikTok client within a deadline", () => {
     expect((error as DeadlineExceededError).cause).toBeInstanceOf(TikTokServerError);
     expect(((error as DeadlineExceededError).cause as Error).message).toContain("timed out");
     expect(sent).toHaveLength(1);
+    // A slow answer cut at the deadline is time, not a TikTok failure: the page is re-sent.
+    expect((error as DeadlineExceededError).afterFailure).toBe(false);
+    expect(deferral(error)).toBeGreaterThan(0);
+  });
+
+  it("counts an attempt cut at the deadline as a failure when an earlier attempt failed (real time)", async () => {
+    const { search, sent } = client([serverError, hang]);
+    const error = await search(Deadline.in(TIME_BUDGET.minAttemptMs + 300)).catch((e: unknown) => e);
+    expect(sent).toHaveLength(2);
+    expect(error).toBeInstanceOf(DeadlineExceededError);
+    expect((error as DeadlineExceededError).afterFailure).toBe(true);
+    expect(deferral(error)).toBeUndefined();
   });
 
   it("gives up waiting for the shop's request budget when no slot comes in time (real time)", async () => {

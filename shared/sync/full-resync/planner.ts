@@ -25,7 +25,6 @@ import { mapWithConcurrency } from "../../concurrency";
 import { MetricName } from "../../observability/metric-names";
 import type { LogPort } from "../../observability/telemetry";
 import type { JobRecord, JobStatus, PlannedWindow } from "../../store/job-store";
-import { TikTokApiError, TikTokRateLimitedError } from "../../tiktok/errors";
 import { isRetryableError, type Sleep, withRetries } from "../../tiktok/retry";
 import { Deadline, DeadlineExceededError, TIME_BUDGET } from "../../time-budget";
 import { ApiCallMeter } from "../ports";
@@ -195,12 +194,6 @@ export interface PlanOptions {
   readonly deadline?: Deadline;
 }
 
-/** A probe stopped for time (a 429's wait, the rate budget, or no time at all), not a TikTok failure. */
-function outOfTime(error: unknown): boolean {
-  if (!(error instanceof DeadlineExceededError)) return false;
-  return !(error.cause instanceof TikTokApiError) || error.cause instanceof TikTokRateLimitedError;
-}
-
 export async function planWindows(
   access: ShopAccess,
   from: number,
@@ -256,7 +249,8 @@ export async function planWindows(
           { start: middle, end: range.end, count: right },
         ];
       } catch (error) {
-        if (outOfTime(error)) outOfProbeTime = true;
+        // Out of time, however it came: the range is sized by its worker instead.
+        if (error instanceof DeadlineExceededError) outOfProbeTime = true;
         else if (!isRetryableError(error)) throw error;
         leftToWorkers.add(range);
         options.log?.warn("planning probe failed; the window is left for its worker to split", {

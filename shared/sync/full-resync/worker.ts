@@ -41,12 +41,11 @@
 import { MetricName } from "../../observability/metric-names";
 import type { JobRecord, WindowCounts, WindowCursor, WindowRecord } from "../../store/job-store";
 import {
-  TikTokApiError,
   TikTokPageTokenRefusedError,
   TikTokRateLimitedError,
   TikTokReauthRequiredError,
 } from "../../tiktok/errors";
-import { Deadline, DeadlineExceededError, TIME_BUDGET } from "../../time-budget";
+import { Deadline, isOutOfTime, TIME_BUDGET } from "../../time-budget";
 import { writePage } from "../page-writer";
 import { ApiCallMeter, type ApiCallSnapshot } from "../ports";
 import { type CrashPoint, type FullResyncDeps, windowOrderLimit } from "./deps";
@@ -508,9 +507,7 @@ const OUT_OF_TIME_WAIT_MS = 1_000;
  */
 export function deferral(error: unknown): number | undefined {
   if (error instanceof TikTokRateLimitedError) return error.retryAfterMs ?? THROTTLE_WAIT_MS;
-  if (!(error instanceof DeadlineExceededError)) return undefined;
-  const cause = error.cause;
-  if (cause instanceof TikTokApiError && !(cause instanceof TikTokRateLimitedError)) return undefined;
+  if (!isOutOfTime(error)) return undefined;
   return error.retryAfterMs ?? OUT_OF_TIME_WAIT_MS;
 }
 
