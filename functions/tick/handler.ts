@@ -1,11 +1,11 @@
 /** Scheduled tick (EventBridge Scheduler): reconcile full-resync jobs, then incremental sync per shop. */
 import type { Context } from "aws-lambda";
-import { lambdaRuntime } from "../../shared/app/lambda";
+import { lambdaApp } from "../../shared/app/lambda";
 import { runTick, tickDeadline, tickFailure } from "../../shared/app/tick";
 
-const app = lambdaRuntime("tiktok-shop-sync-tick");
+const app = lambdaApp("tiktok-shop-sync-tick", { role: "tick" });
 
-export async function handler(_event: unknown, context?: Context) {
+async function tick(_event: unknown, context: Context) {
   const runtime = await app.runtime();
   // Pages stop while a page's time is still left; the checkpoint carries the rest to the next tick.
   const results = await runTick(runtime, { deadline: tickDeadline(context) });
@@ -14,6 +14,14 @@ export async function handler(_event: unknown, context?: Context) {
   if (failure) throw failure;
   return results.map((result) => ({
     shopId: result.shopId,
-    status: result.needsReauth ? "needs-reauth" : result.notReached ? "not-reached" : result.outcome?.status,
+    status: result.notConfigured
+      ? "not-configured"
+      : result.needsReauth
+        ? "needs-reauth"
+        : result.notReached
+          ? "not-reached"
+          : result.outcome?.status,
   }));
 }
+
+export const handler = app.powertools.instrument(tick);

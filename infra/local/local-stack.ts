@@ -323,7 +323,7 @@ export async function startLocalStack(input: {
       log,
       dynamodb,
       sqs: sqsClient,
-      budgetShare: 1,
+      rateShare: 1,
     });
     const notes: string[] = [];
     if (emulator) {

@@ -31,6 +31,8 @@ export function createSyncService(runtime: Runtime): SyncService {
   };
 
   return {
+    configuration: () => runtime.configuration(),
+
     listShopIds: () => runtime.shopIds(),
 
     async syncNow(shopId, options = {}) {
@@ -78,6 +80,7 @@ export function createSyncService(runtime: Runtime): SyncService {
 
     async status(shopIds) {
       const dlqDepth = await deadLetterDepth(runtime);
+      const configuration = runtime.configuration();
       return Promise.all(
         shopIds.map(async (shopId) => {
           const [meta, token, quarantined] = await Promise.all([
@@ -88,6 +91,9 @@ export function createSyncService(runtime: Runtime): SyncService {
           const job = runtime.fullResync ? await runtime.fullResync.progress(shopId) : undefined;
           return {
             shop_id: shopId,
+            // The app credentials (one per deployment): without them nothing syncs.
+            configured: configuration.configured,
+            ...(configuration.configured ? {} : { not_configured_reason: configuration.reason }),
             sync_type: meta?.sync_type ?? null,
             last_sync_time: meta?.last_sync_time ?? null,
             last_record_time: meta?.last_record_time ?? null,

@@ -27,6 +27,8 @@ export interface TickShopResult {
   readonly needsReauth?: boolean;
   /** The tick's time ran out before this shop's turn: nothing was done, the next tick runs it. */
   readonly notReached?: boolean;
+  /** The TikTok app credentials are not configured yet: nothing was done (not a failure). */
+  readonly notConfigured?: boolean;
   readonly error?: Error;
 }
 
@@ -45,6 +47,15 @@ export function tickDeadline(context: RemainingTime | undefined, now?: Now): Dea
 export async function runTick(runtime: Runtime, options: TickOptions = {}): Promise<TickShopResult[]> {
   const deadline = options.deadline ?? Deadline.none();
   const shops = await runtime.listShops();
+  const configuration = runtime.configuration();
+  if (!configuration.configured) {
+    // The deployed placeholder secret: a state to report (status shows it), not an error to alarm on.
+    runtime.log.warn("TikTok app credentials not configured: nothing to sync until they are stored", {
+      reason: configuration.reason,
+      shops: shops.length,
+    });
+    return shops.map(({ shopId, authId }) => ({ shopId, authId, notConfigured: true }));
+  }
   const depth = await deadLetterDepth(runtime).catch(() => null);
   // One read of each authorization's TOKEN item per tick, shared by its shops.
   const tokenStates = new Map<string, Promise<StoredTokenPair | undefined>>();

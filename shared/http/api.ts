@@ -26,6 +26,8 @@ import { badRequest, HttpError } from "./errors";
 export const MAX_BODY_BYTES = 16 * 1024;
 
 export interface SyncService {
+  /** Whether the TikTok app credentials are configured; when not, why (sync routes answer 503). */
+  configuration(): { readonly configured: boolean; readonly reason?: string };
   /** Known shop ids (configured or discovered); with one shop, `shop_id` may be omitted. */
   listShopIds(): Promise<string[]>;
   syncNow(shopId: string, options?: TimedOptions): Promise<Record<string, unknown>>;
@@ -227,6 +229,17 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort; now?:
     return json(202, { shops: entries });
   }
 
+  /** Routes that call TikTok (or set workers on it) need the app credentials. */
+  function requireConfigured(): void {
+    const configuration = service.configuration();
+    if (configuration.configured) return;
+    throw new HttpError(
+      503,
+      "not_configured",
+      `the TikTok app credentials are not configured: ${configuration.reason ?? "see the status route"}`,
+    );
+  }
+
   async function resolveShop(query: Query): Promise<string> {
     const shops = await service.listShopIds();
     if (query.shop_id === undefined) {
@@ -269,6 +282,7 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort; now?:
               ? undefined
               : parseWith(booleanParam, query.force_full, "invalid_parameter");
           const forceFull = forceFullQuery === "true" || body.force_full === true;
+          requireConfigured();
           return await forEachTargetShop(query, deadline, forceFull ? "full" : "incremental", (shopId) =>
             forceFull
               ? service.startFullResync(shopId, {}, { deadline })
@@ -278,6 +292,7 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort; now?:
         case "fullResync": {
           allowOnly(query, ["shop_id"]);
           const range = parseWith(fullResyncBody, bodyOrEmpty(event), "invalid_body");
+          requireConfigured();
           return await forEachTargetShop(query, deadline, "full", (shopId) =>
             service.startFullResync(shopId, range, { deadline }),
           );
@@ -287,7 +302,14 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort; now?:
           if (readBody(event) !== undefined) throw badRequest("unexpected_body", "GET takes no body");
           const shopIds =
             query.shop_id === undefined ? await service.listShopIds() : [await resolveShop(query)];
-          return json(200, { shops: await service.status(shopIds) });
+          const configuration = service.configuration();
+          return json(200, {
+            shops: await service.status(shopIds),
+            // Also when no shop is known yet (shops are discovered with the credentials).
+            ...(configuration.configured
+              ? {}
+              : { configured: false, not_configured_reason: configuration.reason ?? null }),
+          });
         }
         case "cancelJob":
         case "resumeJob": {
@@ -301,6 +323,8 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort; now?:
             );
           }
           const shopId = await resolveShop(query);
+          // Cancelling needs no TikTok; resuming sets workers on it.
+          if (route.name === "resumeJob") requireConfigured();
           const result =
             route.name === "cancelJob"
               ? await service.cancelJob(shopId, jobId)

@@ -2,8 +2,9 @@
  * The metric names of DESIGN "Metrics" (contract for the dashboard), defined once: the runtime emits
  * them and infra/constructs/monitoring.ts graphs and alarms on them.
  *
- * Every data point carries exactly one dimension, `shopId` (no Powertools `service` dimension: clear
- * the default dimensions), or the dashboard's SEARCH and the alarms will not see it.
+ * A per-shop data point carries exactly one dimension, `shopId`; a total none at all (no Powertools
+ * `service` dimension either: the default dimensions are cleared), or the dashboard's SEARCH and the
+ * alarms will not see it. METRIC_POLICY below says which is which and when each is published.
  */
 export const METRIC_NAMESPACE = "TikTokShopSync";
 export const METRIC_DIMENSION = "shopId";
@@ -37,3 +38,62 @@ export const MetricName = {
 } as const;
 
 export type MetricName = (typeof MetricName)[keyof typeof MetricName];
+
+/**
+ * How a metric is published to CloudWatch (EMF): the cost policy of issue 15 ("Steady-state cost
+ * ≤ $1 per shop per month"). A custom metric is billed per name × dimension set, prorated by the hours
+ * it is emitted in, so only what the dashboard and alarms need is published, and only when it says
+ * something. The in-memory recorder (tests, the local stack) records everything; this table governs
+ * the Powertools adapter only, and the dashboard and alarms (infra/constructs/monitoring.ts) read it.
+ */
+export type MetricEmission =
+  /** Every data point, zeros included. */
+  | "always"
+  /** Only values > 0; no data means zero (alarms treat missing data as not breaching). */
+  | "nonZero"
+  /** Recorded only while a full-resync job runs, and its final value once (JobWindowsOpen 0). */
+  | "whileJobRuns";
+
+export interface MetricPolicy {
+  /** Published with the `shopId` dimension; otherwise one deployment-wide series without dimensions. */
+  readonly perShop: boolean;
+  readonly emit: MetricEmission;
+  /**
+   * Published only with DETAILED_METRICS=true (then as totals); otherwise the figure stays in the
+   * structured "incremental sync completed" log line and in status.
+   */
+  readonly detailedOnly?: true;
+}
+
+export const METRIC_POLICY: { readonly [name in MetricName]: MetricPolicy } = {
+  SyncLagSeconds: { perShop: true, emit: "always" },
+  ApiThrottled: { perShop: true, emit: "nonZero" },
+  TokenRefreshFailed: { perShop: true, emit: "nonZero" },
+  NeedsReauth: { perShop: true, emit: "nonZero" },
+  OrdersQuarantined: { perShop: true, emit: "nonZero" },
+  OrdersStale: { perShop: true, emit: "nonZero" },
+  JobStalled: { perShop: true, emit: "nonZero" },
+  DlqDepth: { perShop: true, emit: "nonZero" },
+  JobWindowsOpen: { perShop: true, emit: "whileJobRuns" },
+  JobOrders: { perShop: true, emit: "whileJobRuns" },
+  ApiCalls: { perShop: false, emit: "always" },
+  OrdersInserted: { perShop: false, emit: "nonZero" },
+  OrdersUpdated: { perShop: false, emit: "nonZero" },
+  OrdersUnchanged: { perShop: false, emit: "always", detailedOnly: true },
+  RunDurationMs: { perShop: false, emit: "always", detailedOnly: true },
+};
+
+/**
+ * Whether a recorded data point is published to CloudWatch, and under which dimensions: `shopId`
+ * for per-shop metrics, none for totals; undefined when the policy keeps it out.
+ */
+export function publishedAs(
+  name: MetricName,
+  value: number,
+  options: { readonly detailedMetrics: boolean },
+): { readonly dimensions: readonly [] | readonly [typeof METRIC_DIMENSION] } | undefined {
+  const policy = METRIC_POLICY[name];
+  if (policy.detailedOnly && !options.detailedMetrics) return undefined;
+  if (policy.emit === "nonZero" && !(value > 0)) return undefined;
+  return { dimensions: policy.perShop ? [METRIC_DIMENSION] : [] };
+}

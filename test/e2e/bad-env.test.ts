@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { localEnvSchema, parseStartConfig } from "../../infra/local/local-config";
-import { lambdaRuntime } from "../../shared/app/lambda";
+import { lambdaApp } from "../../shared/app/lambda";
 import { ConfigError, syncEnvSchema } from "../../shared/config";
 
 jest.setTimeout(240_000);
@@ -131,7 +131,7 @@ describe.each(BAD_ENV)("%s=%j", (name, value, message) => {
       try {
         let problems: readonly string[] = [];
         try {
-          lambdaRuntime("bad-env-test");
+          lambdaApp("bad-env-test", { role: "tick" });
         } catch (error) {
           if (!(error instanceof ConfigError)) throw error;
           problems = error.problems;
