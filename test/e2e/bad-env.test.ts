@@ -46,6 +46,7 @@ const BAD_ENV: readonly [string, string, RegExp][] = [
   ["SYNC_LOCK_LEASE_SECONDS", "5", /^SYNC_LOCK_LEASE_SECONDS must be between 10 and 3600$/],
   ["TIKTOK_RESULT_CAP", "ten", /^TIKTOK_RESULT_CAP must be a whole number$/],
   ["STORE_RECIPIENT_DATA", "yes", /^STORE_RECIPIENT_DATA must be true or false$/],
+  ["DETAILED_METRICS", "on", /^DETAILED_METRICS must be true or false$/],
   [
     "TIKTOK_SHOPS",
     "bad shop!",
