@@ -1,7 +1,7 @@
 /**
  * The steady-state monthly cost of a deployment, from what a tick really spends (counted by
  * bench/cost.ts against the local emulators), what the synthesized template holds (alarms,
- * dashboards, secrets, index projections), the metric emission policy (infra/metric-policy.ts) and
+ * dashboards, secrets, index projections), the metric emission policy (shared/observability/metric-names.ts) and
  * list prices. Pure arithmetic: every figure in docs/cost.md comes from here.
  *
  * "Steady state": every shop is synced up, ticks run every `scheduleMinutes`, each tick finds a few
@@ -9,8 +9,9 @@
  * marked as such (the line's `basis`): Lambda init, TikTok's latency, Lambda's own log lines, the
  * event source's idle polling of the work queue, secret fetches and traces per tick.
  */
-import { METRIC_POLICY } from "../infra/metric-policy";
+
 import type { MetricName } from "../shared/observability/metric-names";
+import { METRIC_POLICY } from "../shared/observability/metric-names";
 import { PRICES } from "./prices";
 
 export const HOURS_PER_MONTH = 730;

@@ -29,14 +29,18 @@ import { toStackProps } from "../infra/deploy-config";
 import { startLocalAws } from "../infra/local/emulators";
 import { createQueues, createTables } from "../infra/local/provision";
 import { startTikTokEmulator, type TikTokEmulator } from "../infra/local/tiktok-emulator";
-import { METRIC_POLICY } from "../infra/metric-policy";
 import { functionEnvironment } from "../infra/stack";
 import { Runtime } from "../shared/app/runtime";
 import { runTick } from "../shared/app/tick";
 import { createDynamoDbClient, createSqsClient } from "../shared/aws-clients";
 import type { Clock } from "../shared/clock";
 import { parseConfig } from "../shared/config";
-import { METRIC_DIMENSION, METRIC_NAMESPACE, type MetricName } from "../shared/observability/metric-names";
+import {
+  METRIC_DIMENSION,
+  METRIC_NAMESPACE,
+  METRIC_POLICY,
+  type MetricName,
+} from "../shared/observability/metric-names";
 import { createPowertools } from "../shared/observability/powertools";
 import {
   type AlarmInventory,
@@ -523,7 +527,7 @@ function report(args: {
   out.push("```");
   out.push("");
 
-  out.push("## Custom metrics (emission policy, infra/metric-policy.ts)");
+  out.push("## Custom metrics (emission policy, shared/observability/metric-names.ts)");
   out.push("");
   row(["metric", "series", "published", "share of ticks above 0 (measured)"]);
   row(["---", "---", "---", "---:"]);

@@ -298,7 +298,7 @@ async function main(): Promise<number> {
   say(
     `  client    TIKTOK_MAX_RPS=${settings.qps} (= the emulator's limit), ` +
       `WORKER_CONCURRENCY=${settings.workers}, one shared limiter per shop ` +
-      `(budgetShare 1: the lanes share one process), SYNC_SETTLE_SECONDS=${SETTLE_SECONDS}`,
+      `(rateShare 1: the lanes share one process), SYNC_SETTLE_SECONDS=${SETTLE_SECONDS}`,
   );
   say(
     `  machine   ${machine.cores} cores (${machine.cpu}), ${machine.memoryGb} GB, node ${machine.node}, ` +

@@ -116,9 +116,9 @@ class SyncProcess {
       sqs,
       fetch: timedFetch(this.http),
       // One process, one runtime: every lane shares the shop's single rate limiter, so it gets the
-      // whole budget (as `npm start` does). On Lambda each instance has its own limiter and takes
-      // TIKTOK_MAX_RPS / WORKER_CONCURRENCY instead.
-      budgetShare: 1,
+      // whole budget (as `npm start` does). On Lambda each function instance has its own limiter and
+      // takes its share instead (shared/tiktok/rate-budget.ts).
+      rateShare: 1,
     });
     this.progressClient = createDynamoDbClient({ dynamodbEndpoint: config.DYNAMODB_ENDPOINT });
     this.progressJobs = new JobStore({

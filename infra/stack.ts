@@ -32,12 +32,14 @@ import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { parseConfig } from "../shared/config";
 import {
+  API_TIMEOUT_SECONDS,
   type AttributeType as DefinitionAttributeType,
   ORDERS_TABLE,
   QUEUES,
   type QueueDefinition,
   STATE_TABLE,
   type TableDefinition,
+  TICK_TIMEOUT_SECONDS,
   WORK_DLQ,
   WORK_QUEUE,
   WORKER_TIMEOUT_SECONDS,
@@ -71,9 +73,9 @@ const STATE_SYNC_AND_PLANNING: TableGrant = {
 
 /** Seconds an incremental run's lock lease lasts; every function that syncs must finish well within it. */
 export const SYNC_LOCK_LEASE_SECONDS = 120;
-const TICK_TIMEOUT = Duration.seconds(90);
+const TICK_TIMEOUT = Duration.seconds(TICK_TIMEOUT_SECONDS);
 /** API Gateway cuts HTTP API integrations at 30 s; the function stops just before. */
-const API_TIMEOUT = Duration.seconds(29);
+const API_TIMEOUT = Duration.seconds(API_TIMEOUT_SECONDS);
 /** Memory of the tick and API functions (SyncFunction's default) and of the worker. */
 export const FUNCTION_MEMORY_MB = 512;
 export const WORKER_MEMORY_MB = 1024;

@@ -213,6 +213,11 @@ export const syncEnvSchema = z
     /** Orders at most one query may page through (TikTok is reported to stop near 5,000). */
     TIKTOK_RESULT_CAP: integer("TIKTOK_RESULT_CAP", 100, 1_000_000).default(5_000),
     STORE_RECIPIENT_DATA: boolean("STORE_RECIPIENT_DATA").default(true),
+    /**
+     * Also publish OrdersUnchanged and RunDurationMs to CloudWatch (as totals). Off by default for
+     * cost: they stay in the run's log line and in status (shared/observability/metric-names.ts).
+     */
+    DETAILED_METRICS: boolean("DETAILED_METRICS").default(false),
   })
   .superRefine((env, context) => {
     // Rule 3: the overlap must cover the settle delay plus clock skew, or late updates slip through.

@@ -79,6 +79,12 @@ export interface QueueDefinition {
 /** The worker Lambda's timeout; the queue's visibility timeout is derived from it. */
 export const WORKER_TIMEOUT_SECONDS = 30;
 
+/** The tick Lambda's timeout (the local scheduler gives each tick the same time). */
+export const TICK_TIMEOUT_SECONDS = 90;
+
+/** The API Lambda's timeout: API Gateway gives a request 29 s (the local HTTP server too). */
+export const API_TIMEOUT_SECONDS = 29;
+
 export const WORK_DLQ: QueueDefinition = {
   id: "work-dlq",
   visibilityTimeoutSeconds: 30,

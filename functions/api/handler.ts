@@ -1,24 +1,22 @@
 /** HTTP API (API Gateway HTTP API v2, IAM-authorized): the routes of DESIGN "HTTP API", through middy. */
-import middy from "@middy/core";
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
-import { lambdaRuntime } from "../../shared/app/lambda";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
+import { lambdaApp } from "../../shared/app/lambda";
 import { createSyncService } from "../../shared/app/service";
 import { errorResponse, makeApiHandler } from "../../shared/http/api";
 
-// API Gateway gives a request 29 s: planning probes run at the shop's rate, so cap them to ~20 s of
-// requests; windows still too big are split by the workers on their first page.
-const app = lambdaRuntime("tiktok-shop-sync-api", {
-  fullResyncSettings: (config) => ({ maxProbes: Math.max(5, Math.floor(20 * config.TIKTOK_MAX_RPS)) }),
-});
+// API Gateway gives a request 29 s: the request's deadline (from the context) bounds the runs and the
+// planning probes; windows left unsized are split by the workers on their first page.
+const app = lambdaApp("tiktok-shop-sync-api", { role: "api" });
 
-async function route(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+async function route(
+  event: APIGatewayProxyEventV2,
+  context: Context,
+): Promise<APIGatewayProxyStructuredResultV2> {
   const runtime = await app.runtime();
-  return makeApiHandler({ service: createSyncService(runtime), log: runtime.log })(event);
+  return makeApiHandler({ service: createSyncService(runtime), log: runtime.log })(event, context);
 }
 
-export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>(route).onError(
-  async (request) => {
-    // Anything that escaped the router (e.g. cold-start failure): a JSON 500, never a stack trace.
-    request.response = errorResponse(request.error, app.powertools.logPort);
-  },
-);
+export const handler = app.powertools.instrument(route).onError(async (request) => {
+  // Anything that escaped the router (e.g. cold-start failure): a JSON 500, never a stack trace.
+  request.response = errorResponse(request.error, app.powertools.logPort);
+});

@@ -1,20 +1,27 @@
 /** Scheduled tick (EventBridge Scheduler): reconcile full-resync jobs, then incremental sync per shop. */
 import type { Context } from "aws-lambda";
-import { lambdaRuntime } from "../../shared/app/lambda";
-import { runTick, tickFailure } from "../../shared/app/tick";
+import { lambdaApp } from "../../shared/app/lambda";
+import { runTick, tickDeadline, tickFailure } from "../../shared/app/tick";
 
-const app = lambdaRuntime("tiktok-shop-sync-tick");
+const app = lambdaApp("tiktok-shop-sync-tick", { role: "tick" });
 
-export async function handler(_event: unknown, context?: Context) {
+async function tick(_event: unknown, context: Context) {
   const runtime = await app.runtime();
-  // Stop starting pages 10 s before Lambda would kill us; the checkpoint carries the rest.
-  const deadlineMs = context ? Date.now() + context.getRemainingTimeInMillis() - 10_000 : undefined;
-  const results = await runTick(runtime, deadlineMs === undefined ? {} : { deadlineMs });
+  // Pages stop while a page's time is still left; the checkpoint carries the rest to the next tick.
+  const results = await runTick(runtime, { deadline: tickDeadline(context) });
   // Every shop has run; a failing one still fails the invocation (function error alarm).
   const failure = tickFailure(results);
   if (failure) throw failure;
   return results.map((result) => ({
     shopId: result.shopId,
-    status: result.needsReauth ? "needs-reauth" : result.outcome?.status,
+    status: result.notConfigured
+      ? "not-configured"
+      : result.needsReauth
+        ? "needs-reauth"
+        : result.notReached
+          ? "not-reached"
+          : result.outcome?.status,
   }));
 }
+
+export const handler = app.powertools.instrument(tick);

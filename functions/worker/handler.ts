@@ -1,13 +1,15 @@
 /** Full-resync worker (SQS event source, ReportBatchItemFailures): one page per message, window protocol. */
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
-import { lambdaRuntime } from "../../shared/app/lambda";
+import { lambdaApp } from "../../shared/app/lambda";
 import { makeWorkerHandler, type WorkerHandler } from "./handler-core";
 
-// Each concurrent worker gets TIKTOK_MAX_RPS / WORKER_CONCURRENCY: together they stay within the shop's budget.
-const app = lambdaRuntime("tiktok-shop-sync-worker", { budgetShare: (config) => config.WORKER_CONCURRENCY });
+// Each worker instance takes its part of the shop's request budget (shared/tiktok/rate-budget.ts).
+const app = lambdaApp("tiktok-shop-sync-worker", { role: "worker" });
 let worker: WorkerHandler | undefined;
 
-export async function handler(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
-  worker ??= makeWorkerHandler((await app.wired()).fullResync);
+async function work(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+  worker ??= makeWorkerHandler(await app.fullResync());
   return worker(event, context);
 }
+
+export const handler = app.powertools.instrument(work);

@@ -1,6 +1,6 @@
 /**
  * Dashboard and alarms from the metric names of DESIGN "Metrics" (shared/observability/metric-names.ts)
- * and their emission policy (../metric-policy.ts), plus the AWS metrics of the functions, queues and
+ * and their emission policy (shared/observability/metric-names.ts), plus the AWS metrics of the functions, queues and
  * HTTP API.
  *
  * Per-shop custom metrics carry exactly one dimension, `shopId`; totals carry none (Powertools'
@@ -36,8 +36,12 @@ import { Topic } from "aws-cdk-lib/aws-sns";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import { METRIC_DIMENSION, METRIC_NAMESPACE, MetricName } from "../../shared/observability/metric-names";
-import { METRIC_POLICY } from "../metric-policy";
+import {
+  METRIC_DIMENSION,
+  METRIC_NAMESPACE,
+  METRIC_POLICY,
+  MetricName,
+} from "../../shared/observability/metric-names";
 
 export interface SyncMonitoringProps {
   /** The configured shop (TIKTOK_SHOP_ID); without it alarms aggregate over all shops. */

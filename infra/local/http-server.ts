@@ -1,13 +1,19 @@
 /**
  * The local twin of API Gateway HTTP API: turns each Node HTTP request into an API Gateway v2 event and
- * feeds the same handler the Lambda runs, so the routes behave identically on a laptop.
+ * feeds the same handler the Lambda runs, with a Lambda-like context of the API function's timeout
+ * (API_TIMEOUT_SECONDS), so the routes — and their time budget — behave identically on a laptop.
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { MAX_BODY_BYTES } from "../../shared/http/api";
+import { API_TIMEOUT_SECONDS } from "../../shared/resources";
+import { localLambdaContext } from "./lambda-context";
 
-export type ApiEventHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+export type ApiEventHandler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>;
 
 /** Bodies up to this size are buffered; the handler answers 413 itself past its own, smaller limit. */
 const MAX_BUFFERED_BYTES = MAX_BODY_BYTES * 4;
@@ -94,8 +100,14 @@ export function toApiGatewayEvent(request: IncomingMessage, body: string): APIGa
 
 export function startHttpApi(
   handler: ApiEventHandler,
-  options: { port: number; host?: string },
+  options: {
+    port: number;
+    host?: string;
+    /** The context's remaining time per request (default API_TIMEOUT_SECONDS, as on AWS). */
+    functionTimeoutMs?: number;
+  },
 ): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const timeoutMs = options.functionTimeoutMs ?? API_TIMEOUT_SECONDS * 1000;
   const server = createServer(async (request, response) => {
     let result: APIGatewayProxyStructuredResultV2;
     let closeConnection = false;
@@ -110,7 +122,10 @@ export function startHttpApi(
           }),
         };
       } else {
-        result = await handler(toApiGatewayEvent(request, body.text));
+        result = await handler(
+          toApiGatewayEvent(request, body.text),
+          localLambdaContext("local-api", timeoutMs),
+        );
       }
     } catch {
       result = {

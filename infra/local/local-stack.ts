@@ -16,16 +16,18 @@ import { makeWorkerHandler } from "../../functions/worker/handler-core";
 import { wireFullResync } from "../../shared/app/full-resync-wiring";
 import { Runtime } from "../../shared/app/runtime";
 import { createSyncService } from "../../shared/app/service";
-import { runTick } from "../../shared/app/tick";
+import { runTick, tickDeadline } from "../../shared/app/tick";
 import { createDynamoDbClient, createSqsClient } from "../../shared/aws-clients";
 import type { SyncConfig } from "../../shared/config";
 import { makeApiHandler } from "../../shared/http/api";
 import { type LogPort, MetricsRecorder } from "../../shared/observability/telemetry";
+import { TICK_TIMEOUT_SECONDS } from "../../shared/resources";
 import { stateKeys } from "../../shared/store/keys";
 import type { FullResyncDeps } from "../../shared/sync/full-resync/deps";
 import { getJobProgress, type JobProgress } from "../../shared/sync/full-resync/progress";
 import { type RunningService, startDynamoDbLocal, startSqsEmulator } from "./emulators";
 import { startHttpApi } from "./http-server";
+import { localLambdaContext } from "./lambda-context";
 import type { LocalOptions } from "./local-config";
 import { isAlive } from "./processes";
 import { createQueues, createTables } from "./provision";
@@ -321,7 +323,7 @@ export async function startLocalStack(input: {
       log,
       dynamodb,
       sqs: sqsClient,
-      budgetShare: 1,
+      rateShare: 1,
     });
     const notes: string[] = [];
     if (emulator) {
@@ -357,7 +359,6 @@ export async function startLocalStack(input: {
       batchSize: 1,
       concurrency: config.WORKER_CONCURRENCY,
       waitTimeSeconds: 2,
-      functionTimeoutMs: visibilityTimeoutSeconds * 1000,
       log,
     });
     // Stopped after the scheduler: drains the worker batches in flight while the services are still up.
@@ -601,7 +602,11 @@ function startScheduler(input: {
   const tick = async () => {
     const startedAt = Date.now();
     try {
-      for (const { shopId, authId, outcome, needsReauth, error } of await runTick(runtime)) {
+      // The same time as the deployed tick: a slow TikTok ends the tick at its deadline, as on AWS.
+      const deadline = tickDeadline(localLambdaContext("local-tick", TICK_TIMEOUT_SECONDS * 1000));
+      for (const { shopId, authId, outcome, needsReauth, notReached, error } of await runTick(runtime, {
+        deadline,
+      })) {
         const prefix = `${clock()} shop ${shopId}  tick:`;
         if (needsReauth) {
           terminal.line(
@@ -611,6 +616,10 @@ function startScheduler(input: {
         }
         if (error) {
           terminal.line(`${prefix} ✖ ${error.message} (${Date.now() - startedAt} ms)`);
+          continue;
+        }
+        if (notReached) {
+          terminal.line(`${prefix} out of time before this shop's turn: it runs next tick`);
           continue;
         }
         if (!outcome) continue;

@@ -5,7 +5,9 @@
  * failures; failed ones become visible again when their visibility timeout runs out, so SQS counts
  * receives and moves them to the DLQ after maxReceiveCount), and runs at most `concurrency` batches
  * at once. A handler that throws fails its whole batch, as on Lambda. `stop()` ends polling and
- * waits for the batches in flight.
+ * waits for the batches in flight. Each batch gets a Lambda-like context with the worker's timeout
+ * (WORKER_TIMEOUT_SECONDS), so the handler sees the same remaining time as on AWS; a batch that
+ * outlives it (Lambda would have killed it) is counted in `stats.overruns` and logged.
  */
 import { randomUUID } from "node:crypto";
 import {
@@ -18,6 +20,8 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { Context, SQSBatchResponse, SQSEvent, SQSMessageAttributes, SQSRecord } from "aws-lambda";
 import type { LogPort } from "../../shared/observability/telemetry";
+import { WORKER_TIMEOUT_SECONDS } from "../../shared/resources";
+import { localLambdaContext } from "./lambda-context";
 
 export type SqsBatchHandler = (
   event: SQSEvent,
@@ -36,7 +40,7 @@ export interface SqsPollerOptions {
   readonly waitTimeSeconds?: number;
   /** Overrides the queue's visibility timeout on receive. */
   readonly visibilityTimeoutSeconds?: number;
-  /** Reported to the handler as the remaining time (default 30 s, the worker's Lambda timeout). */
+  /** Reported to the handler as the remaining time (default WORKER_TIMEOUT_SECONDS, as on AWS). */
   readonly functionTimeoutMs?: number;
   readonly log: LogPort;
 }
@@ -47,6 +51,8 @@ export interface SqsPollerStats {
   succeeded: number;
   failed: number;
   receiveErrors: number;
+  /** Batches whose handler returned after its context's time ran out (a Lambda timeout on AWS). */
+  overruns: number;
 }
 
 export interface StopOptions {
@@ -109,34 +115,22 @@ export function toSqsEvent(messages: readonly Message[], eventSourceARN: string,
   };
 }
 
-function lambdaContext(timeoutMs: number): Context {
-  const deadline = Date.now() + timeoutMs;
-  const requestId = randomUUID();
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: "local-worker",
-    functionVersion: "$LATEST",
-    invokedFunctionArn: "arn:aws:lambda:local:000000000000:function:local-worker",
-    memoryLimitInMB: "1024",
-    awsRequestId: requestId,
-    logGroupName: "/aws/lambda/local-worker",
-    logStreamName: `local/${requestId}`,
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
   const batchSize = Math.min(10, Math.max(1, options.batchSize ?? 10));
   const concurrency = Math.max(1, options.concurrency ?? 4);
   const waitTimeSeconds = Math.min(20, Math.max(0, options.waitTimeSeconds ?? 20));
-  const timeoutMs = options.functionTimeoutMs ?? 30_000;
+  const timeoutMs = options.functionTimeoutMs ?? WORKER_TIMEOUT_SECONDS * 1000;
   const { sqs, queueUrl, log } = options;
-  const stats: SqsPollerStats = { batches: 0, records: 0, succeeded: 0, failed: 0, receiveErrors: 0 };
+  const stats: SqsPollerStats = {
+    batches: 0,
+    records: 0,
+    succeeded: 0,
+    failed: 0,
+    receiveErrors: 0,
+    overruns: 0,
+  };
   const abort = new AbortController();
   let stopping = false;
   let arn: string | undefined;
@@ -177,9 +171,17 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
     const region = typeof sqs.config.region === "function" ? await sqs.config.region() : "local";
     const event = toSqsEvent(messages, await queueArn(), region ?? "local");
     let failedIds: Set<string>;
+    const context = localLambdaContext("local-worker", timeoutMs);
     try {
-      const response = await options.handler(event, lambdaContext(timeoutMs));
+      const response = await options.handler(event, context);
       failedIds = new Set((response?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier));
+      if (context.getRemainingTimeInMillis() <= 0) {
+        stats.overruns += 1;
+        log.warn("sqs poller: the worker outlived its Lambda timeout (AWS would have killed it)", {
+          records: messages.length,
+          timeoutMs,
+        });
+      }
     } catch (error) {
       // As on Lambda: a thrown handler fails the whole batch.
       failedIds = new Set(event.Records.map((record) => record.messageId));

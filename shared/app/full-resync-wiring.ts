@@ -9,6 +9,7 @@ import { WORK_QUEUE } from "../resources";
 import { JobStore } from "../store/job-store";
 import { type FullResyncDeps, type FullResyncSettings, fullResyncSettings } from "../sync/full-resync/deps";
 import {
+  FullResyncPlanningError,
   InvalidRangeError,
   JobAlreadyRunningError,
   JobNotFoundError,
@@ -18,6 +19,7 @@ import { cancelJob, resumeJob } from "../sync/full-resync/lifecycle";
 import { startFullResync, startOrJoinFullResync } from "../sync/full-resync/planner";
 import { getJobProgress } from "../sync/full-resync/progress";
 import { reconcileJobs } from "../sync/full-resync/reconciler";
+import { DeadlineExceededError } from "../time-budget";
 import type { FullResyncPort, Runtime } from "./runtime";
 
 export interface FullResyncWiringOptions {
@@ -71,6 +73,16 @@ function toHttpError(error: unknown): never {
   if (error instanceof JobNotFoundError) throw new HttpError(404, "job_not_found", error.message);
   if (error instanceof JobStateError) throw new HttpError(409, "job_state_conflict", error.message);
   if (error instanceof InvalidRangeError) throw new HttpError(400, "invalid_range", error.message);
+  if (error instanceof FullResyncPlanningError && error.cause instanceof DeadlineExceededError) {
+    // The job's total could not be probed in the request's time (TikTok slow or throttling).
+    throw new HttpError(
+      503,
+      "planning_timed_out",
+      `${error.message}: TikTok did not answer the planning probe in time; try again`,
+      { job_id: error.jobId },
+      { cause: error },
+    );
+  }
   throw error;
 }
 
@@ -78,8 +90,8 @@ function toHttpError(error: unknown): never {
 export function wireFullResync(runtime: Runtime, options: FullResyncWiringOptions = {}): FullResyncDeps {
   const deps = fullResyncDeps(runtime, options);
   const port: FullResyncPort = {
-    async start(shopId, range) {
-      const started = await startFullResync(deps, shopId, range).catch(toHttpError);
+    async start(shopId, range, options = {}) {
+      const started = await startFullResync(deps, shopId, range, options).catch(toHttpError);
       return { ...started };
     },
     async cancel(shopId, jobId) {
@@ -92,11 +104,11 @@ export function wireFullResync(runtime: Runtime, options: FullResyncWiringOption
       const progress = await getJobProgress(deps, shopId, jobId);
       return progress ? { ...progress } : undefined;
     },
-    async reconcile(shopId) {
-      await reconcileJobs(deps, shopId);
+    async reconcile(shopId, options = {}) {
+      await reconcileJobs(deps, shopId, options);
     },
-    async startOrJoin(shopId) {
-      return startOrJoinFullResync(deps, shopId);
+    async startOrJoin(shopId, options = {}) {
+      return startOrJoinFullResync(deps, shopId, {}, options);
     },
   };
   runtime.fullResync = port;

@@ -30,17 +30,20 @@ import {
   type ApiCallEvent,
   type ClientRetryOptions,
   createTikTokClient,
+  type HttpTracePort,
   type TikTokClient,
 } from "../tiktok/client";
-import { AdaptiveRateLimiter, perWorkerRps } from "../tiktok/rate-limiter";
+import { AdaptiveRateLimiter } from "../tiktok/rate-limiter";
 import { type StoredTokenPair, TokenManager, type TokenManagerDeps, type TokenPair } from "../tiktok/tokens";
+import type { TimedOptions } from "../time-budget";
+import {
+  type AppCredentials,
+  CredentialsNotConfiguredError,
+  type CredentialsState,
+  credentialsConfigured,
+} from "./credentials";
 
-export interface AppCredentials {
-  readonly appKey: string;
-  readonly appSecret: string;
-  /** Seeds the first authorization's TOKEN item on first run only. */
-  readonly initialTokens?: { accessToken: string; refreshToken: string };
-}
+export type { AppCredentials } from "./credentials";
 
 /** A shop this runtime syncs when the caller fixes the list (overrides TIKTOK_SHOPS / discovery). */
 export interface ShopSetup {
@@ -73,17 +76,23 @@ export interface RuntimeOverrides {
   readonly fetch?: typeof fetch;
   readonly metrics: MetricsPort;
   readonly log: LogPort;
-  readonly credentials: AppCredentials;
+  /** The app key and secret, or why there are none yet (then nothing calls TikTok: status only). */
+  readonly credentials: CredentialsState;
   readonly dynamodb?: DynamoDBClient;
   readonly sqs?: SQSClient;
-  /** How many workers share the shop's request budget (1 for ticks and the API). */
-  readonly budgetShare?: number;
+  /**
+   * The fraction of each shop's TIKTOK_MAX_RPS this runtime's limiters may use (shared/tiktok/rate-budget.ts:
+   * tick, API and each worker instance take a share on AWS). Default 1: one process, one limiter per shop.
+   */
+  readonly rateShare?: number;
   readonly upsertStrategy?: UpsertStrategy;
   readonly newRunId?: () => string;
   /** Token refresh tuning (tests shorten the backoff). */
   readonly tokenManager?: Partial<
     Pick<TokenManagerDeps, "refreshAttempts" | "refreshBaseDelayMs" | "refreshMaxDelayMs" | "leaseMs">
   >;
+  /** Traces every TikTok HTTP request (X-Ray subsegments on Lambda). */
+  readonly trace?: HttpTracePort;
   /** TikTok client tuning (tests, chaos runs): per-request timeout and retry schedule. */
   readonly tiktokClient?: { readonly timeoutMs?: number; readonly retry?: Partial<ClientRetryOptions> };
 }
@@ -117,13 +126,14 @@ export interface FullResyncPort {
   start(
     shopId: string,
     range: { from?: number; to?: number },
+    options?: TimedOptions,
   ): Promise<{ jobId: string } & Record<string, unknown>>;
   cancel(shopId: string, jobId: string): Promise<Record<string, unknown>>;
   resume(shopId: string, jobId: string): Promise<Record<string, unknown>>;
   progress(shopId: string, jobId?: string): Promise<Record<string, unknown> | undefined>;
-  reconcile(shopId: string): Promise<void>;
+  reconcile(shopId: string, options?: TimedOptions): Promise<void>;
   /** First sync: start a full resync, or join the one already running. */
-  startOrJoin(shopId: string): Promise<{ jobId: string; started: boolean }>;
+  startOrJoin(shopId: string, options?: TimedOptions): Promise<{ jobId: string; started: boolean }>;
 }
 
 export class Runtime {
@@ -185,6 +195,22 @@ export class Runtime {
       clock: this.clock,
     });
     this.shopDirectory = new ShopDirectory({ documents: this.documents, tableName: config.STATE_TABLE_NAME });
+  }
+
+  /** Whether the app credentials are there; when not, why (status shows it, sync routes refuse). */
+  configuration(): { readonly configured: true } | { readonly configured: false; readonly reason: string } {
+    const { credentials } = this.overrides;
+    return credentialsConfigured(credentials)
+      ? { configured: true }
+      : { configured: false, reason: credentials.notConfigured };
+  }
+
+  /** The app credentials, or CredentialsNotConfiguredError: nothing may call TikTok without them. */
+  private requireCredentials(): AppCredentials {
+    const { credentials } = this.overrides;
+    if (!credentialsConfigured(credentials))
+      throw new CredentialsNotConfiguredError(credentials.notConfigured);
+    return credentials;
   }
 
   /** The authorizations (token pairs) this runtime uses; the first is the default. */
@@ -254,10 +280,16 @@ export class Runtime {
       shops.map((shop) => ({ shopId: shop.shopId, shopCipher: shop.shopCipher, authId }));
     const pending = (async () => {
       const stored = await this.shopDirectory.get(authId).catch(() => undefined);
-      if (stored && !skipStored && nowMs - stored.fetchedAtMs < ttlMs) {
+      // Without credentials TikTok cannot be asked: the shops found last time are all there is.
+      const unconfigured = !this.configuration().configured;
+      if (stored && (unconfigured || (!skipStored && nowMs - stored.fetchedAtMs < ttlMs))) {
         const shops = toEntries(stored.shops);
         this.discovered.set(authId, { shops, untilMs: stored.fetchedAtMs + ttlMs });
         return shops;
+      }
+      if (unconfigured) {
+        this.discovered.set(authId, { shops: [], untilMs: this.clock.nowMs() + DISCOVERY_RETRY_MS });
+        return [];
       }
       try {
         const found = await this.authorization(authId).client.getAuthorizedShops();
@@ -307,7 +339,7 @@ export class Runtime {
 
   private buildAuthorization(authId: string): AuthorizationRuntime {
     const { config, clock } = this;
-    const { credentials } = this.overrides;
+    const credentials = this.requireCredentials();
     const onApiCall = (event: ApiCallEvent) => {
       this.tokenCallScope.getStore()?.record(event);
       this.apiCalls.record(event);
@@ -370,12 +402,18 @@ export class Runtime {
       appKey: credentials.appKey,
       appSecret: credentials.appSecret,
       tokens,
-      rateLimiter: new AdaptiveRateLimiter({ maxRps: config.TIKTOK_MAX_RPS, clock }),
+      rateLimiter: new AdaptiveRateLimiter({ maxRps: this.shopRps(), clock }),
       clock,
       onApiCall,
       ...(this.overrides.fetch ? { fetch: this.overrides.fetch } : {}),
+      ...(this.overrides.trace ? { trace: this.overrides.trace } : {}),
     });
     return { authId, tokens, client };
+  }
+
+  /** Requests per second this runtime may send for one shop: its share of TIKTOK_MAX_RPS. */
+  shopRps(): number {
+    return this.config.TIKTOK_MAX_RPS * (this.overrides.rateShare ?? 1);
   }
 
   /** The shop's authorization and its stored token state (for status and the tick's re-auth check). */
@@ -396,7 +434,7 @@ export class Runtime {
 
   private async buildShop(shopId: string): Promise<ShopRuntime> {
     const { config, clock } = this;
-    const { credentials } = this.overrides;
+    const credentials = this.requireCredentials();
     const entry = await this.shopEntry(shopId);
     if (!entry) throw new Error(`shop ${shopId} is neither configured nor among the discovered shops`);
     const auth = this.authorization(entry.authId);
@@ -416,13 +454,11 @@ export class Runtime {
       appKey: credentials.appKey,
       appSecret: credentials.appSecret,
       tokens,
-      rateLimiter: new AdaptiveRateLimiter({
-        maxRps: perWorkerRps(config.TIKTOK_MAX_RPS, this.overrides.budgetShare ?? 1),
-        clock,
-      }),
+      rateLimiter: new AdaptiveRateLimiter({ maxRps: this.shopRps(), clock }),
       clock,
       onApiCall,
       ...(this.overrides.fetch ? { fetch: this.overrides.fetch } : {}),
+      ...(this.overrides.trace ? { trace: this.overrides.trace } : {}),
       ...(this.overrides.tiktokClient?.timeoutMs !== undefined
         ? { timeoutMs: this.overrides.tiktokClient.timeoutMs }
         : {}),
@@ -464,7 +500,9 @@ export class Runtime {
         lockLeaseMs: this.config.SYNC_LOCK_LEASE_SECONDS * 1000,
         storeRecipientData: this.config.STORE_RECIPIENT_DATA,
       },
-      ...(fullResync ? { startFullResync: (id: string) => fullResync.startOrJoin(id) } : {}),
+      ...(fullResync
+        ? { startFullResync: (id: string, options: TimedOptions) => fullResync.startOrJoin(id, options) }
+        : {}),
       ...(this.overrides.newRunId ? { newRunId: this.overrides.newRunId } : {}),
     };
   }

@@ -24,18 +24,19 @@ export async function deadLetterDepth(runtime: Runtime): Promise<number | null> 
   return Number(Attributes?.ApproximateNumberOfMessages ?? 0);
 }
 
-export function createSyncService(runtime: Runtime, options: { syncDeadlineMs?: number } = {}): SyncService {
+export function createSyncService(runtime: Runtime): SyncService {
   const fullResyncPort = () => {
     if (!runtime.fullResync) throw new HttpError(503, "full_resync_unavailable", "full resync is not wired");
     return runtime.fullResync;
   };
 
   return {
+    configuration: () => runtime.configuration(),
+
     listShopIds: () => runtime.shopIds(),
 
-    async syncNow(shopId) {
-      const deadlineMs = runtime.clock.nowMs() + (options.syncDeadlineMs ?? 20_000);
-      const outcome = await runtime.incremental(shopId, { deadlineMs });
+    async syncNow(shopId, options = {}) {
+      const outcome = await runtime.incremental(shopId, options);
       const statusUrl = `${STATUS_PATH}?shop_id=${encodeURIComponent(shopId)}`;
       switch (outcome.status) {
         case "completed":
@@ -57,7 +58,7 @@ export function createSyncService(runtime: Runtime, options: { syncDeadlineMs?: 
         case "locked":
           return { run_id: null, sync_type: "incremental", status: "already_running", status_url: statusUrl };
         default:
-          // Deadline or lock lost: the checkpoint is kept and the next tick resumes.
+          // Out of time (the request's deadline) or lock lost: the checkpoint is kept, the next tick resumes.
           return {
             run_id: outcome.runId,
             sync_type: "incremental",
@@ -67,8 +68,8 @@ export function createSyncService(runtime: Runtime, options: { syncDeadlineMs?: 
       }
     },
 
-    async startFullResync(shopId, range) {
-      const result = await fullResyncPort().start(shopId, range);
+    async startFullResync(shopId, range, options = {}) {
+      const result = await fullResyncPort().start(shopId, range, options);
       return {
         ...result,
         job_id: result.jobId,
@@ -79,6 +80,7 @@ export function createSyncService(runtime: Runtime, options: { syncDeadlineMs?: 
 
     async status(shopIds) {
       const dlqDepth = await deadLetterDepth(runtime);
+      const configuration = runtime.configuration();
       return Promise.all(
         shopIds.map(async (shopId) => {
           const [meta, token, quarantined] = await Promise.all([
@@ -89,6 +91,9 @@ export function createSyncService(runtime: Runtime, options: { syncDeadlineMs?: 
           const job = runtime.fullResync ? await runtime.fullResync.progress(shopId) : undefined;
           return {
             shop_id: shopId,
+            // The app credentials (one per deployment): without them nothing syncs.
+            configured: configuration.configured,
+            ...(configuration.configured ? {} : { not_configured_reason: configuration.reason }),
             sync_type: meta?.sync_type ?? null,
             last_sync_time: meta?.last_sync_time ?? null,
             last_record_time: meta?.last_record_time ?? null,

@@ -4,6 +4,10 @@
  * SHOP_CONCURRENCY at once, each isolated: a slow or failing shop never delays or fails the others.
  * A shop whose authorization needs re-authorizing makes no TikTok call at all: its tick only reports it
  * (NeedsReauth = 1, and its lag) and returns.
+ *
+ * Time: the tick's deadline (its Lambda context less an end margin) is shared by every shop. A shop
+ * whose turn comes with less than a page's time left is not started (its lag is still reported) and
+ * runs next tick; a started one stops between pages with its checkpoint kept.
  */
 import { unixSeconds } from "../clock";
 import { mapWithConcurrency } from "../concurrency";
@@ -11,6 +15,7 @@ import { MetricName } from "../observability/metric-names";
 import type { IncrementalOutcome } from "../sync/incremental";
 import { TikTokReauthRequiredError } from "../tiktok/errors";
 import type { StoredTokenPair } from "../tiktok/tokens";
+import { Deadline, type Now, type RemainingTime, TIME_BUDGET } from "../time-budget";
 import type { Runtime } from "./runtime";
 import { deadLetterDepth } from "./service";
 
@@ -20,14 +25,37 @@ export interface TickShopResult {
   readonly outcome?: IncrementalOutcome;
   /** The shop's authorization must be renewed (`npm run reauth`); nothing was called. */
   readonly needsReauth?: boolean;
+  /** The tick's time ran out before this shop's turn: nothing was done, the next tick runs it. */
+  readonly notReached?: boolean;
+  /** The TikTok app credentials are not configured yet: nothing was done (not a failure). */
+  readonly notConfigured?: boolean;
   readonly error?: Error;
 }
 
-export async function runTick(
-  runtime: Runtime,
-  options: { deadlineMs?: number; shopConcurrency?: number } = {},
-): Promise<TickShopResult[]> {
+export interface TickOptions {
+  /** When the tick must be done (the Lambda's remaining time less TIME_BUDGET's end margin). */
+  readonly deadline?: Deadline;
+  readonly shopConcurrency?: number;
+}
+
+/** The tick's deadline: its context's remaining time less the end margin (none without a context). */
+export function tickDeadline(context: RemainingTime | undefined, now?: Now): Deadline {
+  if (!context) return Deadline.none(now);
+  return Deadline.fromContext(context, now).minus(TIME_BUDGET.handlerEndMarginMs.tick);
+}
+
+export async function runTick(runtime: Runtime, options: TickOptions = {}): Promise<TickShopResult[]> {
+  const deadline = options.deadline ?? Deadline.none();
   const shops = await runtime.listShops();
+  const configuration = runtime.configuration();
+  if (!configuration.configured) {
+    // The deployed placeholder secret: a state to report (status shows it), not an error to alarm on.
+    runtime.log.warn("TikTok app credentials not configured: nothing to sync until they are stored", {
+      reason: configuration.reason,
+      shops: shops.length,
+    });
+    return shops.map(({ shopId, authId }) => ({ shopId, authId, notConfigured: true }));
+  }
   const depth = await deadLetterDepth(runtime).catch(() => null);
   // One read of each authorization's TOKEN item per tick, shared by its shops.
   const tokenStates = new Map<string, Promise<StoredTokenPair | undefined>>();
@@ -41,23 +69,29 @@ export async function runTick(
   };
   const concurrency = options.shopConcurrency ?? runtime.config.SHOP_CONCURRENCY;
   return mapWithConcurrency(shops, concurrency, async ({ shopId, authId }): Promise<TickShopResult> => {
-    const reauthNeeded = async () => {
-      runtime.metrics.record(shopId, MetricName.NeedsReauth, 1, "Count");
+    const reportLag = async () => {
       const cursor = (await runtime.state.getMeta(shopId).catch(() => undefined))?.cursor;
       if (cursor !== undefined) {
         const lag = Math.max(0, unixSeconds(runtime.clock) - cursor);
         runtime.metrics.record(shopId, MetricName.SyncLagSeconds, lag, "Seconds");
       }
+    };
+    const reauthNeeded = async () => {
+      runtime.metrics.record(shopId, MetricName.NeedsReauth, 1, "Count");
+      await reportLag();
       return { shopId, authId, needsReauth: true };
     };
+    if (!deadline.allows(TIME_BUDGET.pageStartMs)) {
+      await reportLag();
+      runtime.log.warn("tick out of time before this shop's turn; it runs next tick", { shopId });
+      return { shopId, authId, notReached: true };
+    }
     try {
       if (depth !== null) runtime.metrics.record(shopId, MetricName.DlqDepth, depth, "Count");
       if ((await tokenState(authId))?.needsReauth) return await reauthNeeded();
       runtime.metrics.record(shopId, MetricName.NeedsReauth, 0, "Count");
-      await runtime.fullResync?.reconcile(shopId);
-      const outcome = await runtime.incremental(shopId, {
-        ...(options.deadlineMs !== undefined ? { deadlineMs: options.deadlineMs } : {}),
-      });
+      await runtime.fullResync?.reconcile(shopId, { deadline });
+      const outcome = await runtime.incremental(shopId, { deadline });
       return { shopId, authId, outcome };
     } catch (error) {
       // The refresh that found the authorization gone has flagged it (and alarmed): not a tick failure.

@@ -3,20 +3,39 @@
  * parse and validate the request, call the sync service, shape the JSON response. Bad input of any kind
  * gets a 4xx `{ "error": { "code", "message" } }` before anything changes; no stack trace ever leaves.
  * Used by the Lambda handler (through middy) and the local HTTP server alike.
+ *
+ * Time: a request's deadline is its Lambda context's remaining time (29 s, API Gateway's limit) less
+ * TIME_BUDGET.handlerEndMarginMs.api for the response. Sync routes acting on several shops start a
+ * shop only while a page still fits; the rest are answered `not_reached`, and a shop whose run ran
+ * out of time is `continuing` (its checkpoint kept): the answer is a 202 in time, never a 504.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { z } from "zod";
 import { mapWithConcurrency } from "../concurrency";
 import type { LogPort } from "../observability/telemetry";
+import {
+  Deadline,
+  DeadlineExceededError,
+  type Now,
+  type RemainingTime,
+  TIME_BUDGET,
+  type TimedOptions,
+} from "../time-budget";
 import { badRequest, HttpError } from "./errors";
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
 export interface SyncService {
+  /** Whether the TikTok app credentials are configured; when not, why (sync routes answer 503). */
+  configuration(): { readonly configured: boolean; readonly reason?: string };
   /** Known shop ids (configured or discovered); with one shop, `shop_id` may be omitted. */
   listShopIds(): Promise<string[]>;
-  syncNow(shopId: string): Promise<Record<string, unknown>>;
-  startFullResync(shopId: string, range: { from?: number; to?: number }): Promise<Record<string, unknown>>;
+  syncNow(shopId: string, options?: TimedOptions): Promise<Record<string, unknown>>;
+  startFullResync(
+    shopId: string,
+    range: { from?: number; to?: number },
+    options?: TimedOptions,
+  ): Promise<Record<string, unknown>>;
   status(shopIds: string[]): Promise<Record<string, unknown>[]>;
   cancelJob(shopId: string, jobId: string): Promise<Record<string, unknown>>;
   resumeJob(shopId: string, jobId: string): Promise<Record<string, unknown>>;
@@ -142,24 +161,54 @@ export function errorResponse(error: unknown, log: LogPort): APIGatewayProxyStru
   return json(500, { error: { code: "internal_error", message: "internal error; see the function's logs" } });
 }
 
-export function makeApiHandler(deps: { service: SyncService; log: LogPort }) {
+/** The request's deadline: its context's remaining time less the response's margin (none without one). */
+export function apiDeadline(context: RemainingTime | undefined, now?: Now): Deadline {
+  if (!context) return Deadline.none(now);
+  return Deadline.fromContext(context, now).minus(TIME_BUDGET.handlerEndMarginMs.api);
+}
+
+const STATUS_PATH = "/api/sync/status";
+
+/** A shop the request had no time left for: nothing was done, the next tick (or request) does it. */
+function notReached(shopId: string, syncType: "incremental" | "full"): Record<string, unknown> {
+  return {
+    sync_type: syncType,
+    status: "not_reached",
+    status_url: `${STATUS_PATH}?shop_id=${encodeURIComponent(shopId)}`,
+  };
+}
+
+export function makeApiHandler(deps: { service: SyncService; log: LogPort; now?: Now }) {
   const { service } = deps;
 
   /**
    * Shops a sync request targets: `shop_id`, the only shop, or (several shops, no `shop_id`) all of them,
    * answered as `{shops: [...]}` — one entry per shop, the single-shop answer plus `shop_id`, or
-   * `{shop_id, error}` for a shop that refused (e.g. a full resync already running).
+   * `{shop_id, error}` for a shop that refused (e.g. a full resync already running). A shop whose turn
+   * comes with less than a page's time left is answered `not_reached` without being touched.
    */
   async function forEachTargetShop(
     query: Query,
+    deadline: Deadline,
+    syncType: "incremental" | "full",
     work: (shopId: string) => Promise<Record<string, unknown>>,
   ): Promise<APIGatewayProxyStructuredResultV2> {
+    const attempt = async (shopId: string) => {
+      if (!deadline.allows(TIME_BUDGET.pageStartMs)) return notReached(shopId, syncType);
+      try {
+        return await work(shopId);
+      } catch (error) {
+        // Planning a full resync found too little time left before it created anything.
+        if (error instanceof DeadlineExceededError) return notReached(shopId, syncType);
+        throw error;
+      }
+    };
     const shops = await service.listShopIds();
     if (query.shop_id !== undefined || shops.length <= 1)
-      return json(202, await work(await resolveShop(query)));
+      return json(202, await attempt(await resolveShop(query)));
     const entries = await mapWithConcurrency(shops, 4, async (shopId) => {
       try {
-        return { shop_id: shopId, ...(await work(shopId)) };
+        return { shop_id: shopId, ...(await attempt(shopId)) };
       } catch (error) {
         if (error instanceof HttpError) {
           return {
@@ -180,6 +229,17 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort }) {
     return json(202, { shops: entries });
   }
 
+  /** Routes that call TikTok (or set workers on it) need the app credentials. */
+  function requireConfigured(): void {
+    const configuration = service.configuration();
+    if (configuration.configured) return;
+    throw new HttpError(
+      503,
+      "not_configured",
+      `the TikTok app credentials are not configured: ${configuration.reason ?? "see the status route"}`,
+    );
+  }
+
   async function resolveShop(query: Query): Promise<string> {
     const shops = await service.listShopIds();
     if (query.shop_id === undefined) {
@@ -194,7 +254,9 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort }) {
 
   return async function handleApiEvent(
     event: APIGatewayProxyEventV2,
+    context?: RemainingTime,
   ): Promise<APIGatewayProxyStructuredResultV2> {
+    const deadline = apiDeadline(context, deps.now);
     try {
       const method = event.requestContext?.http?.method?.toUpperCase() ?? "GET";
       const path = (event.rawPath ?? event.requestContext?.http?.path ?? "/").replace(/\/+$/, "") || "/";
@@ -220,21 +282,34 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort }) {
               ? undefined
               : parseWith(booleanParam, query.force_full, "invalid_parameter");
           const forceFull = forceFullQuery === "true" || body.force_full === true;
-          return await forEachTargetShop(query, (shopId) =>
-            forceFull ? service.startFullResync(shopId, {}) : service.syncNow(shopId),
+          requireConfigured();
+          return await forEachTargetShop(query, deadline, forceFull ? "full" : "incremental", (shopId) =>
+            forceFull
+              ? service.startFullResync(shopId, {}, { deadline })
+              : service.syncNow(shopId, { deadline }),
           );
         }
         case "fullResync": {
           allowOnly(query, ["shop_id"]);
           const range = parseWith(fullResyncBody, bodyOrEmpty(event), "invalid_body");
-          return await forEachTargetShop(query, (shopId) => service.startFullResync(shopId, range));
+          requireConfigured();
+          return await forEachTargetShop(query, deadline, "full", (shopId) =>
+            service.startFullResync(shopId, range, { deadline }),
+          );
         }
         case "status": {
           allowOnly(query, ["shop_id"]);
           if (readBody(event) !== undefined) throw badRequest("unexpected_body", "GET takes no body");
           const shopIds =
             query.shop_id === undefined ? await service.listShopIds() : [await resolveShop(query)];
-          return json(200, { shops: await service.status(shopIds) });
+          const configuration = service.configuration();
+          return json(200, {
+            shops: await service.status(shopIds),
+            // Also when no shop is known yet (shops are discovered with the credentials).
+            ...(configuration.configured
+              ? {}
+              : { configured: false, not_configured_reason: configuration.reason ?? null }),
+          });
         }
         case "cancelJob":
         case "resumeJob": {
@@ -248,6 +323,8 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort }) {
             );
           }
           const shopId = await resolveShop(query);
+          // Cancelling needs no TikTok; resuming sets workers on it.
+          if (route.name === "resumeJob") requireConfigured();
           const result =
             route.name === "cancelJob"
               ? await service.cancelJob(shopId, jobId)

@@ -2,8 +2,9 @@
  * The metric names of DESIGN "Metrics" (contract for the dashboard), defined once: the runtime emits
  * them and infra/constructs/monitoring.ts graphs and alarms on them.
  *
- * Every data point carries exactly one dimension, `shopId` (no Powertools `service` dimension: clear
- * the default dimensions), or the dashboard's SEARCH and the alarms will not see it.
+ * A per-shop data point carries exactly one dimension, `shopId`; a total none at all (no Powertools
+ * `service` dimension either: the default dimensions are cleared), or the dashboard's SEARCH and the
+ * alarms will not see it. METRIC_POLICY below says which is which and when each is published.
  */
 export const METRIC_NAMESPACE = "TikTokShopSync";
 export const METRIC_DIMENSION = "shopId";
@@ -37,3 +38,62 @@ export const MetricName = {
 } as const;
 
 export type MetricName = (typeof MetricName)[keyof typeof MetricName];
+
+/**
+ * How a metric is published to CloudWatch (EMF): the cost policy of issue 15 ("Steady-state cost
+ * ≤ $1 per shop per month"). A custom metric is billed per name × dimension set, prorated by the hours
+ * it is emitted in, so only what the dashboard and alarms need is published, and only when it says
+ * something. The in-memory recorder (tests, the local stack) records everything; this table governs
+ * the Powertools adapter only, and the dashboard and alarms (infra/constructs/monitoring.ts) read it.
+ *
+ * - scope `shop`: one series per shop (dimension `shopId`); `total`: one series, no dimension.
+ * - emission `always`: every data point, zeros included; `whenPositive`: only values > 0 (no data means
+ *   zero, and alarms on them treat missing data as not breaching); `whileJobRuns`: recorded only while a
+ *   full-resync job runs, and its final value once; `detailed`: only with DETAILED_METRICS=true (then as
+ *   totals), otherwise the figure stays in the structured "run completed" log lines and in status.
+ */
+export type MetricScope = "shop" | "total";
+export type MetricEmission = "always" | "whenPositive" | "whileJobRuns" | "detailed";
+
+export interface MetricPolicy {
+  readonly scope: MetricScope;
+  readonly emission: MetricEmission;
+}
+
+/**
+ * Steady state publishes one series per shop (SyncLagSeconds): figures that are non-zero on nearly
+ * every run (API calls, order outcomes, run duration) would each cost a metric-month per deployment
+ * for what the logs, the status API and Lambda's own free metrics already show.
+ */
+export const METRIC_POLICY: { readonly [name in MetricName]: MetricPolicy } = {
+  SyncLagSeconds: { scope: "shop", emission: "always" },
+  ApiThrottled: { scope: "shop", emission: "whenPositive" },
+  TokenRefreshFailed: { scope: "shop", emission: "whenPositive" },
+  NeedsReauth: { scope: "shop", emission: "whenPositive" },
+  OrdersQuarantined: { scope: "shop", emission: "whenPositive" },
+  OrdersStale: { scope: "shop", emission: "whenPositive" },
+  JobStalled: { scope: "shop", emission: "whenPositive" },
+  DlqDepth: { scope: "shop", emission: "whenPositive" },
+  JobWindowsOpen: { scope: "shop", emission: "whileJobRuns" },
+  JobOrders: { scope: "shop", emission: "whileJobRuns" },
+  ApiCalls: { scope: "total", emission: "detailed" },
+  OrdersInserted: { scope: "total", emission: "detailed" },
+  OrdersUpdated: { scope: "total", emission: "detailed" },
+  OrdersUnchanged: { scope: "total", emission: "detailed" },
+  RunDurationMs: { scope: "total", emission: "detailed" },
+};
+
+/**
+ * Whether a recorded data point is published to CloudWatch, and under which dimensions: `shopId`
+ * for per-shop metrics, none for totals; undefined when the policy keeps it out.
+ */
+export function publishedAs(
+  name: MetricName,
+  value: number,
+  options: { readonly detailedMetrics: boolean },
+): { readonly dimensions: readonly [] | readonly [typeof METRIC_DIMENSION] } | undefined {
+  const policy = METRIC_POLICY[name];
+  if (policy.emission === "detailed" && !options.detailedMetrics) return undefined;
+  if (policy.emission === "whenPositive" && !(value > 0)) return undefined;
+  return { dimensions: policy.scope === "shop" ? [METRIC_DIMENSION] : [] };
+}

@@ -18,6 +18,7 @@ import type { LogPort, MetricsPort } from "../observability/telemetry";
 import type { OrderStore } from "../store/order-store";
 import { type LastRun, LockLostError, type StateStore } from "../store/state-store";
 import { TikTokPageTokenRefusedError } from "../tiktok/errors";
+import { Deadline, isOutOfTime, TIME_BUDGET } from "../time-budget";
 import { writePage } from "./page-writer";
 import type { ApiCallMeter, OrderSearchPort, ShopRef } from "./ports";
 
@@ -54,7 +55,7 @@ export interface IncrementalSyncDeps {
   readonly log: LogPort;
   readonly settings: IncrementalSettings;
   /** Starts a full resync (DESIGN rule 6) for a shop that has never been synced. */
-  readonly startFullResync?: (shopId: string) => Promise<{ jobId: string }>;
+  readonly startFullResync?: (shopId: string, options: { deadline: Deadline }) => Promise<{ jobId: string }>;
   readonly newRunId?: () => string;
 }
 
@@ -81,8 +82,12 @@ export type IncrementalOutcome =
   | { readonly status: "lock-lost"; readonly runId: string; readonly counts: RunCounts };
 
 export interface RunOptions {
-  /** Epoch ms after which no new page is started (e.g. Lambda deadline minus a margin). */
-  readonly deadlineMs?: number;
+  /**
+   * When the run must be over (the Lambda's deadline less its end margin): a page is started only
+   * while TIME_BUDGET.pageStartMs is left, and its fetch must end TIME_BUDGET.pageCommitReserveMs
+   * before it. Running out stops the run with its checkpoint kept ("deadline").
+   */
+  readonly deadline?: Deadline;
   readonly signal?: AbortSignal;
 }
 
@@ -114,12 +119,27 @@ export async function runIncrementalSync(
   try {
     if (meta?.cursor === undefined) {
       if (!deps.startFullResync) throw new Error(`shop ${shopId} has no cursor and no full resync is wired`);
-      const { jobId } = await deps.startFullResync(shopId);
+      const deadline = options.deadline ?? Deadline.none();
+      if (!deadline.allows(TIME_BUDGET.planningStartMs)) {
+        return { status: "deadline", runId, counts: emptyCounts() };
+      }
+      let jobId: string;
+      try {
+        ({ jobId } = await deps.startFullResync(shopId, { deadline }));
+      } catch (error) {
+        // Planning ran out of time (throttled or slow probes): the next run plans again.
+        if (isOutOfTime(error) || (error instanceof Error && isOutOfTime(error.cause))) {
+          return { status: "deadline", runId, counts: emptyCounts() };
+        }
+        throw error;
+      }
       deps.log.info("first sync: full resync started", { shopId, jobId });
       return { status: "full-sync-started", runId, jobId };
     }
     const result = await pageThroughWindow(deps, shop, runId, meta.cursor, options);
     if (result.stopped) {
+      // Lag is reported on every run, a stopped one too (the cursor has not moved).
+      emitLag(deps, shopId, meta.cursor);
       return { status: result.stopped, runId, counts: result.counts };
     }
     const finishedMs = deps.clock.nowMs();
@@ -222,8 +242,9 @@ async function pageThroughWindow(
   /** Orders the current query (first page and the pages its token led to) has served so far. */
   let servedInQuery = 0;
 
+  const deadline = options.deadline ?? Deadline.none();
   while (lower < windowEnd) {
-    if (options.deadlineMs !== undefined && deps.clock.nowMs() >= options.deadlineMs) {
+    if (!deadline.allows(TIME_BUDGET.pageStartMs)) {
       return { windowStart, windowEnd, counts, maxUpdateTime, apiBefore, stopped: "deadline" };
     }
     let page: Awaited<ReturnType<OrderSearchPort["searchOrders"]>>;
@@ -238,8 +259,17 @@ async function pageThroughWindow(
         },
         body: { update_time_ge: lower, update_time_lt: windowEnd },
         ...(options.signal ? { signal: options.signal } : {}),
+        ...(deadline.bounded ? { deadline: deadline.minus(TIME_BUDGET.pageCommitReserveMs) } : {}),
       });
     } catch (error) {
+      if (isOutOfTime(error)) {
+        deps.log.info("incremental sync paused: the page does not fit in the time left", {
+          shopId,
+          lower,
+          reason: error instanceof Error ? error.message : String(error),
+        });
+        return { windowStart, windowEnd, counts, maxUpdateTime, apiBefore, stopped: "deadline" };
+      }
       if (error instanceof TikTokPageTokenRefusedError && pageToken) {
         // Restart the one-second group from its start; what we wrote there is skipped.
         deps.log.warn("page token refused; restarting from the last committed second", { shopId, lower });

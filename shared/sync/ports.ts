@@ -1,6 +1,8 @@
 /** What the sync core needs from the outside world; adapters live in shared/tiktok and shared/store. */
+
 import type { SearchOrdersBody, SearchOrdersQuery } from "../tiktok/api-types";
 import type { ApiCallEvent } from "../tiktok/client";
+import type { Deadline } from "../time-budget";
 
 export interface OrderSearchPort {
   searchOrders(request: {
@@ -8,6 +10,8 @@ export interface OrderSearchPort {
     query: SearchOrdersQuery;
     body: SearchOrdersBody;
     signal?: AbortSignal;
+    /** The call (retries and waits included) ends by then, or throws DeadlineExceededError. */
+    deadline?: Deadline;
   }): Promise<{ orders: unknown[]; nextPageToken?: string | undefined; totalCount: number }>;
 }
 

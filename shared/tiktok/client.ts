@@ -7,6 +7,7 @@
  * order contents stay out of errors and events.
  */
 import { type Clock, unixSeconds } from "../clock";
+import { type Deadline, DeadlineExceededError, TIME_BUDGET } from "../time-budget";
 import {
   API_PATHS,
   type AuthorizedShopsData,
@@ -61,12 +62,41 @@ export interface TikTokClientDeps {
   readonly rateLimiter: RateLimiter;
   readonly clock: Clock;
   readonly fetch?: typeof fetch;
-  /** Per HTTP request, body included (default 10 s). */
+  /** Per HTTP request, body included (default 10 s); shorter when the call's deadline is nearer. */
   readonly timeoutMs?: number;
+  /** An attempt is not started with less time left than this (default TIME_BUDGET.minAttemptMs). */
+  readonly minAttemptMs?: number;
   readonly retry?: Partial<ClientRetryOptions>;
   readonly sleep?: Sleep;
   readonly random?: () => number;
   readonly onApiCall?: (event: ApiCallEvent) => void;
+  /** Traces each HTTP request (an X-Ray subsegment on Lambda); none by default. */
+  readonly trace?: HttpTracePort;
+}
+
+/** What the client tells a tracer about one HTTP request: never the URL's query, tokens or bodies. */
+export interface HttpTraceSpan {
+  /** The response's status (0: none arrived) and whether TikTok throttled it. */
+  end(outcome: { readonly status: number; readonly ok: boolean; readonly throttled: boolean }): void;
+  fail(error: unknown): void;
+}
+
+export interface HttpTracePort {
+  /** Runs one HTTP request inside a span named after its endpoint. */
+  request<T>(
+    spec: { readonly method: string; readonly endpoint: string },
+    run: (span: HttpTraceSpan) => Promise<T>,
+  ): Promise<T>;
+}
+
+/** Per-call options every endpoint takes. */
+export interface CallOptions {
+  readonly signal?: AbortSignal;
+  /**
+   * When the whole call (retries and waits included) must be over: attempts get what is left as
+   * their timeout, and a wait that does not fit throws DeadlineExceededError instead of sleeping.
+   */
+  readonly deadline?: Deadline;
 }
 
 export const DEFAULT_CLIENT_RETRY: ClientRetryOptions = {
@@ -75,11 +105,10 @@ export const DEFAULT_CLIENT_RETRY: ClientRetryOptions = {
   maxDelayMs: 5_000,
 };
 
-export interface SearchOrdersRequest {
+export interface SearchOrdersRequest extends CallOptions {
   readonly shopCipher: string;
   readonly query: SearchOrdersQuery;
   readonly body: SearchOrdersBody;
-  readonly signal?: AbortSignal;
 }
 
 export interface SearchOrdersResult {
@@ -91,10 +120,9 @@ export interface SearchOrdersResult {
   readonly requestId?: string;
 }
 
-export interface GetOrdersRequest {
+export interface GetOrdersRequest extends CallOptions {
   readonly shopCipher: string;
   readonly ids: readonly string[];
-  readonly signal?: AbortSignal;
 }
 
 type QueryValue = string | number | boolean | readonly string[] | undefined;
@@ -177,7 +205,7 @@ export class TikTokClient {
         },
         body: request.body,
       },
-      request.signal,
+      request,
     );
     const data = result.data as Partial<SearchOrdersData> | null;
     if (!isRecord(data) || !Array.isArray(data.orders)) {
@@ -204,7 +232,7 @@ export class TikTokClient {
     }
     const result = await this.call(
       { method: "GET", path, shopCipher: request.shopCipher, params: { ids: request.ids } },
-      request.signal,
+      request,
     );
     const data = result.data as Partial<GetOrdersData> | null;
     if (!isRecord(data) || !Array.isArray(data.orders)) {
@@ -214,9 +242,9 @@ export class TikTokClient {
   }
 
   /** Shops the token is authorized for; sent without shop_cipher (TikTok refuses it here). */
-  async getAuthorizedShops(signal?: AbortSignal): Promise<ShopInfo[]> {
+  async getAuthorizedShops(options: CallOptions = {}): Promise<ShopInfo[]> {
     const path = API_PATHS.shops;
-    const result = await this.call({ method: "GET", path }, signal);
+    const result = await this.call({ method: "GET", path }, options);
     const data = result.data as Partial<AuthorizedShopsData> | null;
     if (!isRecord(data) || !Array.isArray(data.shops)) {
       throw malformedResponseError(path, result.httpStatus, result.requestId, "data.shops missing");
@@ -225,18 +253,19 @@ export class TikTokClient {
   }
 
   /** One logical call: retries with backoff, and at most one token refresh across all attempts. */
-  private async call(spec: RequestSpec, signal: AbortSignal | undefined): Promise<Success> {
+  private async call(spec: RequestSpec, options: CallOptions): Promise<Success> {
     let refreshed = false;
+    const { signal, deadline } = options;
     return withRetries(
       async () => {
         const token = await this.deps.tokens.getAccessToken();
         try {
-          return await this.send(spec, token, signal);
+          return await this.send(spec, token, options);
         } catch (error) {
           if (!(error instanceof TikTokTokenExpiredError) || refreshed) throw error;
           refreshed = true;
           const fresh = await this.deps.tokens.refreshAfterRejection(token);
-          return await this.send(spec, fresh, signal);
+          return await this.send(spec, fresh, options);
         }
       },
       {
@@ -244,18 +273,43 @@ export class TikTokClient {
         ...(this.deps.sleep ? { sleep: this.deps.sleep } : {}),
         ...(this.deps.random ? { random: this.deps.random } : {}),
         ...(signal ? { signal } : {}),
+        ...(deadline ? { deadline, minAttemptMs: this.minAttemptMs() } : {}),
       },
     );
   }
 
+  private minAttemptMs(): number {
+    return this.deps.minAttemptMs ?? TIME_BUDGET.minAttemptMs;
+  }
+
+  /**
+   * Waits for the shop's request budget, but never past the point where an attempt would no longer
+   * fit: a wait that outlasts the deadline ends in DeadlineExceededError (our own throttle).
+   */
+  private async acquireBudget(signal: AbortSignal | undefined, deadline: Deadline | undefined) {
+    const latest = deadline?.minus(this.minAttemptMs());
+    if (latest?.expired()) {
+      throw new DeadlineExceededError("no time left to wait for the shop's request budget", 0);
+    }
+    const timer = latest?.signal();
+    const combined = signal && timer ? AbortSignal.any([signal, timer]) : (signal ?? timer);
+    try {
+      await this.deps.rateLimiter.acquire(combined);
+    } catch (error) {
+      if (signal?.aborted || !timer?.aborted) throw error;
+      throw new DeadlineExceededError(
+        "the shop's request budget had no slot before the deadline",
+        deadline?.remainingMs() ?? 0,
+        { cause: error },
+      );
+    }
+  }
+
   /** Exactly one HTTP request, signed with a fresh timestamp. */
-  private async send(
-    spec: RequestSpec,
-    accessToken: string,
-    signal: AbortSignal | undefined,
-  ): Promise<Success> {
+  private async send(spec: RequestSpec, accessToken: string, options: CallOptions): Promise<Success> {
     const { deps } = this;
-    await deps.rateLimiter.acquire(signal);
+    const { signal, deadline } = options;
+    await this.acquireBudget(signal, deadline);
 
     const body = spec.method === "POST" ? serializeBody(spec.body) : undefined;
     const query = buildQuery({
@@ -268,8 +322,39 @@ export class TikTokClient {
     for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
     url.searchParams.set("sign", sign({ appSecret: deps.appSecret, path: spec.path, query, body }));
 
-    const timeout = AbortSignal.timeout(deps.timeoutMs ?? 10_000);
-    const requestSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    // The attempt's timeout shrinks to what the call's deadline leaves.
+    const configuredMs = deps.timeoutMs ?? 10_000;
+    const timeoutMs = Math.max(1, Math.min(configuredMs, deadline?.remainingMs() ?? Infinity));
+    const timeout = AbortSignal.timeout(Math.ceil(timeoutMs));
+    const attempt: Attempt = {
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      timeout,
+      callerSignal: signal,
+      cutByDeadline: timeoutMs < configuredMs,
+    };
+    if (!deps.trace) return this.exchange(spec, url, body, accessToken, attempt);
+    return deps.trace.request({ method: spec.method, endpoint: spec.path }, async (span) => {
+      try {
+        const success = await this.exchange(spec, url, body, accessToken, attempt);
+        span.end({ status: success.httpStatus, ok: true, throttled: false });
+        return success;
+      } catch (error) {
+        span.fail(error);
+        throw error;
+      }
+    });
+  }
+
+  /** Sends the signed request and turns the answer into data or a typed error; reports the call. */
+  private async exchange(
+    spec: RequestSpec,
+    url: URL,
+    body: string | undefined,
+    accessToken: string,
+    attempt: Attempt,
+  ): Promise<Success> {
+    const { deps } = this;
+    const { timeout, callerSignal: signal } = attempt;
     const started = deps.clock.nowMs();
     let status = 0;
     let ok = false;
@@ -282,13 +367,21 @@ export class TikTokClient {
           method: spec.method,
           headers: { "content-type": "application/json", "x-tts-access-token": accessToken },
           ...(body === undefined ? {} : { body }),
-          signal: requestSignal,
+          signal: attempt.signal,
         });
         status = response.status;
         text = await response.text();
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
-        throw transportError(spec.path, error, timeout.aborted || isTimeoutError(error));
+        const timedOut = timeout.aborted || isTimeoutError(error);
+        const failure = transportError(spec.path, error, timedOut);
+        // Cut by the call's deadline, not by TikTok's slowness past the configured timeout: out of time.
+        if (timedOut && attempt.cutByDeadline) {
+          throw new DeadlineExceededError("the attempt was cut at the call's deadline", 0, {
+            cause: failure,
+          });
+        }
+        throw failure;
       }
 
       let envelope: unknown;
@@ -324,6 +417,16 @@ export class TikTokClient {
       });
     }
   }
+}
+
+/** One HTTP attempt's abort signals. */
+interface Attempt {
+  /** The request's signal: the caller's and the attempt's timeout. */
+  readonly signal: AbortSignal;
+  readonly timeout: AbortSignal;
+  readonly callerSignal: AbortSignal | undefined;
+  /** The timeout was shortened to the call's deadline. */
+  readonly cutByDeadline: boolean;
 }
 
 function isTimeoutError(error: unknown): boolean {

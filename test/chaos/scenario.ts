@@ -458,7 +458,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         batchSize: 1,
         concurrency: 3,
         waitTimeSeconds: 1,
-        functionTimeoutMs: VISIBILITY_TIMEOUT_SECONDS * 1000,
         log,
       });
       pollers.push(poller);

@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { localEnvSchema, parseStartConfig } from "../../infra/local/local-config";
-import { lambdaRuntime } from "../../shared/app/lambda";
+import { lambdaApp } from "../../shared/app/lambda";
 import { ConfigError, syncEnvSchema } from "../../shared/config";
 
 jest.setTimeout(240_000);
@@ -46,6 +46,7 @@ const BAD_ENV: readonly [string, string, RegExp][] = [
   ["SYNC_LOCK_LEASE_SECONDS", "5", /^SYNC_LOCK_LEASE_SECONDS must be between 10 and 3600$/],
   ["TIKTOK_RESULT_CAP", "ten", /^TIKTOK_RESULT_CAP must be a whole number$/],
   ["STORE_RECIPIENT_DATA", "yes", /^STORE_RECIPIENT_DATA must be true or false$/],
+  ["DETAILED_METRICS", "on", /^DETAILED_METRICS must be true or false$/],
   [
     "TIKTOK_SHOPS",
     "bad shop!",
@@ -131,7 +132,7 @@ describe.each(BAD_ENV)("%s=%j", (name, value, message) => {
       try {
         let problems: readonly string[] = [];
         try {
-          lambdaRuntime("bad-env-test");
+          lambdaApp("bad-env-test", { role: "tick" });
         } catch (error) {
           if (!(error instanceof ConfigError)) throw error;
           problems = error.problems;

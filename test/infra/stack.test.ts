@@ -11,9 +11,8 @@ import {
 } from "../../infra/constructs/monitoring";
 import { SyncFunction, type SyncResources } from "../../infra/constructs/sync-function";
 import type { DeploySettingsInput } from "../../infra/deploy-config";
-import { METRIC_POLICY } from "../../infra/metric-policy";
 import { TikTokShopSyncStack } from "../../infra/stack";
-import { METRIC_NAMESPACE, type MetricName } from "../../shared/observability/metric-names";
+import { METRIC_NAMESPACE, METRIC_POLICY, type MetricName } from "../../shared/observability/metric-names";
 import {
   ORDERS_TABLE,
   STATE_TABLE,

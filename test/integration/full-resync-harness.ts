@@ -6,7 +6,7 @@
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { makeWorkerHandler } from "../../functions/worker/handler-core";
-import { type SqsPoller, startSqsPoller } from "../../infra/local/sqs-poller";
+import { type SqsBatchHandler, type SqsPoller, startSqsPoller } from "../../infra/local/sqs-poller";
 import {
   startTikTokEmulator,
   type TikTokEmulator,
@@ -64,7 +64,15 @@ export interface Harness {
   readonly metrics: MetricsRecorder;
   readonly settings: FullResyncSettings;
   deps: FullResyncDeps;
-  startWorkers(options?: { concurrency?: number; batchSize?: number; deps?: FullResyncDeps }): SqsPoller;
+  startWorkers(options?: {
+    concurrency?: number;
+    batchSize?: number;
+    deps?: FullResyncDeps;
+    /** The Lambda-like context's time per batch (default the worker's 30 s). */
+    functionTimeoutMs?: number;
+    /** Wraps the worker handler (e.g. to time each invocation against its context). */
+    wrap?: (handler: SqsBatchHandler) => SqsBatchHandler;
+  }): SqsPoller;
   incrementalDeps(): IncrementalSyncDeps;
   waitForJob(
     jobId: string,
@@ -158,13 +166,15 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     settings,
     deps,
     startWorkers(workerOptions = {}) {
+      const handler: SqsBatchHandler = makeWorkerHandler(workerOptions.deps ?? harness.deps);
       const poller = startSqsPoller({
         sqs: resources.sqs,
         queueUrl: resources.workQueueUrl,
-        handler: makeWorkerHandler(workerOptions.deps ?? harness.deps),
+        handler: workerOptions.wrap ? workerOptions.wrap(handler) : handler,
         batchSize: workerOptions.batchSize ?? 1,
         concurrency: workerOptions.concurrency ?? 4,
         waitTimeSeconds: 1,
+        ...(workerOptions.functionTimeoutMs ? { functionTimeoutMs: workerOptions.functionTimeoutMs } : {}),
         log: silentLog,
       });
       pollers.push(poller);

@@ -16,11 +16,8 @@ beforeAll(async () => {
   harness = await startSyncHarness({ label: "api", emulator: { shops: [{ id: "shop-1", orders: 120 }] } });
   await harness.runtime.state.setCursorIfMissing(harness.shopId, 0);
   // A deadline far beyond the test data: under heavy load the run must still complete in one request.
-  const handler = makeApiHandler({
-    service: createSyncService(harness.runtime, { syncDeadlineMs: 200_000 }),
-    log: harness.log,
-  });
-  api = await startHttpApi(handler, { port: 0 });
+  const handler = makeApiHandler({ service: createSyncService(harness.runtime), log: harness.log });
+  api = await startHttpApi(handler, { port: 0, functionTimeoutMs: 200_000 });
 });
 afterAll(async () => {
   await api?.close();

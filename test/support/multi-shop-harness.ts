@@ -32,7 +32,9 @@ export interface MultiShopHarness {
   readonly env: Record<string, string>;
   /** A runtime (a Lambda container) with the full resync wired; its worker deps for a poller. */
   newRuntime(
-    overrides?: Partial<Pick<RuntimeOverrides, "authorizations" | "shops" | "tokenManager">>,
+    overrides?: Partial<
+      Pick<RuntimeOverrides, "authorizations" | "shops" | "tokenManager" | "rateShare" | "fetch">
+    >,
     env?: Record<string, string>,
   ): { runtime: Runtime; workerDeps: FullResyncDeps };
   startWorkers(workerDeps: FullResyncDeps, concurrency?: number): SqsPoller;

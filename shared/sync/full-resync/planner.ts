@@ -12,9 +12,12 @@
  * one partial page per window. A small job is cut into at least `minWindows` windows (the worker
  * concurrency) of at least MIN_PAGES_PER_WINDOW pages, so every worker has a window to page.
  *
- * If probes run out, or a sizing probe still fails after the client's retries (a flaky shop), the
- * range stays whole and its worker splits it on its first page instead: only the first probe, the
- * job's total, is needed to plan at all, and it gets one more round of retries.
+ * If probes run out, the caller's time runs short (a deadline: the tick's or the API request's), or a
+ * sizing probe still fails after the client's retries (a flaky shop), the range stays whole and its
+ * worker splits it on its first page instead: only the first probe, the job's total, is needed to
+ * plan at all, and it gets one more round of retries. Planning does not start without
+ * TIME_BUDGET.planningStartMs left, and keeps TIME_BUDGET.planningCommitReserveMs for writing and
+ * enqueuing the windows after its last probe.
  */
 import { randomBytes } from "node:crypto";
 import { unixSeconds } from "../../clock";
@@ -23,6 +26,7 @@ import { MetricName } from "../../observability/metric-names";
 import type { LogPort } from "../../observability/telemetry";
 import type { JobRecord, JobStatus, PlannedWindow } from "../../store/job-store";
 import { isRetryableError, type Sleep, withRetries } from "../../tiktok/retry";
+import { Deadline, DeadlineExceededError, TIME_BUDGET } from "../../time-budget";
 import { ApiCallMeter } from "../ports";
 import { type FullResyncDeps, type FullResyncSettings, plannedWindowLimit, type ShopAccess } from "./deps";
 import { EnqueueError, FullResyncPlanningError, InvalidRangeError, JobAlreadyRunningError } from "./errors";
@@ -55,12 +59,23 @@ export function newJobId(nowMs: number): string {
   return `${stamp}-${randomBytes(4).toString("hex")}`;
 }
 
+export interface StartOptions {
+  /** When the caller (tick, API request) must be done; planning fits its probes inside. */
+  readonly deadline?: Deadline;
+}
+
 export async function startFullResync(
   deps: FullResyncDeps,
   shopId: string,
   range: FullResyncRange = {},
+  options: StartOptions = {},
 ): Promise<FullResyncStarted> {
   const settings = deps.settings;
+  const deadline = options.deadline ?? Deadline.none();
+  if (!deadline.allows(TIME_BUDGET.planningStartMs)) {
+    // Checked before the job exists, so running short leaves nothing behind to clean up.
+    throw new DeadlineExceededError("too little time left to plan a full resync", deadline.remainingMs());
+  }
   const windowEnd = unixSeconds(deps.clock) - settings.settleSeconds;
   const rangeStart = Math.max(0, range.from ?? settings.historyStart);
   const rangeEnd = Math.min(range.to ?? windowEnd, windowEnd);
@@ -81,7 +96,7 @@ export async function startFullResync(
   let windows: Awaited<ReturnType<FullResyncDeps["jobs"]["activateJob"]>>;
   try {
     plan = await deps.apiCalls.measure(meter, () =>
-      planWindows(access, rangeStart, rangeEnd, settings, { log: deps.log }),
+      planWindows(access, rangeStart, rangeEnd, settings, { log: deps.log, deadline }),
     );
     windows = await deps.jobs.activateJob(job, plan.windows, {
       probes: plan.probes,
@@ -143,9 +158,10 @@ export async function startOrJoinFullResync(
   deps: FullResyncDeps,
   shopId: string,
   range: FullResyncRange = {},
+  options: StartOptions = {},
 ): Promise<{ jobId: string; started: boolean }> {
   try {
-    return { jobId: (await startFullResync(deps, shopId, range)).jobId, started: true };
+    return { jobId: (await startFullResync(deps, shopId, range, options)).jobId, started: true };
   } catch (error) {
     if (error instanceof JobAlreadyRunningError) return { jobId: error.runningJobId, started: false };
     throw error;
@@ -174,6 +190,8 @@ export interface PlanOptions {
   readonly log?: LogPort;
   /** Injected in tests. */
   readonly sleep?: Sleep;
+  /** Probes end TIME_BUDGET.planningCommitReserveMs before it; ranges left unsized go to workers. */
+  readonly deadline?: Deadline;
 }
 
 export async function planWindows(
@@ -184,12 +202,16 @@ export async function planWindows(
   options: PlanOptions = {},
 ): Promise<WindowPlan> {
   let probes = 0;
+  const probeDeadline = options.deadline?.minus(TIME_BUDGET.planningCommitReserveMs);
+  /** Set once a probe ran out of time: the remaining ranges are left to their workers. */
+  let outOfProbeTime = false;
   const probe = async (start: number, end: number): Promise<number> => {
     probes += 1;
     const page = await access.tiktok.searchOrders({
       shopCipher: access.shop.shopCipher,
       query: { page_size: 1, sort_field: "create_time", sort_order: "ASC" },
       body: { create_time_ge: start, create_time_lt: end },
+      ...(probeDeadline?.bounded ? { deadline: probeDeadline } : {}),
     });
     return page.totalCount;
   };
@@ -198,6 +220,7 @@ export async function planWindows(
     baseDelayMs: 1_000,
     maxDelayMs: 2_000,
     ...(options.sleep ? { sleep: options.sleep } : {}),
+    ...(probeDeadline?.bounded ? { deadline: probeDeadline } : {}),
   });
   if (total === 0) return { windows: [], probes, expectedOrders: 0 };
   const limit = plannedWindowLimit(settings, total);
@@ -206,6 +229,7 @@ export async function planWindows(
   // Ranges whose sizing probe failed: left whole for their worker to split on its first page.
   const leftToWorkers = new Set<CountedRange>();
   for (;;) {
+    if (outOfProbeTime || (probeDeadline && !probeDeadline.allows(TIME_BUDGET.minAttemptMs))) break;
     const budget = settings.maxProbes - probes;
     // The biggest splittable ranges first, as many as the probe budget allows this round.
     const oversized = ranges
@@ -225,7 +249,9 @@ export async function planWindows(
           { start: middle, end: range.end, count: right },
         ];
       } catch (error) {
-        if (!isRetryableError(error)) throw error;
+        // Out of time, however it came: the range is sized by its worker instead.
+        if (error instanceof DeadlineExceededError) outOfProbeTime = true;
+        else if (!isRetryableError(error)) throw error;
         leftToWorkers.add(range);
         options.log?.warn("planning probe failed; the window is left for its worker to split", {
           shopId: access.shop.shopId,

@@ -9,6 +9,7 @@
  */
 import { MetricName } from "../../observability/metric-names";
 import type { JobStatus, WindowRecord } from "../../store/job-store";
+import { Deadline, TIME_BUDGET } from "../../time-budget";
 import type { FullResyncDeps } from "./deps";
 import { EnqueueError } from "./errors";
 import { enqueueWindows, type SettleOutcome, settleJob } from "./lifecycle";
@@ -23,7 +24,21 @@ export interface ReconcileResult {
   readonly outcome: SettleOutcome | "no-job" | "planning" | "planning-abandoned";
 }
 
-export async function reconcileJobs(deps: FullResyncDeps, shopId: string): Promise<ReconcileResult> {
+export interface ReconcileOptions {
+  /**
+   * When the tick must be done: stalled windows are marked for re-enqueueing only while the
+   * enqueue and the job's settlement still fit (TIME_BUDGET.pageCommitReserveMs); the rest wait for
+   * the next tick (they stay stalled, so it finds them again).
+   */
+  readonly deadline?: Deadline;
+}
+
+export async function reconcileJobs(
+  deps: FullResyncDeps,
+  shopId: string,
+  options: ReconcileOptions = {},
+): Promise<ReconcileResult> {
+  const deadline = options.deadline ?? Deadline.none();
   const { runningJobId } = await deps.jobs.getJobPointers(shopId);
   const job = runningJobId ? await deps.jobs.getJob(shopId, runningJobId) : undefined;
   if (job?.status !== "RUNNING") return { requeued: 0, failedWindows: 0, outcome: "no-job" };
@@ -52,6 +67,7 @@ export async function reconcileJobs(deps: FullResyncDeps, shopId: string): Promi
   const toSend: WindowRecord[] = [];
   let failedWindows = 0;
   for (const window of stalled) {
+    if (!deadline.allows(TIME_BUDGET.pageCommitReserveMs)) break;
     if (window.requeues >= settings.maxRequeues) {
       const reason = `no progress after ${window.requeues} re-enqueues by the reconciler`;
       if (await deps.jobs.failWindow(window, reason)) failedWindows += 1;

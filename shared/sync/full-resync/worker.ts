@@ -30,9 +30,13 @@
  * restart makes no progress and the window is marked FAILED (visible, never silent).
  *
  * Throttling (429 after the client's retries) re-sends the same message with DelaySeconds and acks
- * it, so it never feeds the DLQ. A refused page token restarts the window by value from its
- * checkpoint. Any other error fails the message (partial batch failure); on its last receive the
- * window is marked FAILED before the message goes to the DLQ.
+ * it, so it never feeds the DLQ. So does a page the invocation's time budget cannot cover: the fetch
+ * gets the invocation's deadline minus what the commit needs, and the client throws
+ * DeadlineExceededError instead of sleeping a Retry-After, a backoff or a wait for the shop's request
+ * budget that would not fit. Only when the attempts themselves kept failing (5xx, timeouts) is that a
+ * failure. A refused page token restarts the window by value from its checkpoint. Any other error
+ * fails the message (partial batch failure); on its last receive the window is marked FAILED before
+ * the message goes to the DLQ.
  */
 import { MetricName } from "../../observability/metric-names";
 import type { JobRecord, WindowCounts, WindowCursor, WindowRecord } from "../../store/job-store";
@@ -41,6 +45,7 @@ import {
   TikTokRateLimitedError,
   TikTokReauthRequiredError,
 } from "../../tiktok/errors";
+import { Deadline, isOutOfTime, TIME_BUDGET } from "../../time-budget";
 import { writePage } from "../page-writer";
 import { ApiCallMeter, type ApiCallSnapshot } from "../ports";
 import { type CrashPoint, type FullResyncDeps, windowOrderLimit } from "./deps";
@@ -63,8 +68,10 @@ export type WindowOutcome =
   | "split"
   /** Restarted by value from the checkpoint (refused token or a capped query). */
   | "restarted"
-  /** Re-sent with a delay after a 429. */
+  /** Re-sent with a delay after a 429, or because the time budget could not cover the page. */
   | "throttled"
+  /** Not started: too little time was left in the invocation; re-sent as a fresh message. */
+  | "handed-back"
   /** A duplicate found its step committed but not continued: the stored continuation was re-sent. */
   | "resent"
   /** A duplicate or a lost race: nothing to do. */
@@ -82,6 +89,8 @@ interface StepContext {
   readonly message: WorkMessage;
   readonly receiveCount: number;
   readonly meter: ApiCallMeter;
+  /** When the invocation must be done (its end margin already taken off). */
+  readonly deadline: Deadline;
   /** Meter reading already committed to the window (so a failure adds only the rest). */
   committed: ApiCallSnapshot;
 }
@@ -92,7 +101,16 @@ function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
-export async function processWindowMessage(deps: FullResyncDeps, record: WorkRecord): Promise<WindowOutcome> {
+export interface ProcessOptions {
+  /** When the invocation must be done; the page's fetch gets this minus the commit's reserve. */
+  readonly deadline?: Deadline;
+}
+
+export async function processWindowMessage(
+  deps: FullResyncDeps,
+  record: WorkRecord,
+  options: ProcessOptions = {},
+): Promise<WindowOutcome> {
   const message = parseWorkMessage(record.body);
   const receiveCount = Math.max(1, Number(record.attributes?.ApproximateReceiveCount ?? "1") || 1);
   const job = await deps.jobs.getJob(message.shopId, message.jobId);
@@ -117,6 +135,7 @@ export async function processWindowMessage(deps: FullResyncDeps, record: WorkRec
     message,
     receiveCount,
     meter: new ApiCallMeter(),
+    deadline: options.deadline ?? Deadline.none(),
     committed: EMPTY_SNAPSHOT,
   };
   try {
@@ -255,13 +274,15 @@ async function fetchAndCommit(context: StepContext): Promise<WindowOutcome> {
         ...(window.pageToken ? { page_token: window.pageToken } : {}),
       },
       body: { create_time_ge: window.lower, create_time_lt: window.end },
+      deadline: context.deadline.minus(TIME_BUDGET.pageCommitReserveMs),
     });
   } catch (error) {
-    if (error instanceof TikTokRateLimitedError) return throttled(context, error);
+    const waitMs = deferral(error);
+    if (waitMs !== undefined) return throttled(context, waitMs, "throttled");
     // The shop's authorization needs renewing: retrying will not help, and the DLQ is no place for it.
     // Park the page (SQS's longest delay) until `npm run reauth` installs a new pair; no TikTok call is
     // made meanwhile (the token manager refuses before any request).
-    if (error instanceof TikTokReauthRequiredError) return throttled(context, error, REAUTH_PARK_MS);
+    if (error instanceof TikTokReauthRequiredError) return throttled(context, REAUTH_PARK_MS, "parked");
     if (error instanceof TikTokPageTokenRefusedError && window.pageToken) {
       return restartFromCheckpoint(context, "page token refused");
     }
@@ -471,25 +492,42 @@ async function split(context: StepContext, totalCount: number): Promise<WindowOu
   return "split";
 }
 
-/** 429 after the client's own retries: the same page again later, acknowledged now (never the DLQ). */
 /** How long a page of a shop that needs re-authorizing waits before it is tried again. */
 const REAUTH_PARK_MS = 900_000;
+/** A 429 without Retry-After: try the page again after about this long. */
+const THROTTLE_WAIT_MS = 5_000;
+/** Out of time with nothing to wait for: the page is due again at once (plus jitter). */
+const OUT_OF_TIME_WAIT_MS = 1_000;
 
+/**
+ * How long to wait before the page is tried again when `error` says "not now" rather than "failed":
+ * a 429 left after the client's retries, or a deadline the page could not fit in because of a
+ * Retry-After, a backoff after a 429, or a wait for the shop's request budget. A deadline hit while
+ * the attempts themselves kept failing (5xx, timeouts) is a failure: undefined.
+ */
+export function deferral(error: unknown): number | undefined {
+  if (error instanceof TikTokRateLimitedError) return error.retryAfterMs ?? THROTTLE_WAIT_MS;
+  if (!isOutOfTime(error)) return undefined;
+  return error.retryAfterMs ?? OUT_OF_TIME_WAIT_MS;
+}
+
+/**
+ * The same page again later, acknowledged now (never the DLQ): after a 429 or a deadline it could not
+ * fit in ("throttled"), or parked while the shop needs re-authorizing ("parked").
+ */
 async function throttled(
   context: StepContext,
-  error: TikTokRateLimitedError | TikTokReauthRequiredError,
-  parkMs?: number,
+  waitMs: number,
+  why: "throttled" | "parked",
 ): Promise<WindowOutcome> {
   const { deps, window } = context;
   const random = deps.random ?? Math.random;
-  const waitMs =
-    parkMs ?? (error instanceof TikTokRateLimitedError ? error.retryAfterMs : undefined) ?? 5_000;
   const delaySeconds = Math.min(900, Math.max(1, Math.ceil(waitMs / 1000) + Math.floor(random() * 3)));
   await sendWork(queue(deps), [{ message: messageFor(window), delaySeconds }]);
   // Keeps the reconciler away until the delayed copy is due.
   await deps.jobs.touchWindow(window, deps.clock.nowMs() + delaySeconds * 1000, takeCalls(context));
   deps.log.info(
-    parkMs ? "page parked until the shop is re-authorized" : "page throttled; re-sent with a delay",
+    why === "parked" ? "page parked until the shop is re-authorized" : "page throttled; re-sent with a delay",
     {
       jobId: window.jobId,
       window: window.window,
@@ -497,6 +535,24 @@ async function throttled(
     },
   );
   return "throttled";
+}
+
+/**
+ * A record the invocation had no time to start: sent again as a fresh message and acknowledged. A
+ * batch item failure would do the same work later, but it spends one of the message's receives (the
+ * last one marks the window FAILED and dead-letters it) and waits out the visibility timeout, so time
+ * running short could fail a healthy window. If the send fails, the caller reports the record as a
+ * batch item failure instead.
+ */
+export async function handBack(deps: FullResyncDeps, record: WorkRecord): Promise<WindowOutcome> {
+  const message = parseWorkMessage(record.body);
+  await sendWork(queue(deps), [{ message }]);
+  deps.log.info("out of time: work message handed back to the queue unstarted", {
+    shopId: message.shopId,
+    jobId: message.jobId,
+    window: message.window,
+  });
+  return "handed-back";
 }
 
 function recordPageMetrics(context: StepContext, counts: Partial<WindowCounts>, openDelta: number) {

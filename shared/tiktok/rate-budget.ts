@@ -1,0 +1,37 @@
+/**
+ * One request budget per shop across every function (DESIGN rule 9): TIKTOK_MAX_RPS is what TikTok
+ * lets us send for a shop, whoever sends it. On AWS the tick, the API and every worker instance run
+ * in separate Lambda containers, each with its own limiter, so each takes an explicit share and the
+ * shares add up to the whole budget at most:
+ *
+ * - tick 20 %: the incremental run (usually one call) and the probes when it plans a first sync;
+ * - API 20 %: "sync now" runs and the planning probes of a full resync it starts;
+ * - workers 60 %, divided by WORKER_CONCURRENCY (the event source's maximum concurrency), each
+ *   instance one part: a full resync's pages are the bulk of all calls.
+ *
+ * Concurrent tick and API runs of one shop are excluded by the shop's lock, but their planning
+ * probes and the workers are not, hence static shares rather than a shared counter (which would cost
+ * a DynamoDB write per request). Each share only adapts downwards on 429 (AIMD). A process that runs
+ * every role with one limiter per shop (the local stack, the CLI, the benchmark) takes the whole
+ * budget: one limiter cannot exceed it.
+ */
+import { perWorkerRps } from "./rate-limiter";
+
+export type FunctionRole = "tick" | "api" | "worker" | "all-in-one";
+
+/** Fractions of a shop's TIKTOK_MAX_RPS; their sum is at most 1. */
+export const RATE_SHARES = { tick: 0.2, api: 0.2, workers: 0.6 } as const;
+
+/** The fraction of the shop's budget one instance of `role` may use. */
+export function rateShareFor(role: FunctionRole, workerConcurrency: number): number {
+  switch (role) {
+    case "tick":
+      return RATE_SHARES.tick;
+    case "api":
+      return RATE_SHARES.api;
+    case "worker":
+      return perWorkerRps(RATE_SHARES.workers, workerConcurrency);
+    case "all-in-one":
+      return 1;
+  }
+}
