@@ -196,7 +196,7 @@ describe("one job per shop, date-range backfill and cancel", () => {
   beforeAll(async () => {
     harness = await createHarness({
       label: "range",
-      orders: 2_000,
+      orders: 1_000,
       emulatorClockOffsetSeconds: -600,
       settings: { pageBudget: 2 },
     });
@@ -206,8 +206,8 @@ describe("one job per shop, date-range backfill and cancel", () => {
   it("refuses a second job while one runs, and a backfill touches only its range", async () => {
     const shopId = harness.shop.shopId;
     const times = [...harness.truth().values()].map((order) => order.createTime).sort((a, b) => a - b);
-    const from = times[500] as number;
-    const to = times[1_200] as number;
+    const from = times[250] as number;
+    const to = times[600] as number;
     const backfill = await startFullResync(harness.deps, shopId, { from, to });
     expect(backfill).toMatchObject({ status: "RUNNING", rangeStart: from, rangeEnd: to });
     const second = startFullResync(harness.deps, shopId);
@@ -253,7 +253,7 @@ describe("first sync with incremental ticks and mutations during the job", () =>
   let harness: Harness;
   beforeAll(async () => {
     // Real-time emulator clock: mutations are stamped "now", after the job's windowEnd.
-    harness = await createHarness({ label: "first", orders: 1_000, settings: { pageBudget: 2 } });
+    harness = await createHarness({ label: "first", orders: 600, settings: { pageBudget: 2 } });
   });
   afterAll(() => harness.close());
 
