@@ -12,6 +12,8 @@ module.exports = {
   transformIgnorePatterns: ["/node_modules/(?!@middy/)"],
   globalSetup: "<rootDir>/test/support/global-setup.ts",
   globalTeardown: "<rootDir>/test/support/global-teardown.ts",
+  // The longest suites first, even on a clean clone without jest's cache of durations.
+  testSequencer: "<rootDir>/test/support/longest-first-sequencer.js",
   // Generous: DynamoDB Local is slow on 2 shared cores; tests wait on conditions, never on time.
   testTimeout: 240_000,
   maxWorkers: 2,

@@ -57,9 +57,13 @@ export interface FullResyncResult {
   /** The API function's part: probing, planning, writing windows, enqueueing. */
   readonly planningMs: number;
   readonly jobId: string;
+  /** The job's windowEnd (unix seconds): a first sync's cursor. */
+  readonly windowEnd: number;
   readonly windows: number;
   readonly probes: number;
   readonly progress: Record<string, unknown>;
+  /** The JobOrders metric summed and JobWindowsOpen's last value, over this job. */
+  readonly metrics: { readonly jobOrders: number; readonly lastWindowsOpen: number | undefined };
 }
 
 export interface TickResult {

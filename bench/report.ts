@@ -7,7 +7,7 @@ import type { DynamoCounts } from "./instrument";
 import { sumRecord } from "./instrument";
 import { LAMBDA_MEMORY_GB, PRICES } from "./prices";
 import type { StoreFloor } from "./store-floor";
-import type { CheckResult } from "./verify";
+import { type CheckResult, fullResyncCallBound } from "./verify";
 
 export interface BenchSettings {
   readonly orders: number;
@@ -292,7 +292,8 @@ export function analyse(
       checkOk: check.ok,
       check: check.ok
         ? `OK (${fmtInt(check.stored)} = truth; ${fmtInt(check.hashesCompared)} hashes)`
-        : `FAILED: ${check.missing} missing, ${check.stale} stale, ${check.extra} extra`,
+        : `FAILED: ${check.missing} missing, ${check.stale} stale, ${check.extra} extra` +
+          (check.problems.length > 0 ? `; ${check.problems.join("; ")}` : ""),
     };
   });
   return { rows, targets: targets(settings, rows, measurements) };
@@ -313,6 +314,20 @@ function targets(
       actual: `${fmtInt(r.apiCalls)} calls = ${r.callsOverFloor.toFixed(3)}× ${fmtInt(r.apiCallFloor)}`,
       pass: r.callsOverFloor <= 1.03,
     });
+    const progress = measurements.find((m) => m.key === key)?.details.progress as
+      | Record<string, unknown>
+      | undefined;
+    if (progress) {
+      const searches = Number(progress.successful_search_calls);
+      const probes = Number(progress.probes);
+      const splits = Number(progress.splits);
+      const bound = fullResyncCallBound(Number(progress.orders), probes, splits);
+      list.push({
+        target: `${r.label}: searches ≤ 1.03× floor + probes + splits (a miss fails the check)`,
+        actual: `${fmtInt(searches)} ≤ ${bound.toFixed(1)} (${probes} probes, ${splits} splits)`,
+        pass: searches <= bound,
+      });
+    }
     list.push({
       target: `${r.label}: wall ≤ 1.25× floor`,
       actual:

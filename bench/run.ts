@@ -29,6 +29,8 @@ import { startTikTokEmulator, type TikTokEmulator } from "../infra/local/tiktok-
 import { createDocumentClient, createDynamoDbClient, createSqsClient } from "../shared/aws-clients";
 import { systemClock } from "../shared/clock";
 import { isInvalidOrder, type NormalizedOrder, normalizeOrder } from "../shared/orders/normalize";
+import { StateStore } from "../shared/store/state-store";
+import { getDlqDepth } from "../shared/sync/full-resync/progress";
 import { createTikTokClient } from "../shared/tiktok/client";
 import { AdaptiveRateLimiter } from "../shared/tiktok/rate-limiter";
 import { runBaseline } from "./baseline";
@@ -57,7 +59,7 @@ import {
   timeTable,
 } from "./report";
 import { dropTables, measureStoreFloor } from "./store-floor";
-import { type CheckResult, checkAgainstTruth, checkBaselineTable } from "./verify";
+import { type CheckResult, checkAgainstTruth, checkBaselineTable, checkFullResyncJob } from "./verify";
 
 const SHOP_ID = "7494000000000283300";
 const ACCESS_TOKEN = "bench-access-token";
@@ -77,7 +79,8 @@ const USAGE = `npm run bench -- [options]
   --batch-size N      SQS records per worker invocation (default 5, as deployed)
   --baseline-pages N  pages the baseline runs before extrapolating (default 30; 0 = all)
   --changes N         orders changed before the incremental tick (default 100)
-  --hash-sample N     orders whose content hash is compared in each check (default 2000)
+  --hash-sample N     orders whose content hash is compared in each check (default 20000: every
+                      order of a shop that size)
   --floor-items N     items used to measure the store floor (default 2000)
   --lane-orders N     orders of the as-deployed worker scenario: one lane per process, as one Lambda
                       instance runs, into a table of its own (default 5000; 0 skips it)
@@ -93,7 +96,7 @@ function parseSettings(): BenchSettings & { out: string | undefined } {
       "batch-size": { type: "string", default: "5" },
       "baseline-pages": { type: "string", default: "30" },
       changes: { type: "string", default: "100" },
-      "hash-sample": { type: "string", default: "2000" },
+      "hash-sample": { type: "string", default: "20000" },
       "floor-items": { type: "string", default: "2000" },
       "lane-orders": { type: "string", default: "5000" },
       out: { type: "string" },
@@ -256,6 +259,7 @@ function apiCallsSince(emulator: TikTokEmulator, before: ReturnType<TikTokEmulat
     total: after.total - before.total,
     ok: after.byOutcome.ok - before.byOutcome.ok,
     rateLimited: after.byOutcome.rateLimited - before.byOutcome.rateLimited,
+    successfulSearches: after.successfulSearchCalls - before.successfulSearchCalls,
   };
 }
 
@@ -265,7 +269,8 @@ function describeCheck(name: string, check: CheckResult): string {
     `${check.stale} stale, ${check.extra} extra, ${fmtInt(check.hashesCompared)} hashes compared ` +
     `(${fmtMs(check.ms)})`;
   const examples = check.examples.length > 0 ? `\n      e.g. ${check.examples.join("; ")}` : "";
-  return `    check ${name}: ${check.ok ? "OK" : "FAILED"} — ${figures}${check.ok ? "" : examples}`;
+  const problems = check.problems.map((problem) => `\n      ✖ ${problem}`).join("");
+  return `    check ${name}: ${check.ok ? "OK" : "FAILED"} — ${figures}${check.ok ? "" : examples + problems}`;
 }
 
 function meterSummary(meters: ProcessMeters): Record<string, unknown> {
@@ -523,12 +528,24 @@ async function main(): Promise<number> {
     const runFull = async (
       key: "full" | "full-again" | "lane",
       label: string,
-      on: { process: SyncChild; scopeOrders: number; range?: { from: number; to: number } } = {
+      on: {
+        process: SyncChild;
+        scopeOrders: number;
+        range?: { from: number; to: number };
+        target: { tables: typeof tables; queues: typeof queues };
+      } = {
         process: sync,
         scopeOrders: settings.orders,
+        target: { tables, queues },
       },
       checkScenario: () => Promise<CheckResult> = check,
     ) => {
+      const state = new StateStore({
+        documents,
+        tableName: on.target.tables.stateTable,
+        clock: systemClock,
+      });
+      const cursorBefore = (await state.getMeta(SHOP_ID))?.cursor;
       const apiBefore = emulator.counters();
       const cpuBefore = cpuMark(aws, on.process);
       const result = await on.process.call<FullResyncResult>({
@@ -542,7 +559,23 @@ async function main(): Promise<number> {
           `(planning ${fmtMs(result.planningMs)}), ` +
           `${fmtMs(result.wallMs)}, ${fmtInt(calls.total)} API calls (${calls.rateLimited} throttled)`,
       );
-      const verdict = await checkScenario();
+      const truthCheck = await checkScenario();
+      const jobProblems = checkFullResyncJob({
+        jobId: result.jobId,
+        progress: result.progress,
+        scopeOrders: on.scopeOrders,
+        emulatorSuccessfulSearches: calls.successfulSearches,
+        meta: (await state.getMeta(SHOP_ID)) as Record<string, unknown> | undefined,
+        // Only a whole-history job sets the cursor, and only a shop's first (rule 6).
+        expectedCursor: on.range || cursorBefore !== undefined ? cursorBefore : result.windowEnd,
+        metrics: result.metrics,
+        dlqDepth: await getDlqDepth(sqs, on.target.queues.deadLetterQueueUrl),
+      });
+      const verdict: CheckResult = {
+        ...truthCheck,
+        ok: truthCheck.ok && jobProblems.length === 0,
+        problems: [...truthCheck.problems, ...jobProblems],
+      };
       say(describeCheck(key, verdict));
       measurements.push({
         key,
@@ -657,7 +690,7 @@ async function main(): Promise<number> {
       await runFull(
         "lane",
         `6 worker as deployed (1 lane, ${fmtInt(scopeOrders)} orders)`,
-        { process: lane, scopeOrders, range: { from, to } },
+        { process: lane, scopeOrders, range: { from, to }, target: laneTarget },
         () =>
           checkAgainstTruth({
             emulator,

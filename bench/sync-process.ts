@@ -19,6 +19,7 @@ import { runTick } from "../shared/app/tick";
 import { createDocumentClient, createDynamoDbClient, createSqsClient } from "../shared/aws-clients";
 import { systemClock } from "../shared/clock";
 import { parseConfig } from "../shared/config";
+import { MetricName } from "../shared/observability/metric-names";
 import type { LogPort, MetricsPort } from "../shared/observability/telemetry";
 import { WORKER_TIMEOUT_SECONDS } from "../shared/resources";
 import { JobStore } from "../shared/store/job-store";
@@ -71,8 +72,24 @@ function benchLog(problems: Problems): LogPort {
   };
 }
 
-/** Metrics go to CloudWatch on AWS; here they are no part of what is measured. */
-const noMetrics: MetricsPort = { record: () => {} };
+/**
+ * Metrics go to CloudWatch on AWS and are no part of what is measured; the two the benchmark checks a
+ * full resync by (its orders summed, its open windows last reported) are tallied, nothing else is kept.
+ */
+class JobMetricsTally implements MetricsPort {
+  jobOrders = 0;
+  lastWindowsOpen: number | undefined;
+
+  record(_shopId: string, name: MetricName, value: number): void {
+    if (name === MetricName.JobOrders) this.jobOrders += value;
+    else if (name === MetricName.JobWindowsOpen) this.lastWindowsOpen = value;
+  }
+
+  reset(): void {
+    this.jobOrders = 0;
+    this.lastWindowsOpen = undefined;
+  }
+}
 
 interface Snapshot {
   readonly dynamodb: DynamoCounts;
@@ -89,6 +106,7 @@ interface Snapshot {
 class SyncProcess {
   private readonly problems: Problems = { warnings: 0, errors: 0, last: [] };
   private readonly memory = new MemorySampler();
+  private readonly metrics = new JobMetricsTally();
   private readonly runtime: Runtime;
   private readonly progressJobs: JobStore;
   private readonly progressClient;
@@ -110,7 +128,7 @@ class SyncProcess {
         appSecret: config.TIKTOK_APP_SECRET as string,
         initialTokens: { accessToken: init.accessToken, refreshToken: init.refreshToken },
       },
-      metrics: noMetrics,
+      metrics: this.metrics,
       log: benchLog(this.problems),
       dynamodb,
       sqs,
@@ -211,11 +229,13 @@ class SyncProcess {
     const before = this.snapshot();
     (globalThis as { gc?: () => void }).gc?.();
     this.memory.reset();
+    this.metrics.reset();
     const startedAtMs = Date.now();
     const started = (await fullResync.start(shopId, range ?? {})) as {
       jobId: string;
       windows: number;
       probes: number;
+      windowEnd: number;
     };
     const planningMs = Date.now() - startedAtMs;
     let progress: JobProgress | undefined;
@@ -256,9 +276,11 @@ class SyncProcess {
       wallMs,
       planningMs,
       jobId: started.jobId,
+      windowEnd: started.windowEnd,
       windows: started.windows,
       probes: started.probes,
       progress: { ...progress },
+      metrics: { jobOrders: this.metrics.jobOrders, lastWindowsOpen: this.metrics.lastWindowsOpen },
     };
   }
 

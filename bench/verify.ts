@@ -3,6 +3,9 @@
  * is compared on (id, update_time) through `truthSummary` (cheap even for 283k orders); content hashes
  * are compared on a random sample of runs of 100 orders (rebuilding 283k full objects would take
  * ~600 MB and minutes), or on every order when the shop is no bigger than the sample.
+ *
+ * A full resync is also held to what it reports and leaves behind (`checkFullResyncJob`): the checks
+ * the integration test made on a 20,000-order job before it shrank to test size, the call bound among them.
  */
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { TikTokEmulator } from "../infra/local/tiktok-emulator";
@@ -21,6 +24,8 @@ export interface CheckResult {
   readonly hashMismatches: number;
   /** A few offending ids, for the log. */
   readonly examples: readonly string[];
+  /** Anything else found wrong (a full resync's own figures, its status, metrics, DLQ). */
+  readonly problems: readonly string[];
   readonly ms: number;
 }
 
@@ -126,8 +131,84 @@ export async function checkAgainstTruth(input: {
     hashesCompared,
     hashMismatches,
     examples,
+    problems: [],
     ms: performance.now() - started,
   };
+}
+
+/**
+ * Successful search calls a full resync of `orders` orders may make: 1.03× the floor ceil(orders / 100)
+ * (one partial last page per window of up to 50 pages), plus the planner's probes and the workers' splits.
+ */
+export function fullResyncCallBound(orders: number, probes: number, splits: number): number {
+  return 1.03 * Math.ceil(orders / 100) + probes + splits;
+}
+
+/** What the job reported (its status document), and what the run observed around it. */
+export interface FullResyncJobFacts {
+  readonly jobId: string;
+  /** The job's progress when it ended (getJobProgress's fields). */
+  readonly progress: Readonly<Record<string, unknown>>;
+  /** Orders the job's range holds in the truth. */
+  readonly scopeOrders: number;
+  /** Successful search calls the emulator served while the job ran. */
+  readonly emulatorSuccessfulSearches: number;
+  /** The shop's META item after the job. */
+  readonly meta: Readonly<Record<string, unknown>> | undefined;
+  /** The cursor META must hold: the job's windowEnd for a first sync, else what it held before. */
+  readonly expectedCursor: number | undefined;
+  /** JobOrders summed and JobWindowsOpen's last value, as the sync process recorded them. */
+  readonly metrics: { readonly jobOrders: number; readonly lastWindowsOpen: number | undefined };
+  readonly dlqDepth: number;
+}
+
+/**
+ * A full resync's own accounting against what happened: COMPLETED with every window done, every order of
+ * its range counted once, the searches it counted = the searches TikTok served, within the call bound,
+ * META recording the full sync, the metrics, and nothing dead-lettered. Empty when all holds.
+ */
+export function checkFullResyncJob(facts: FullResyncJobFacts): string[] {
+  const problems: string[] = [];
+  const expect = (what: string, actual: unknown, expected: unknown) => {
+    if (actual !== expected)
+      problems.push(`${what} is ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)}`);
+  };
+  const { progress, scopeOrders } = facts;
+  const number = (field: string) => Number(progress[field] ?? Number.NaN);
+  const windows = (progress.windows ?? {}) as {
+    total?: number;
+    open?: number;
+    done?: number;
+    failed?: number;
+  };
+  expect("job status", progress.status, "COMPLETED");
+  expect("job orders", progress.orders, scopeOrders);
+  expect("job inserted + unchanged", number("inserted") + number("unchanged"), scopeOrders);
+  expect("job quarantined", progress.quarantined, 0);
+  expect("job eta", progress.eta, null);
+  expect("open windows", windows.open, 0);
+  expect("failed windows", windows.failed, 0);
+  expect("done windows", windows.done, windows.total);
+  const searches = facts.emulatorSuccessfulSearches;
+  expect("successful searches the job counted", progress.successful_search_calls, searches);
+  const bound = fullResyncCallBound(scopeOrders, number("probes"), number("splits"));
+  if (!(searches <= bound)) {
+    problems.push(
+      `${searches} successful searches exceed the bound ${bound.toFixed(1)} ` +
+        `(1.03 × ${Math.ceil(scopeOrders / 100)} + ${number("probes")} probes + ${number("splits")} splits)`,
+    );
+  }
+  const meta = facts.meta ?? {};
+  expect("META sync_type", meta.sync_type, "full");
+  expect("META is_full_sync", meta.is_full_sync, true);
+  expect("META records_synced", meta.records_synced, scopeOrders);
+  expect("META last_job_id", meta.last_job_id, facts.jobId);
+  expect("META last_sync_time", meta.last_sync_time, progress.finished);
+  expect("META cursor", meta.cursor, facts.expectedCursor);
+  expect("JobOrders metric (sum)", facts.metrics.jobOrders, scopeOrders);
+  expect("JobWindowsOpen metric (last)", facts.metrics.lastWindowsOpen, 0);
+  expect("DLQ depth", facts.dlqDepth, 0);
+  return problems;
 }
 
 /**
@@ -168,6 +249,7 @@ export async function checkBaselineTable(input: {
     hashesCompared: 0,
     hashMismatches: 0,
     examples,
+    problems: [],
     ms: performance.now() - started,
   };
 }

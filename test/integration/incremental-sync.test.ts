@@ -207,7 +207,10 @@ describe("incremental sync", () => {
   });
 
   it("a lock left by a dead run blocks until its lease expires, then is taken over", async () => {
-    harness = await startSyncHarness({ env: { SYNC_LOCK_LEASE_SECONDS: "60" } });
+    harness = await startSyncHarness({
+      emulator: { shops: [{ id: "shop-1", orders: 100 }] },
+      env: { SYNC_LOCK_LEASE_SECONDS: "60" },
+    });
     await seedCursor(harness);
     expect(await harness.runtime.state.acquireLock(harness.shopId, "dead-lambda", 60_000)).toBe(true);
     const blocked = await harness.runtime.incremental(harness.shopId);
@@ -219,7 +222,8 @@ describe("incremental sync", () => {
   });
 
   it("two concurrent ticks: one runs, the other exits quietly and still reports lag", async () => {
-    harness = await startSyncHarness();
+    // A few pages: the first run still holds the lock when the other tries to take it.
+    harness = await startSyncHarness({ emulator: { shops: [{ id: "shop-1", orders: 300 }] } });
     await seedCursor(harness);
     const other = harness.newRuntime();
     const outcomes = await Promise.all([
@@ -233,7 +237,7 @@ describe("incremental sync", () => {
   });
 
   it("retries injected 5xx, malformed JSON and 429 and still ends equal to the truth", async () => {
-    harness = await startSyncHarness({ emulator: { shops: [{ id: "shop-1", orders: 400 }] } });
+    harness = await startSyncHarness({ emulator: { shops: [{ id: "shop-1", orders: 200 }] } });
     await seedCursor(harness);
     harness.emulator.failNext({ count: 1, endpoint: "searchOrders", fault: "http500" });
     harness.emulator.failNext({ count: 1, endpoint: "searchOrders", fault: "malformedJson" });
@@ -246,7 +250,8 @@ describe("incremental sync", () => {
   });
 
   it("an access token expiring mid-run is refreshed once, rotated and stored", async () => {
-    harness = await startSyncHarness({ emulator: { shops: [{ id: "shop-1", orders: 500 }] } });
+    // Three pages: the token expires after the second.
+    harness = await startSyncHarness({ emulator: { shops: [{ id: "shop-1", orders: 300 }] } });
     await seedCursor(harness);
     const shop = await harness.runtime.shop(harness.shopId);
     let before: Awaited<ReturnType<typeof harness.runtime.tokenRepository.get>>;
@@ -277,7 +282,7 @@ describe("incremental sync", () => {
   });
 
   it("quarantines orders without the fields the sync relies on and counts them", async () => {
-    harness = await startSyncHarness();
+    harness = await startSyncHarness({ emulator: { shops: [{ id: "shop-1", orders: 100 }] } });
     await seedCursor(harness);
     const shop = await harness.runtime.shop(harness.shopId);
     const deps = {
