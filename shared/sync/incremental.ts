@@ -303,7 +303,9 @@ async function pageThroughWindow(
     // A query can end before its total_count: TikTok pages through a limited number of results per query
     // (the result cap). Only a query that served everything it counted is the end of the window.
     const capped = !page.nextPageToken && servedInQuery < page.totalCount;
-    const lastPage = (!page.nextPageToken || page.orders.length < pageSize) && !capped;
+    // The end of a query is "no next token" (and everything it counted served), never a short page:
+    // TikTok may serve fewer than page_size orders (a silent page-size cap, a cut page) and go on.
+    const lastPage = !page.nextPageToken && !capped;
     if (capped && pageMax <= lower) {
       // Restarting by value would ask the same query again: more orders share one second than a query
       // may page through. Stop (the checkpoint keeps what was written) rather than skip the rest.
