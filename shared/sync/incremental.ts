@@ -15,6 +15,7 @@ import { randomUUID } from "node:crypto";
 import { type Clock, unixSeconds } from "../clock";
 import { MetricName } from "../observability/metric-names";
 import type { LogPort, MetricsPort } from "../observability/telemetry";
+import type { NormalizedOrder } from "../orders/normalize";
 import type { OrderStore } from "../store/order-store";
 import { type LastRun, LockLostError, type StateStore } from "../store/state-store";
 import { TikTokPageTokenRefusedError } from "../tiktok/errors";
@@ -193,6 +194,37 @@ export async function runIncrementalSync(
   }
 }
 
+/** Logs (ids only) a page served outside its query's range or not sorted by update_time. */
+function reportIrregularPage(
+  deps: IncrementalSyncDeps,
+  shopId: string,
+  served: readonly NormalizedOrder[],
+  inRange: readonly NormalizedOrder[],
+  range: { lower: number; windowEnd: number },
+) {
+  if (inRange.length < served.length) {
+    const inside = new Set(inRange);
+    deps.log.warn(
+      "search page holds orders outside the query's update_time range; they do not move the restart point",
+      {
+        shopId,
+        ...range,
+        orderIds: served.filter((order) => !inside.has(order)).map((order) => order.orderId),
+      },
+    );
+  }
+  const unsortedAt = served.findIndex(
+    (order, index) => index > 0 && order.updateTime < (served[index - 1] as NormalizedOrder).updateTime,
+  );
+  if (unsortedAt > 0) {
+    deps.log.warn("search page not sorted by update_time; the restart point is the page's highest in range", {
+      shopId,
+      ...range,
+      orderIds: served.map((order) => order.orderId),
+    });
+  }
+}
+
 function emptyCounts(): RunCounts {
   return { inserted: 0, updated: 0, unchanged: 0, stale: 0, quarantined: 0, pages: 0 };
 }
@@ -297,8 +329,16 @@ async function pageThroughWindow(
     counts.stale += written.stale;
     counts.quarantined += written.quarantined;
 
-    const pageMax = written.valid.reduce((max, order) => Math.max(max, order.updateTime), lower);
-    if (written.valid.length > 0) maxUpdateTime = Math.max(maxUpdateTime ?? pageMax, pageMax);
+    for (const order of written.valid)
+      maxUpdateTime = Math.max(maxUpdateTime ?? order.updateTime, order.updateTime);
+    // Only orders inside the query's range may move the restart point. One served at or past windowEnd
+    // (a search index lagging the order's current state) would otherwise jump past everything not read yet;
+    // it is stored all the same (the conditional upsert makes any version safe).
+    const inWindow = written.valid.filter(
+      (order) => order.updateTime >= lower && order.updateTime < windowEnd,
+    );
+    reportIrregularPage(deps, shopId, written.valid, inWindow, { lower, windowEnd });
+    const pageMax = inWindow.reduce((max, order) => Math.max(max, order.updateTime), lower);
     servedInQuery += page.orders.length;
     // A query can end before its total_count: TikTok pages through a limited number of results per query
     // (the result cap). Only a query that served everything it counted is the end of the window.
