@@ -12,6 +12,7 @@ import { normalizeOrder } from "../../shared/orders/normalize";
 import { OrderStore } from "../../shared/store/order-store";
 import { resumeJob } from "../../shared/sync/full-resync/lifecycle";
 import { startFullResync } from "../../shared/sync/full-resync/planner";
+import { SearchStalledError } from "../../shared/sync/incremental";
 import { type SyncHarness, startSyncHarness } from "../support/sync-harness";
 import { createHarness, diffOrders, type Harness, isFinished } from "./full-resync-harness";
 
@@ -108,7 +109,7 @@ describe("incremental sync on TikTok's edge behaviours", () => {
     const first = await completedRun(harness);
     // The first run already read every order of its window (the one served late is stored as served).
     expect(first.inserted).toBe(150);
-    const [outside] = warnings(harness, "outside the query's update_time range");
+    const [outside] = warnings(harness, "outside the query's range");
     expect(outside?.fields).toEqual({
       shopId: harness.shopId,
       lower: expect.any(Number),
@@ -171,7 +172,7 @@ describe("incremental sync on TikTok's edge behaviours", () => {
 
   // Issue 16 item 3: only 36009004 + "page_token" is taken for a refused token; another wording of the
   // same refusal fails the run.
-  it.failing.each(OTHER_REFUSALS)(
+  it.each(OTHER_REFUSALS)(
     "item 3: a token refusal worded %s restarts from the checkpoint too",
     async (refusal) => {
       await sameSecondGroup(refusal);
@@ -180,6 +181,41 @@ describe("incremental sync on TikTok's edge behaviours", () => {
       await expectEqualToTruth(harness);
     },
   );
+
+  // Issue 16 item 3, the bound: more than a page of orders in one second while every token is refused.
+  // Each restart by value re-reads that second and needs a token again, which used to loop until the
+  // deadline on every tick. A create flood shares one update_time, one create_time and one status, so
+  // no query can get past it without a token: the run stops with a typed error and keeps its checkpoint.
+  it("item 3: every token refused inside a same-second group beyond a page: the run stops, never loops", async () => {
+    harness = await startSyncHarness({
+      emulator: { shops: [{ id: "shop-1", orders: 50 }], bursts: { fraction: 0 }, pageTokenTtlSeconds: 0 },
+    });
+    await seedCursor(harness);
+    await completedRun(harness);
+    harness.advance(30);
+    const [flooded] = harness.emulator.flood({ count: 150, shopId: harness.shopId, source: "create" });
+    harness.advance(1);
+    const cursorBefore = (await harness.runtime.state.getMeta(harness.shopId))?.cursor;
+    const searchesBefore = searchCalls(harness);
+    const stopped = harness.runtime.incremental(harness.shopId);
+    await expect(stopped).rejects.toThrow(SearchStalledError);
+    await expect(stopped).rejects.toMatchObject({ second: flooded?.update_time, cause: expect.any(Error) });
+    // Bounded: a handful of requests per way of reading the second, not a loop until the deadline.
+    expect(searchCalls(harness) - searchesBefore).toBeLessThan(30);
+    expect((await harness.runtime.state.getMeta(harness.shopId))?.cursor).toBe(cursorBefore);
+    expect((await harness.runtime.state.getCheckpoint(harness.shopId))?.position).toBe(flooded?.update_time);
+    expect(harness.log.lines).toContainEqual(
+      expect.objectContaining({
+        level: "error",
+        fields: expect.objectContaining({
+          second: flooded?.update_time,
+          error: expect.objectContaining({ name: "SearchStalledError" }),
+        }),
+      }),
+    );
+    // The lock was released: the next tick tries again (and stops the same way while tokens keep dying).
+    await expect(harness.runtime.incremental(harness.shopId)).rejects.toThrow(SearchStalledError);
+  });
 
   // Issue 16 item 5: more orders in one update_time second than one query may page through throws
   // ResultCapExceededError on every tick. Their create_times differ: split the second by create_time.
