@@ -2,12 +2,10 @@
  * Incremental sync of one shop (DESIGN "Sync semantics" rules 1–7, contract).
  *
  * - The cursor is on update_time; a run reads [cursor − overlap, windowEnd) with windowEnd fixed at
- *   start to now − settle, sorted update_time ASC.
- * - Pages are fetched by value: every next request restarts from the highest update_time committed so
- *   far and skips what this run already wrote there. TikTok's page_token is followed only while a whole
- *   page sits inside one second (more than a page of orders share it). An offset-style token would
- *   otherwise skip an unchanged order each time another order leaves the window mid-paging. Because
- *   each query serves at most a page or two, a per-query result cap can never cut a run short.
+ *   start to now − settle, sorted update_time ASC, by value (window-scan.ts): every next request
+ *   restarts from the highest update_time committed so far; page_token is followed only while a whole
+ *   page sits inside one second. One second no query gets past (the result cap, tokens always refused)
+ *   is read in parts by create_time, then by status; what no filter splits stops the run (typed error).
  * - After each committed page the checkpoint and the lock lease are written in one transaction,
  *   conditional on holding the lock; on completion the cursor becomes windowEnd, never the wall clock.
  */
@@ -15,29 +13,18 @@ import { randomUUID } from "node:crypto";
 import { type Clock, unixSeconds } from "../clock";
 import { MetricName } from "../observability/metric-names";
 import type { LogPort, MetricsPort } from "../observability/telemetry";
-import type { NormalizedOrder } from "../orders/normalize";
 import type { OrderStore } from "../store/order-store";
 import { type LastRun, LockLostError, type StateStore } from "../store/state-store";
-import type { SearchOrdersBody, SearchOrdersQuery } from "../tiktok/api-types";
-import { isPageTokenRefusal } from "../tiktok/errors";
 import { Deadline, isOutOfTime, TIME_BUDGET } from "../time-budget";
-import { writePage } from "./page-writer";
 import type { ApiCallMeter, OrderSearchPort, ShopRef } from "./ports";
+import { RunPaused, SearchStuckError, WindowReader } from "./window-scan";
 
-/** More orders share one `update_time` second than one TikTok query may page through (the result cap). */
-export class ResultCapExceededError extends Error {
-  constructor(
-    readonly shopId: string,
-    readonly second: number,
-    readonly totalCount: number,
-    readonly served: number,
-  ) {
-    super(
-      `shop ${shopId}: ${totalCount} orders from update_time ${second} on, but the query stopped after ${served} inside that one second (result cap)`,
-    );
-    this.name = "ResultCapExceededError";
-  }
-}
+export {
+  ResultCapExceededError,
+  SearchStalledError,
+  SearchStuckError,
+  StatusSplitIncompleteError,
+} from "./window-scan";
 
 export interface IncrementalSettings {
   readonly overlapSeconds: number;
@@ -189,7 +176,7 @@ export async function runIncrementalSync(
       deps.log.warn("incremental sync stopped: lock lost to another run", { shopId, runId });
       return { status: "lock-lost", runId, counts: emptyCounts() };
     }
-    if (error instanceof ResultCapExceededError || error instanceof SearchStalledError) {
+    if (error instanceof SearchStuckError) {
       // Stopped rather than skip or loop: the checkpoint keeps what was written, the cursor stays.
       deps.log.error("incremental sync stopped: TikTok's search cannot get past one second", {
         shopId,
@@ -229,287 +216,6 @@ interface WindowResult {
   readonly stopped?: "deadline" | "lock-lost";
 }
 
-/**
- * Requests in a row that one query may spend without progress (no new order committed, restart point
- * unmoved: refused page tokens, re-read or empty pages) before it stops following tokens. A token that
- * is refused every time while more than a page of orders shares one second would otherwise loop for
- * good: each restart by value re-reads that second and needs a token again. A single refusal (then the
- * re-read first page) stays well inside the bound.
- */
-const MAX_REQUESTS_WITHOUT_PROGRESS = 4;
-
-/** No progress past one second: page tokens refused (or pages adding nothing) every time. */
-export class SearchStalledError extends Error {
-  constructor(
-    readonly shopId: string,
-    readonly second: number,
-    readonly requests: number,
-    options?: { cause?: unknown },
-  ) {
-    super(
-      `shop ${shopId}: no progress inside update_time ${second} after ${requests} requests in a row (page tokens refused or pages adding nothing); stopped with the checkpoint kept`,
-      options,
-    );
-    this.name = "SearchStalledError";
-  }
-}
-
-/** The run stops between pages with its checkpoint kept: no time left (unwinds nested scans). */
-class RunPaused extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "RunPaused";
-  }
-}
-
-type SearchPage = Awaited<ReturnType<OrderSearchPort["searchOrders"]>>;
-
-/** Why a scan cannot get past one key second by value. */
-type StuckSecond =
-  | { readonly kind: "result-cap"; readonly totalCount: number; readonly served: number }
-  | { readonly kind: "stalled"; readonly requests: number; readonly cause: unknown };
-
-/** One way of reading a key range by value (DESIGN rule 2); the run's main scan is on update_time. */
-interface ByValueScan {
-  readonly sortField: "update_time" | "create_time";
-  readonly keyOf: (order: NormalizedOrder) => number;
-  /** The query restarting at key `from`. */
-  readonly body: (from: number) => SearchOrdersBody;
-  /** Whether a served order lies inside the query from `from`: only those move the restart point. */
-  readonly inRange: (order: NormalizedOrder, from: number) => boolean;
-  /** Exclusive end of the key range. */
-  readonly end: number;
-  /** The checkpoint's position while the scan restarts at `from`. */
-  readonly position: (from: number) => number;
-  /** Reads key second `key` whole, when queries from it cannot get past it; or throws. */
-  readonly readSecond: (key: number, why: StuckSecond) => Promise<void>;
-  /** Forgets written orders no later query can serve again (memory only; skipping is by version). */
-  readonly forget?: (written: Map<string, number>, from: number) => void;
-  /** Log fields locating the query. */
-  readonly describe: (from: number) => Record<string, unknown>;
-}
-
-/** The state of one run's window shared by its scans: counts, checkpoint, time budget. */
-class WindowReader {
-  readonly counts = emptyCounts();
-  maxUpdateTime: number | undefined;
-
-  constructor(
-    private readonly deps: IncrementalSyncDeps,
-    private readonly shop: ShopRef,
-    private readonly runId: string,
-    readonly windowEnd: number,
-    private readonly deadline: Deadline,
-    private readonly signal: AbortSignal | undefined,
-  ) {}
-
-  get log(): LogPort {
-    return this.deps.log;
-  }
-
-  get shopId(): string {
-    return this.shop.shopId;
-  }
-
-  async search(query: SearchOrdersQuery, body: SearchOrdersBody): Promise<SearchPage> {
-    if (!this.deadline.allows(TIME_BUDGET.pageStartMs)) throw new RunPaused("no time left to start a page");
-    try {
-      return await this.deps.tiktok.searchOrders({
-        shopCipher: this.shop.shopCipher,
-        query,
-        body,
-        ...(this.signal ? { signal: this.signal } : {}),
-        ...(this.deadline.bounded ? { deadline: this.deadline.minus(TIME_BUDGET.pageCommitReserveMs) } : {}),
-      });
-    } catch (error) {
-      if (!isOutOfTime(error)) throw error;
-      const reason = error instanceof Error ? error.message : String(error);
-      this.deps.log.info("incremental sync paused: the page does not fit in the time left", {
-        shopId: this.shopId,
-        body,
-        reason,
-      });
-      throw new RunPaused(reason, { cause: error });
-    }
-  }
-
-  /**
-   * Stores a page, skipping orders this run already wrote in the same version (`written`: id →
-   * update_time), and remembers what it wrote. `fresh` counts the orders new to this run.
-   */
-  async commit(
-    rawOrders: readonly unknown[],
-    written: Map<string, number>,
-  ): Promise<{ valid: readonly NormalizedOrder[]; fresh: number }> {
-    const deps = this.deps;
-    const alreadyWritten = (order: NormalizedOrder) => written.get(order.orderId) === order.updateTime;
-    const result = await writePage(
-      { orders: deps.orders, state: deps.state, storeRecipientData: deps.settings.storeRecipientData },
-      this.shopId,
-      rawOrders,
-      deps.clock.nowMs(),
-      { source: "incremental", skip: alreadyWritten },
-    );
-    const counts = this.counts;
-    counts.pages += 1;
-    counts.inserted += result.inserted;
-    counts.updated += result.updated;
-    counts.unchanged += result.unchanged;
-    counts.stale += result.stale;
-    counts.quarantined += result.quarantined;
-    let fresh = 0;
-    for (const order of result.valid) {
-      if (!alreadyWritten(order)) fresh += 1;
-      written.set(order.orderId, order.updateTime);
-      this.maxUpdateTime = Math.max(this.maxUpdateTime ?? order.updateTime, order.updateTime);
-    }
-    return { valid: result.valid, fresh };
-  }
-
-  /** Commits the restart position and renews the lock lease (conditional on holding the lock). */
-  checkpoint(position: number): Promise<void> {
-    const { deps } = this;
-    return deps.state.checkpoint(this.shopId, this.runId, deps.settings.lockLeaseMs, {
-      runId: this.runId,
-      position,
-      windowEnd: this.windowEnd,
-    });
-  }
-
-  /** Logs (ids only) a page holding orders outside its query's range, or not sorted by its key. */
-  reportIrregularPage(
-    scan: ByValueScan,
-    from: number,
-    served: readonly NormalizedOrder[],
-    inRange: readonly NormalizedOrder[],
-  ): void {
-    if (inRange.length < served.length) {
-      const inside = new Set(inRange);
-      this.log.warn(
-        "search page holds orders outside the query's range; they do not move the restart point",
-        {
-          shopId: this.shopId,
-          ...scan.describe(from),
-          orderIds: served.filter((order) => !inside.has(order)).map((order) => order.orderId),
-        },
-      );
-    }
-    const sorted = served.every(
-      (order, index) => index === 0 || scan.keyOf(order) >= scan.keyOf(served[index - 1] as NormalizedOrder),
-    );
-    if (!sorted) {
-      this.log.warn(
-        `search page not sorted by ${scan.sortField}; the restart point is its highest key in range`,
-        {
-          shopId: this.shopId,
-          ...scan.describe(from),
-          orderIds: served.map((order) => order.orderId),
-        },
-      );
-    }
-  }
-}
-
-/**
- * Pages through a scan by value: every next query restarts at the highest key committed so far, and
- * page_token is followed only while a page sits inside key second `from` (more than a page shares it).
- * The end is a page without a next token whose query served everything it counted. A short page with a
- * token is not the end (TikTok may cap or cut pages). `written` (id → update_time) skips re-read orders.
- */
-async function scanByValue(
-  reader: WindowReader,
-  scan: ByValueScan,
-  start: number,
-  written: Map<string, number>,
-  pageSize: number,
-): Promise<void> {
-  let from = start;
-  let pageToken: string | undefined;
-  /** Orders the current query (its first page and those its tokens led to) has served. */
-  let servedInQuery = 0;
-  let withoutProgress = 0;
-  let lastRefusal: unknown;
-  const restartAt = (key: number) => {
-    if (key !== from) {
-      from = key;
-      scan.forget?.(written, from);
-      withoutProgress = 0;
-    }
-    pageToken = undefined;
-    servedInQuery = 0;
-  };
-  const readWholeSecond = async (why: StuckSecond) => {
-    await scan.readSecond(from, why);
-    restartAt(from + 1);
-    await reader.checkpoint(scan.position(from));
-  };
-
-  while (from < scan.end) {
-    if (withoutProgress >= MAX_REQUESTS_WITHOUT_PROGRESS) {
-      await readWholeSecond({ kind: "stalled", requests: withoutProgress, cause: lastRefusal });
-      continue;
-    }
-    let page: SearchPage;
-    try {
-      page = await reader.search(
-        {
-          page_size: pageSize,
-          sort_field: scan.sortField,
-          sort_order: "ASC",
-          ...(pageToken ? { page_token: pageToken } : {}),
-        },
-        scan.body(from),
-      );
-    } catch (error) {
-      if (!isPageTokenRefusal(error, pageToken !== undefined)) throw error;
-      // Restart the query at its last committed key; what this run wrote there is skipped.
-      reader.log.warn("page token refused; restarting the query from its last committed key", {
-        shopId: reader.shopId,
-        ...scan.describe(from),
-        error: error instanceof Error ? error.message : String(error),
-      });
-      lastRefusal = error;
-      withoutProgress += 1;
-      restartAt(from);
-      continue;
-    }
-    const { valid, fresh } = await reader.commit(page.orders, written);
-    servedInQuery += page.orders.length;
-    const inRange = valid.filter((order) => scan.inRange(order, from));
-    reader.reportIrregularPage(scan, from, valid, inRange);
-    const pageMax = inRange.reduce((max, order) => Math.max(max, scan.keyOf(order)), from);
-    // A query can end before its total_count: TikTok pages through a limited number of results per
-    // query (the result cap). Only a query that served everything it counted has reached the end.
-    const capped = !page.nextPageToken && servedInQuery < page.totalCount;
-    if (capped && pageMax <= from) {
-      // More orders share key second `from` than one query serves: restarting there by value would
-      // ask the same query again.
-      await readWholeSecond({ kind: "result-cap", totalCount: page.totalCount, served: servedInQuery });
-      continue;
-    }
-    if (capped) {
-      reader.log.warn("query ended before its total_count (result cap); continuing by value", {
-        shopId: reader.shopId,
-        ...scan.describe(pageMax),
-        served: servedInQuery,
-        totalCount: page.totalCount,
-      });
-    }
-    const lastPage = !page.nextPageToken && !capped;
-    if (pageMax > from) {
-      // Restart by value from the newest key of this page.
-      restartAt(pageMax);
-    } else {
-      // The page sits in key second `from`: only the token can move past it.
-      pageToken = page.nextPageToken;
-      if (fresh > 0) withoutProgress = 0;
-      else if (!lastPage) withoutProgress += 1;
-    }
-    await reader.checkpoint(scan.position(from));
-    if (lastPage) return;
-  }
-}
-
 async function pageThroughWindow(
   deps: IncrementalSyncDeps,
   shop: ShopRef,
@@ -517,38 +223,21 @@ async function pageThroughWindow(
   cursor: number,
   options: RunOptions,
 ): Promise<WindowResult> {
-  const { shopId } = shop;
   const settings = deps.settings;
-  const pageSize = settings.pageSize ?? DEFAULT_PAGE_SIZE;
   const apiBefore = deps.apiCalls.snapshot();
   const windowEnd = unixSeconds(deps.clock) - settings.settleSeconds;
-  const checkpoint = await deps.state.getCheckpoint(shopId);
+  const checkpoint = await deps.state.getCheckpoint(shop.shopId);
   // Resume an interrupted run from its last committed page (rule 4), never before cursor − overlap.
   const windowStart = Math.max(0, cursor - settings.overlapSeconds, checkpoint?.position ?? 0);
-  const deadline = options.deadline ?? Deadline.none();
-  const reader = new WindowReader(deps, shop, runId, windowEnd, deadline, options.signal);
-
-  const updateTimeScan: ByValueScan = {
-    sortField: "update_time",
-    keyOf: (order) => order.updateTime,
-    body: (from) => ({ update_time_ge: from, update_time_lt: windowEnd }),
-    // An order served at or past windowEnd (a search index lagging the order's current state) is stored
-    // all the same, but would jump the restart point past everything not read yet.
-    inRange: (order, from) => order.updateTime >= from && order.updateTime < windowEnd,
-    end: windowEnd,
-    position: (from) => from,
-    forget: (written, from) => {
-      for (const [orderId, updateTime] of written) if (updateTime < from) written.delete(orderId);
-    },
-    readSecond: async (second, why) => {
-      if (why.kind === "result-cap") {
-        throw new ResultCapExceededError(shopId, second, why.totalCount, why.served);
-      }
-      throw new SearchStalledError(shopId, second, why.requests, { cause: why.cause });
-    },
-    describe: (from) => ({ lower: from, windowEnd }),
-  };
-
+  const reader = new WindowReader(
+    deps,
+    shop,
+    runId,
+    windowEnd,
+    settings.pageSize ?? DEFAULT_PAGE_SIZE,
+    options.deadline ?? Deadline.none(),
+    options.signal,
+  );
   const result = (stopped?: "deadline") => ({
     windowStart,
     windowEnd,
@@ -558,7 +247,7 @@ async function pageThroughWindow(
     ...(stopped ? { stopped } : {}),
   });
   try {
-    await scanByValue(reader, updateTimeScan, windowStart, new Map(), pageSize);
+    await reader.read(windowStart);
   } catch (error) {
     if (error instanceof RunPaused) return result("deadline");
     throw error;

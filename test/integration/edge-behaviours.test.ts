@@ -12,7 +12,7 @@ import { normalizeOrder } from "../../shared/orders/normalize";
 import { OrderStore } from "../../shared/store/order-store";
 import { resumeJob } from "../../shared/sync/full-resync/lifecycle";
 import { startFullResync } from "../../shared/sync/full-resync/planner";
-import { SearchStalledError } from "../../shared/sync/incremental";
+import { ResultCapExceededError, SearchStalledError } from "../../shared/sync/incremental";
 import { type SyncHarness, startSyncHarness } from "../support/sync-harness";
 import { createHarness, diffOrders, type Harness, isFinished } from "./full-resync-harness";
 
@@ -219,7 +219,7 @@ describe("incremental sync on TikTok's edge behaviours", () => {
 
   // Issue 16 item 5: more orders in one update_time second than one query may page through throws
   // ResultCapExceededError on every tick. Their create_times differ: split the second by create_time.
-  it.failing("item 5: a same-second flood beyond the result cap is read whole", async () => {
+  it("item 5: a same-second flood beyond the result cap is read whole", async () => {
     harness = await startSyncHarness({
       emulator: { shops: [{ id: "shop-1", orders: 200 }], bursts: { fraction: 0 }, resultCap: 120 },
     });
@@ -231,6 +231,83 @@ describe("incremental sync on TikTok's edge behaviours", () => {
     harness.advance(1);
     expect((await completedRun(harness)).updated).toBe(150);
     await expectEqualToTruth(harness);
+    expect(warnings(harness, "reading it by create_time")).toHaveLength(1);
+  });
+
+  // Issue 16 item 5, the other reading of "every token refused": the same update flood (create_times
+  // spread) with tokens that die at once is read by create_time, by value, without a token.
+  it("item 5: every token refused inside an update flood beyond a page: read by create_time, nothing lost", async () => {
+    harness = await startSyncHarness({
+      emulator: { shops: [{ id: "shop-1", orders: 200 }], bursts: { fraction: 0 }, pageTokenTtlSeconds: 0 },
+    });
+    await seedCursor(harness);
+    await completedRun(harness);
+    harness.advance(30);
+    harness.emulator.flood({ count: 150, shopId: harness.shopId, seed: 4 });
+    harness.advance(1);
+    const searchesBefore = searchCalls(harness);
+    expect((await completedRun(harness)).updated).toBe(150);
+    await expectEqualToTruth(harness);
+    expect(searchCalls(harness) - searchesBefore).toBeLessThan(15);
+  });
+
+  /**
+   * `count` orders created in one frozen second, `changed` of them advanced in that same second: they
+   * share update_time and create_time, with mixed statuses.
+   */
+  function createFloodWithStatuses(count: number, changed: number): number {
+    const second = harness.emulator.setClock(harness.emulator.now(), { frozen: true });
+    const created = harness.emulator.flood({ count, shopId: harness.shopId, source: "create" });
+    harness.emulator.mutate({ orderIds: created.slice(0, changed).map((order) => order.id), seed: 6 });
+    harness.emulator.setClock(second, { frozen: false });
+    const truth = harness.emulator
+      .truthSummary(harness.shopId)
+      .filter((order) => order.update_time === second);
+    expect(truth).toHaveLength(count);
+    expect(truth.every((order) => order.create_time === second)).toBe(true);
+    return second;
+  }
+
+  // Issue 16 item 5: a create flood (create_time = update_time) beyond the cap cannot be split by time;
+  // `order_status` (a documented filter) splits it when its statuses differ.
+  it("item 5: a create flood beyond the result cap with mixed statuses is read status by status", async () => {
+    harness = await startSyncHarness({
+      emulator: { shops: [{ id: "shop-1", orders: 50 }], bursts: { fraction: 0 }, resultCap: 120 },
+    });
+    await seedCursor(harness);
+    await completedRun(harness);
+    harness.advance(30);
+    createFloodWithStatuses(150, 80);
+    const statuses = new Set(harness.emulator.truthSummary(harness.shopId).map((order) => order.status));
+    expect(statuses.size).toBeGreaterThan(2);
+    harness.advance(1);
+    const run = await completedRun(harness);
+    expect(run.inserted).toBe(150);
+    await expectEqualToTruth(harness);
+    expect(warnings(harness, "reading it status by status")).toHaveLength(1);
+  });
+
+  // Issue 16 item 5, what no filter splits: one (update_time, create_time, status) beyond the cap.
+  it("item 5: a create flood beyond the result cap in one status stops the run with a clear error", async () => {
+    harness = await startSyncHarness({
+      emulator: { shops: [{ id: "shop-1", orders: 50 }], bursts: { fraction: 0 }, resultCap: 120 },
+    });
+    await seedCursor(harness);
+    await completedRun(harness);
+    harness.advance(30);
+    const second = createFloodWithStatuses(150, 0);
+    harness.advance(1);
+    const cursorBefore = (await harness.runtime.state.getMeta(harness.shopId))?.cursor;
+    const stopped = harness.runtime.incremental(harness.shopId);
+    await expect(stopped).rejects.toThrow(ResultCapExceededError);
+    await expect(stopped).rejects.toMatchObject({
+      second,
+      part: { createTime: second, status: "UNPAID" },
+      totalCount: 150,
+      served: 120,
+    });
+    expect((await harness.runtime.state.getMeta(harness.shopId))?.cursor).toBe(cursorBefore);
+    expect((await harness.runtime.state.getCheckpoint(harness.shopId))?.position).toBe(second);
   });
 });
 
