@@ -65,6 +65,11 @@ export interface Checkpoint {
   readonly runId: string;
   /** Highest update_time committed by the interrupted or running run. */
   readonly position: number;
+  /**
+   * Set while the run reads update_time second `position` in parts (more orders than one query serves):
+   * every order of that second created before this is committed.
+   */
+  readonly createFrom?: number;
   readonly windowEnd: number;
   readonly updatedAt: string;
 }

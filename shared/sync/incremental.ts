@@ -246,8 +246,12 @@ async function pageThroughWindow(
     apiBefore,
     ...(stopped ? { stopped } : {}),
   });
+  // A run stopped while reading one second in parts resumes inside it (its checkpoint says where).
+  const resumeInside = checkpoint?.createFrom !== undefined && checkpoint.position === windowStart;
   try {
-    await reader.read(windowStart);
+    await reader.read(
+      resumeInside ? { position: windowStart, createFrom: checkpoint.createFrom } : { position: windowStart },
+    );
   } catch (error) {
     if (error instanceof RunPaused) return result("deadline");
     throw error;

@@ -127,7 +127,9 @@ type SearchPage = Awaited<ReturnType<IncrementalSyncDeps["tiktok"]["searchOrders
 /** Why a scan cannot get past one key second by value. */
 type StuckSecond =
   | { readonly kind: "result-cap"; readonly totalCount: number; readonly served: number }
-  | { readonly kind: "stalled"; readonly requests: number; readonly cause: unknown };
+  | { readonly kind: "stalled"; readonly requests: number; readonly cause: unknown }
+  /** A run resuming inside a second an earlier run was reading in parts. */
+  | { readonly kind: "resumed" };
 
 /** One way of reading a key range by value; the run's main scan is on update_time. */
 interface ByValueScan {
@@ -139,14 +141,20 @@ interface ByValueScan {
   readonly inRange: (order: NormalizedOrder, from: number) => boolean;
   /** Exclusive end of the key range. */
   readonly end: number;
-  /** The checkpoint's position while the scan restarts at `from`. */
-  readonly position: (from: number) => number;
+  /** What the checkpoint records while the scan restarts at `from`. */
+  readonly position: (from: number) => RestartPoint;
   /** Reads key second `key` whole when queries from it cannot get past it, or throws. */
   readonly readSecond: (key: number, why: StuckSecond) => Promise<void>;
   /** Forgets written orders no later query of this scan serves again (memory only). */
   readonly forget?: (written: Map<string, number>, from: number) => void;
   /** Log fields locating the query. */
   readonly describe: (from: number) => Record<string, unknown>;
+}
+
+/** Where a resumed run restarts: an update_time, and inside it a create_time when it was read in parts. */
+export interface RestartPoint {
+  readonly position: number;
+  readonly createFrom?: number;
 }
 
 export type WindowReaderDeps = Pick<
@@ -182,9 +190,18 @@ export class WindowReader {
     return this.shop.shopId;
   }
 
-  /** Reads [lower, windowEnd); throws RunPaused when out of time, SearchStuckError when stuck. */
-  async read(lower: number): Promise<void> {
+  /**
+   * Reads [start.position, windowEnd), first the rest of second `start.position` by create_time when the
+   * run resumes inside it. Throws RunPaused when out of time, SearchStuckError when stuck.
+   */
+  async read(start: RestartPoint): Promise<void> {
     const { windowEnd } = this;
+    let lower = start.position;
+    if (start.createFrom !== undefined && lower < windowEnd) {
+      await this.readUpdateSecond(lower, { kind: "resumed" }, start.createFrom);
+      lower += 1;
+      await this.checkpoint({ position: lower });
+    }
     await this.scanByValue(
       {
         sortField: "update_time",
@@ -194,7 +211,7 @@ export class WindowReader {
         // stored all the same, but would jump the restart point past everything not read yet.
         inRange: (order, from) => order.updateTime >= from && order.updateTime < windowEnd,
         end: windowEnd,
-        position: (from) => from,
+        position: (from) => ({ position: from }),
         forget: (written, from) => {
           for (const [orderId, updateTime] of written) if (updateTime < from) written.delete(orderId);
         },
@@ -206,11 +223,12 @@ export class WindowReader {
   }
 
   /** Update_time second `second`, whole, by create_time value (its orders' create_times differ). */
-  private async readUpdateSecond(second: number, why: StuckSecond): Promise<void> {
+  private async readUpdateSecond(second: number, why: StuckSecond, createFrom = 0): Promise<void> {
     this.deps.log.warn(`update_time second ${second} ${explain(why)}: reading it by create_time`, {
       shopId: this.shopId,
       second,
       ...detailsOf(why),
+      createFrom,
     });
     const sameSecond = { update_time_ge: second, update_time_lt: second + 1 };
     await this.scanByValue(
@@ -220,12 +238,11 @@ export class WindowReader {
         body: (from) => (from > 0 ? { ...sameSecond, create_time_ge: from } : sameSecond),
         inRange: (order, from) => order.updateTime === second && order.createTime >= from,
         end: Number.POSITIVE_INFINITY,
-        // Resuming re-reads the second from its start (re-reads are skipped or unchanged writes).
-        position: () => second,
+        position: (from) => ({ position: second, createFrom: from }),
         readSecond: (createTime, stuck) => this.readByStatus(second, createTime, stuck),
         describe: (from) => ({ second, createFrom: from }),
       },
-      0,
+      createFrom,
     );
   }
 
@@ -279,7 +296,7 @@ export class WindowReader {
       }
       const { fresh } = await this.commit(page.orders);
       served += page.orders.length;
-      await this.checkpoint(second);
+      await this.checkpoint({ position: second, createFrom: part.createTime });
       if (page.nextPageToken) {
         pageToken = page.nextPageToken;
         withoutProgress = fresh > 0 ? 0 : withoutProgress + 1;
@@ -435,12 +452,12 @@ export class WindowReader {
     return { valid: result.valid, fresh };
   }
 
-  /** Commits the restart position and renews the lock lease (conditional on holding the lock). */
-  private checkpoint(position: number): Promise<void> {
+  /** Commits the restart point and renews the lock lease (conditional on holding the lock). */
+  private checkpoint(point: RestartPoint): Promise<void> {
     const { deps } = this;
     return deps.state.checkpoint(this.shopId, this.runId, deps.settings.lockLeaseMs, {
       runId: this.runId,
-      position,
+      ...point,
       windowEnd: this.windowEnd,
     });
   }
@@ -488,13 +505,23 @@ export class WindowReader {
 }
 
 function explain(why: StuckSecond): string {
-  return why.kind === "result-cap"
-    ? "holds more orders than one query serves (result cap)"
-    : "makes no progress (page tokens refused or pages adding nothing)";
+  switch (why.kind) {
+    case "result-cap":
+      return "holds more orders than one query serves (result cap)";
+    case "stalled":
+      return "makes no progress (page tokens refused or pages adding nothing)";
+    case "resumed":
+      return "was being read in parts when the run stopped";
+  }
 }
 
 function detailsOf(why: StuckSecond): Record<string, unknown> {
-  return why.kind === "result-cap"
-    ? { totalCount: why.totalCount, served: why.served }
-    : { requests: why.requests };
+  switch (why.kind) {
+    case "result-cap":
+      return { totalCount: why.totalCount, served: why.served };
+    case "stalled":
+      return { requests: why.requests };
+    case "resumed":
+      return {};
+  }
 }

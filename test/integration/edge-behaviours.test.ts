@@ -12,7 +12,12 @@ import { normalizeOrder } from "../../shared/orders/normalize";
 import { OrderStore } from "../../shared/store/order-store";
 import { resumeJob } from "../../shared/sync/full-resync/lifecycle";
 import { startFullResync } from "../../shared/sync/full-resync/planner";
-import { ResultCapExceededError, SearchStalledError } from "../../shared/sync/incremental";
+import {
+  ResultCapExceededError,
+  runIncrementalSync,
+  SearchStalledError,
+} from "../../shared/sync/incremental";
+import type { OrderSearchPort } from "../../shared/sync/ports";
 import { type SyncHarness, startSyncHarness } from "../support/sync-harness";
 import { createHarness, diffOrders, type Harness, isFinished } from "./full-resync-harness";
 
@@ -249,6 +254,48 @@ describe("incremental sync on TikTok's edge behaviours", () => {
     expect((await completedRun(harness)).updated).toBe(150);
     await expectEqualToTruth(harness);
     expect(searchCalls(harness) - searchesBefore).toBeLessThan(15);
+  });
+
+  // A run stopped while it reads a second in parts (a crash, the deadline) resumes inside that second:
+  // a tick too short for the whole second still makes progress.
+  it("item 5: a run stopped inside a split second resumes at its create_time checkpoint", async () => {
+    harness = await startSyncHarness({
+      emulator: { shops: [{ id: "shop-1", orders: 300 }], bursts: { fraction: 0 }, resultCap: 120 },
+    });
+    await seedCursor(harness);
+    await completedRun(harness);
+    harness.advance(30);
+    const [flooded] = harness.emulator.flood({ count: 250, shopId: harness.shopId, seed: 9 });
+    const second = flooded?.update_time as number;
+    harness.advance(1);
+    const shop = await harness.runtime.shop(harness.shopId);
+    const sent: Parameters<OrderSearchPort["searchOrders"]>[0][] = [];
+    let crashAtCreateSearch: number | undefined = 2;
+    const tiktok: OrderSearchPort = {
+      async searchOrders(request) {
+        sent.push(request);
+        const createSearches = sent.filter((one) => one.query.sort_field === "create_time").length;
+        if (createSearches === crashAtCreateSearch) throw new Error("simulated crash");
+        return shop.client.searchOrders(request);
+      },
+    };
+    const deps = { ...harness.runtime.incrementalDeps(shop), tiktok };
+    await expect(runIncrementalSync(deps, shop.ref)).rejects.toThrow("simulated crash");
+    const checkpoint = await harness.runtime.state.getCheckpoint(harness.shopId);
+    expect(checkpoint).toMatchObject({ position: second, createFrom: expect.any(Number) });
+    expect(checkpoint?.createFrom).toBeGreaterThan(0);
+
+    crashAtCreateSearch = undefined;
+    sent.length = 0;
+    const resumed = await runIncrementalSync(deps, shop.ref);
+    expect(resumed.status).toBe("completed");
+    // The first request continues inside the second, after what is committed.
+    expect(sent[0]?.body).toEqual({
+      update_time_ge: second,
+      update_time_lt: second + 1,
+      create_time_ge: checkpoint?.createFrom,
+    });
+    await expectEqualToTruth(harness);
   });
 
   /**
