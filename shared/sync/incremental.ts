@@ -14,7 +14,7 @@ import { type Clock, unixSeconds } from "../clock";
 import { MetricName } from "../observability/metric-names";
 import type { LogPort, MetricsPort } from "../observability/telemetry";
 import type { OrderStore } from "../store/order-store";
-import { type LastRun, LockLostError, type StateStore } from "../store/state-store";
+import { type IncrementalStop, type LastRun, LockLostError, type StateStore } from "../store/state-store";
 import { Deadline, isOutOfTime, TIME_BUDGET } from "../time-budget";
 import type { ApiCallMeter, OrderSearchPort, ShopRef } from "./ports";
 import { RunPaused, SearchStuckError, WindowReader } from "./window-scan";
@@ -176,18 +176,44 @@ export async function runIncrementalSync(
       deps.log.warn("incremental sync stopped: lock lost to another run", { shopId, runId });
       return { status: "lock-lost", runId, counts: emptyCounts() };
     }
-    if (error instanceof SearchStuckError) {
-      // Stopped rather than skip or loop: the checkpoint keeps what was written, the cursor stays.
-      deps.log.error("incremental sync stopped: TikTok's search cannot get past one second", {
-        shopId,
-        runId,
-        second: error.second,
-        error: { name: error.name, message: error.message },
-      });
-    }
+    if (error instanceof SearchStuckError) await reportStuck(deps, shopId, runId, error);
     throw error;
   } finally {
     if (lockHeld) await deps.state.releaseLock(shopId, runId);
+  }
+}
+
+/**
+ * Stopped rather than skip orders or loop: the checkpoint keeps what was written and the cursor stays.
+ * Logged, and kept in META (status `incremental_stopped`) until a run completes.
+ */
+async function reportStuck(
+  deps: IncrementalSyncDeps,
+  shopId: string,
+  runId: string,
+  error: SearchStuckError,
+) {
+  deps.log.error("incremental sync stopped: TikTok's search cannot get past one second", {
+    shopId,
+    runId,
+    second: error.second,
+    error: { name: error.name, message: error.message },
+  });
+  const stop: IncrementalStop = {
+    run_id: runId,
+    at: new Date(deps.clock.nowMs()).toISOString(),
+    error: error.name,
+    message: error.message,
+    second: error.second,
+  };
+  try {
+    await deps.state.updateMeta(shopId, { incremental_stopped: stop });
+  } catch (cause) {
+    // The error itself is thrown on (the tick reports it): a failed status write must not hide it.
+    deps.log.warn("could not record the stop in META", {
+      shopId,
+      error: cause instanceof Error ? cause.message : String(cause),
+    });
   }
 }
 

@@ -8,6 +8,7 @@
  */
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import type { PageTokenRefusal } from "../../infra/local/tiktok-emulator";
+import { createSyncService } from "../../shared/app/service";
 import { normalizeOrder } from "../../shared/orders/normalize";
 import { OrderStore } from "../../shared/store/order-store";
 import { resumeJob } from "../../shared/sync/full-resync/lifecycle";
@@ -355,6 +356,21 @@ describe("incremental sync on TikTok's edge behaviours", () => {
     });
     expect((await harness.runtime.state.getMeta(harness.shopId))?.cursor).toBe(cursorBefore);
     expect((await harness.runtime.state.getCheckpoint(harness.shopId))?.position).toBe(second);
+    // Visible in status until a run completes.
+    const service = createSyncService(harness.runtime);
+    const [status] = await service.status([harness.shopId]);
+    expect(status?.incremental_stopped).toEqual({
+      run_id: expect.any(String),
+      at: expect.any(String),
+      error: "ResultCapExceededError",
+      message: expect.stringContaining("no search filter splits them further"),
+      second,
+    });
+    harness.emulator.configure({ resultCap: null });
+    // The stopped run had committed the 120 the capped query served.
+    expect((await completedRun(harness)).inserted).toBe(30);
+    await expectEqualToTruth(harness);
+    expect((await service.status([harness.shopId]))[0]?.incremental_stopped).toBeNull();
   });
 });
 
