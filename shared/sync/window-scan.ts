@@ -302,7 +302,7 @@ export class WindowReader {
         withoutProgress = fresh > 0 ? 0 : withoutProgress + 1;
         continue;
       }
-      if (served < page.totalCount) {
+      if (served > 0 && served < page.totalCount) {
         throw new ResultCapExceededError(this.shopId, second, page.totalCount, served, part);
       }
       return served;
@@ -359,8 +359,9 @@ export class WindowReader {
       this.reportIrregularPage(scan, from, valid, inRange);
       const pageMax = inRange.reduce((max, order) => Math.max(max, scan.keyOf(order)), from);
       // A query can end before its total_count: TikTok pages through a limited number of results per
-      // query (the result cap). Only a query that served everything it counted has reached the end.
-      const capped = !page.nextPageToken && servedInQuery < page.totalCount;
+      // query (the result cap). Only a query that served everything it counted has reached the end; one
+      // that served nothing at all has too (a count no query can serve is not a cap to split around).
+      const capped = !page.nextPageToken && servedInQuery > 0 && servedInQuery < page.totalCount;
       if (capped && pageMax <= from) {
         // More orders share key second `from` than one query serves: restarting there by value would
         // ask the same query again.
