@@ -19,6 +19,8 @@ import {
   SearchStalledError,
 } from "../../shared/sync/incremental";
 import type { OrderSearchPort } from "../../shared/sync/ports";
+import { API_PATHS } from "../../shared/tiktok/api-types";
+import { classifyResponse } from "../../shared/tiktok/errors";
 import { type SyncHarness, startSyncHarness } from "../support/sync-harness";
 import { createHarness, diffOrders, type Harness, isFinished } from "./full-resync-harness";
 
@@ -255,6 +257,44 @@ describe("incremental sync on TikTok's edge behaviours", () => {
     expect((await completedRun(harness)).updated).toBe(150);
     await expectEqualToTruth(harness);
     expect(searchCalls(harness) - searchesBefore).toBeLessThan(15);
+  });
+
+  // Issue 16 item 5, the other reading of the cap: instead of ending the query without a token, TikTok
+  // refuses the request that pages past it (a 4xx). Taken for a refused token, bounded, then the second
+  // is read by create_time. The refusal is played over the emulator's own cap by a thin wrapper.
+  it("item 5: a cap that refuses the request past it (4xx) instead of ending the query loses nothing", async () => {
+    harness = await startSyncHarness({
+      emulator: { shops: [{ id: "shop-1", orders: 200 }], bursts: { fraction: 0 }, resultCap: 120 },
+    });
+    await seedCursor(harness);
+    await completedRun(harness);
+    harness.advance(30);
+    harness.emulator.flood({ count: 150, shopId: harness.shopId, seed: 8 });
+    harness.advance(1);
+    const shop = await harness.runtime.shop(harness.shopId);
+    let servedInQuery = 0;
+    let refused = 0;
+    const tiktok: OrderSearchPort = {
+      async searchOrders(request) {
+        const page = await shop.client.searchOrders(request);
+        servedInQuery = (request.query.page_token ? servedInQuery : 0) + page.orders.length;
+        if (!page.nextPageToken && servedInQuery < page.totalCount) {
+          refused += 1;
+          throw classifyResponse(
+            400,
+            { code: 36009004, message: "Invalid parameter: the result window is too large", request_id: "r" },
+            API_PATHS.searchOrders,
+          );
+        }
+        return page;
+      },
+    };
+    const run = await runIncrementalSync({ ...harness.runtime.incrementalDeps(shop), tiktok }, shop.ref);
+    if (run.status !== "completed") throw new Error(run.status);
+    expect(run.lastRun.updated).toBe(150);
+    expect(refused).toBeGreaterThanOrEqual(2);
+    await expectEqualToTruth(harness);
+    expect(warnings(harness, "makes no progress")).toHaveLength(1);
   });
 
   // A run stopped while it reads a second in parts (a crash, the deadline) resumes inside that second:
