@@ -59,8 +59,8 @@ describe("a first sync planned inside a tick with slow probes", () => {
   beforeAll(async () => {
     harness = await startMultiShopHarness({
       label: "plantime",
-      shops: [{ id: "shop-plan", orders: 600 }],
-      // Windows of at most 100 orders: sizing 600 takes the total and three rounds of probes.
+      shops: [{ id: "shop-plan", orders: 300 }],
+      // Windows of at most 100 orders: sizing 300 takes the total and two rounds of probes.
       env: { TIKTOK_RESULT_CAP: "100", TIKTOK_SHOPS: "shop-plan" },
     });
   });
@@ -92,7 +92,7 @@ describe("a first sync planned inside a tick with slow probes", () => {
     for (;;) {
       const progress = await getJobProgress(workerDeps, "shop-plan");
       if (progress?.status === "COMPLETED") {
-        expect(progress.orders).toBe(600);
+        expect(progress.orders).toBe(300);
         // The unsized range was split by its worker on its first page.
         expect(progress.splits).toBeGreaterThan(0);
         break;
@@ -112,7 +112,7 @@ describe("a sync request over several shops with little time left", () => {
   beforeAll(async () => {
     harness = await startMultiShopHarness({
       label: "apitime",
-      shops: shopIds.map((id) => ({ id, orders: 200 })),
+      shops: shopIds.map((id) => ({ id, orders: 150 })),
       env: { TIKTOK_SHOPS: shopIds.join(",") },
     });
   });
@@ -149,9 +149,11 @@ describe("a sync request over several shops with little time left", () => {
     }
 
     harness.emulator.configure({ latencyMs: 0 });
-    for (const shopId of shopIds) {
-      expect((await runtime.incremental(shopId)).status).toBe("completed");
-      expect(await harness.diff(shopId)).toMatchObject({ missing: [], stale: [] });
-    }
+    await Promise.all(
+      shopIds.map(async (shopId) => {
+        expect((await runtime.incremental(shopId)).status).toBe("completed");
+        expect(await harness.diff(shopId)).toMatchObject({ missing: [], stale: [] });
+      }),
+    );
   });
 });
