@@ -44,6 +44,8 @@ export interface HarnessOptions {
   readonly maxReceiveCount?: number;
   readonly maxRps?: number;
   readonly retry?: Partial<ClientRetryOptions>;
+  /** The TikTok client's fetch (e.g. to observe the emulator's answers); the global one by default. */
+  readonly fetch?: typeof fetch;
   readonly deps?: Partial<FullResyncDeps>;
   /** Wraps the SQS client the workers and planner send with (e.g. to duplicate deliveries). */
   readonly wrapSqs?: (sqs: SQSClient) => SQSClient;
@@ -117,6 +119,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     rateLimiter: new AdaptiveRateLimiter({ maxRps: options.maxRps ?? 2_000, burst: 50, clock }),
     clock,
     retry: { baseDelayMs: 20, maxDelayMs: 200, ...options.retry },
+    ...(options.fetch ? { fetch: options.fetch } : {}),
     onApiCall: meter.record,
   });
   const metrics = new MetricsRecorder();

@@ -14,9 +14,9 @@ import { tokenKey } from "../../shared/store/token-repository";
 import { type MultiShopHarness, startMultiShopHarness } from "../support/multi-shop-harness";
 
 const SHOPS = [
-  { id: "shop-small", orders: 300, updates: 2, creates: 1 },
-  { id: "shop-medium", orders: 900, updates: 6, creates: 2 },
-  { id: "shop-flaky", orders: 1500, updates: 12, creates: 3 },
+  { id: "shop-small", orders: 150, updates: 2, creates: 1 },
+  { id: "shop-medium", orders: 450, updates: 6, creates: 2 },
+  { id: "shop-flaky", orders: 750, updates: 12, creates: 3 },
 ] as const;
 const FLAKY = "shop-flaky";
 const HEALTHY = SHOPS.map((shop) => shop.id).filter((id) => id !== FLAKY);
@@ -26,7 +26,7 @@ const MUTATION_ROUNDS = 8;
 const EXPIRY_ROUND = 3;
 
 /** The schedule between ticks (pacing, not synchronization: every check below waits on a condition). */
-const nextTick = () => new Promise((resolve) => setTimeout(resolve, 500));
+const nextTick = () => new Promise((resolve) => setTimeout(resolve, 250));
 
 let harness: MultiShopHarness | undefined;
 let poller: SqsPoller | undefined;

@@ -18,6 +18,11 @@ const TYPICAL_SECONDS = {
   "test/integration/chaos.test.ts": 85,
   "test/e2e/bad-env.test.ts": 40,
   "test/integration/many-shops.test.ts": 40,
+  // Estimates (≈ 2.5× their time alone), to be replaced by figures from a full run.
+  "test/integration/tick-api-time-budget.test.ts": 55,
+  "test/integration/worker-time-budget.test.ts": 35,
+  "test/integration/rate-budget.test.ts": 30,
+  "test/integration/item-size.test.ts": 25,
   "test/integration/token-lifecycle.test.ts": 25,
   "test/infra/nag.test.ts": 20,
   "test/integration/http-api.test.ts": 15,
