@@ -101,6 +101,27 @@ export class TokenRefreshFailedError extends TikTokApiError {
   }
 }
 
+/**
+ * Whether `error` says the page token of a request that carried one is unusable, whatever TikTok's
+ * wording: a TikTokPageTokenRefusedError (36009004 naming page_token), or any other non-retryable refusal
+ * TikTok answered (a 4xx, or an error code on a 2xx: another wording of 36009004, another code) — the
+ * request differed from the one before only by its token. Throttling and re-authorization have their own
+ * handling and are not. The caller restarts by value from its checkpoint, a bounded number of times.
+ */
+export function isPageTokenRefusal(error: unknown, requestHadToken: boolean): boolean {
+  if (!requestHadToken || !(error instanceof TikTokApiError)) return false;
+  if (error instanceof TikTokPageTokenRefusedError) return true;
+  if (
+    error.retryable ||
+    error instanceof TikTokRateLimitedError ||
+    error instanceof TikTokReauthRequiredError ||
+    error instanceof TokenRefreshFailedError
+  ) {
+    return false;
+  }
+  return error.httpStatus !== undefined && error.httpStatus < 500;
+}
+
 export interface ClassifyOptions {
   /** Parsed `Retry-After`, attached to a rate-limited error. */
   readonly retryAfterMs?: number | undefined;

@@ -29,7 +29,7 @@ describe("item 3: refused tokens inside a crowded second (full resync)", () => {
   // token refused, the window used to restart forever (253 restarts in 45 s, no progress, no failure).
   // Worded page_token, the restarts went on forever; worded otherwise, the window failed on its receives
   // without saying why.
-  it.failing.each(["pageToken", "generic"] as const)(
+  it.each(["pageToken", "generic"] as const)(
     "restarts without progress are bounded (tokens worded %s): the window fails with a clear reason, and resume completes it",
     async (refusal) => {
       harness = await createHarness({
@@ -131,7 +131,7 @@ describe("job store on DynamoDB Local", () => {
   }
 
   // Item 3: a window that failed holding a token kept it when reopened, so a resume sent the dead token again.
-  it.failing("reopening a FAILED window drops its page token and restarts it from its checkpoint", async () => {
+  it("reopening a FAILED window drops its page token and restarts it from its checkpoint", async () => {
     const store = jobStore();
     const window = await windowWithToken(store);
     expect(window.pageToken).toBe("token-of-page-2");
@@ -178,7 +178,7 @@ describe("job store on DynamoDB Local", () => {
 
   // Item 6's pattern in the job store: a conflict reported only in the message (no parsed reasons) was
   // thrown as is on the first attempt, and one that persisted left an untyped error.
-  it.failing.each(["reasons", "message-only"] as const)(
+  it.each(["reasons", "message-only"] as const)(
     "a page commit that meets conflicts (%s) is retried and lands; persisting conflicts are StateConflictError, never a lost race",
     async (shape) => {
       const real = jobStore();
