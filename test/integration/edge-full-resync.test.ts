@@ -1,18 +1,21 @@
 /**
  * Issue 16, full-resync side: a refused page token inside a second holding more than a page of orders
  * (item 3, bounded restarts without progress), reopening a window drops its token (item 3), job-store
- * transactions retry conflicts instead of taking them for failed conditions (item 6 pattern), over the
+ * transactions retry conflicts instead of taking them for failed conditions (item 6 pattern), one first
+ * sync per shop (item 7), over the
  * TikTok emulator (real HTTP), DynamoDB Local and the SQS emulator.
  *
  * `it.failing` marks a test that reproduces a bug not fixed yet; the fix flips it to `it`.
  */
 import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
-import { type DynamoDBDocumentClient, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
+import type { SQSClient } from "@aws-sdk/client-sqs";
+import { type DynamoDBDocumentClient, QueryCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import { systemClock } from "../../shared/clock";
 import { JobStore, type WindowRecord } from "../../shared/store/job-store";
-import { StateConflictError } from "../../shared/store/state-store";
+import { StateConflictError, type StateStore } from "../../shared/store/state-store";
 import { resumeJob } from "../../shared/sync/full-resync/lifecycle";
 import { startFullResync } from "../../shared/sync/full-resync/planner";
+import { runIncrementalSync } from "../../shared/sync/incremental";
 import { createTestResources, type TestResources } from "../support/local-aws";
 import { createHarness, diffOrders, type Harness, isFinished } from "./full-resync-harness";
 
@@ -207,4 +210,110 @@ describe("job store on DynamoDB Local", () => {
       expect((await real.getWindow(shopId, "job-1", 0))?.seq).toBe(window.seq + 1);
     },
   );
+});
+
+/** `target` with some methods replaced (a port wrapped to delay or stop one call). */
+function replacing<T extends object>(target: T, methods: Partial<Record<keyof T, unknown>>): T {
+  return new Proxy(target, {
+    get: (object, property, receiver) =>
+      property in methods ? methods[property as keyof T] : Reflect.get(object, property, receiver),
+  });
+}
+
+/** A promise that never settles: the function "died" at that call. */
+const never = () => new Promise<never>(() => undefined);
+
+describe("item 7: one first sync per shop", () => {
+  let harness: Harness;
+  afterEach(async () => {
+    await harness?.close();
+  });
+
+  async function create(label: string) {
+    harness = await createHarness({
+      label,
+      orders: 40,
+      historyDays: 5,
+      emulatorClockOffsetSeconds: -600,
+      visibilityTimeoutSeconds: 5,
+    });
+  }
+
+  async function jobIds(): Promise<string[]> {
+    const { Items = [] } = await harness.resources.documents.send(
+      new QueryCommand({
+        TableName: harness.resources.stateTable,
+        KeyConditionExpression: "pk = :pk AND begins_with(sk, :job)",
+        FilterExpression: "kind = :kind",
+        ExpressionAttributeValues: { ":pk": `SHOP#${harness.shop.shopId}`, ":job": "JOB#", ":kind": "job" },
+        ConsistentRead: true,
+      }),
+    );
+    return Items.map((item) => String(item.jobId));
+  }
+
+  const cursor = async () => (await harness.deps.state.getMeta(harness.shop.shopId))?.cursor;
+
+  // Two runs of a never-synced shop (two ticks, or a tick and POST /api/sync/orders): the second read META
+  // before taking the lock, so when it got the lock after the first's job had finished, it started another.
+  it.failing("two concurrent first-sync runs start exactly one job; the cursor is that job's windowEnd", async () => {
+    await create("first-sync-race");
+    const deps = harness.incrementalDeps();
+    let waiting = false;
+    let open = () => {};
+    const opened = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const state = deps.state as StateStore;
+    const slowState = replacing(state, {
+      acquireLock: async (...args: Parameters<StateStore["acquireLock"]>) => {
+        waiting = true;
+        await opened;
+        return state.acquireLock(...args);
+      },
+    });
+    const second = runIncrementalSync({ ...deps, state: slowState }, harness.shop);
+    while (!waiting) await new Promise((resolve) => setTimeout(resolve, 5));
+
+    const first = await runIncrementalSync(deps, harness.shop);
+    if (first.status !== "full-sync-started") throw new Error(`first run ended ${first.status}`);
+    const job = await harness.deps.jobs.getJob(harness.shop.shopId, first.jobId);
+    expect(await cursor()).toBe(job?.windowEnd);
+    harness.startWorkers();
+    expect(
+      (await harness.waitForJob(first.jobId, (progress) => progress.status !== "RUNNING", 60_000)).status,
+    ).toBe("COMPLETED");
+
+    open();
+    const late = await second;
+    expect(late.status).toBe("completed");
+    expect(await jobIds()).toEqual([first.jobId]);
+    expect(await cursor()).toBeGreaterThanOrEqual(job?.windowEnd ?? Number.POSITIVE_INFINITY);
+  });
+
+  // The cursor was set by a separate write after the job's activation: a planner that died in between left a
+  // running job and no cursor, so every tick joined the job instead of syncing, and started a second first
+  // sync once it finished.
+  it.failing("a planner that dies right after activating the job leaves the cursor set (same transaction)", async () => {
+    await create("activation-crash");
+    const dead = {
+      ...harness.deps,
+      state: replacing(harness.deps.state, { setCursorIfMissing: never, updateMeta: never }),
+      sqs: replacing(harness.resources.sqs, { send: never }) as SQSClient,
+    };
+    void startFullResync(dead, harness.shop.shopId);
+    let runningJobId: string | undefined;
+    for (const until = Date.now() + 30_000; Date.now() < until; ) {
+      ({ runningJobId } = await harness.deps.jobs.getJobPointers(harness.shop.shopId));
+      const job = runningJobId
+        ? await harness.deps.jobs.getJob(harness.shop.shopId, runningJobId)
+        : undefined;
+      if (job?.phase === "running") {
+        expect(await cursor()).toBe(job.windowEnd);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error("the job was never activated");
+  });
 });
