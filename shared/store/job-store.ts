@@ -488,7 +488,8 @@ export class JobStore {
 
   /**
    * Writes the planned windows (fresh keys: plain batch writes) and switches the job to `running`
-   * with its counters, conditional on it still planning. False if it was cancelled meanwhile.
+   * with its counters, conditional on it still planning, in one transaction with a whole-history
+   * job's first cursor (firstCursorItem). None returned if it was cancelled meanwhile.
    */
   async activateJob(
     job: JobRecord,
@@ -529,14 +530,39 @@ export class JobStore {
         updatedAtMs: now,
       },
     });
-    const condition = `${expr.eq("status", "RUNNING")} AND ${expr.eq("phase", "planning")}`;
-    const activated = await this.conditionalUpdate(
-      this.key(job.shopId, stateKeys.job(job.jobId)),
-      expr,
-      update,
-      condition,
+    const activation: TransactItem = {
+      Update: {
+        TableName: this.table,
+        Key: this.jobKey(job),
+        UpdateExpression: update,
+        ConditionExpression: `${expr.eq("status", "RUNNING")} AND ${expr.eq("phase", "planning")}`,
+        ...expr.attributes(),
+      },
+    };
+    const result = await this.transact(
+      job.fullHistory ? [activation, this.firstCursorItem(job)] : [activation],
     );
-    return activated ? records : [];
+    return result.ok ? records : [];
+  }
+
+  /**
+   * DESIGN rule 6, in the job's activation: a whole-history job sets the shop's cursor to its windowEnd
+   * if the shop has none, so incremental ticks pick up what changes meanwhile. Set in the same
+   * transaction, a planner that dies after activating cannot leave a running job and no cursor (the
+   * shop's next tick would join the job, and once it finished start a second first sync).
+   */
+  private firstCursorItem(job: JobRecord): TransactItem {
+    const expr = new Expr();
+    return {
+      Update: {
+        TableName: this.table,
+        Key: this.key(job.shopId, stateKeys.meta),
+        UpdateExpression:
+          `SET ${expr.name("cursor")} = if_not_exists(${expr.name("cursor")}, ${expr.value(job.windowEnd)}), ` +
+          expr.eq("shopId", job.shopId),
+        ...expr.attributes(),
+      },
+    };
   }
 
   private newWindow(job: JobRecord, window: number, planned: PlannedWindow, now: number, parent?: number) {

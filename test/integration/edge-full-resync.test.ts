@@ -256,7 +256,7 @@ describe("item 7: one first sync per shop", () => {
 
   // Two runs of a never-synced shop (two ticks, or a tick and POST /api/sync/orders): the second read META
   // before taking the lock, so when it got the lock after the first's job had finished, it started another.
-  it.failing("two concurrent first-sync runs start exactly one job; the cursor is that job's windowEnd", async () => {
+  it("two concurrent first-sync runs start exactly one job; the cursor is that job's windowEnd", async () => {
     await create("first-sync-race");
     const deps = harness.incrementalDeps();
     let waiting = false;
@@ -294,7 +294,7 @@ describe("item 7: one first sync per shop", () => {
   // The cursor was set by a separate write after the job's activation: a planner that died in between left a
   // running job and no cursor, so every tick joined the job instead of syncing, and started a second first
   // sync once it finished.
-  it.failing("a planner that dies right after activating the job leaves the cursor set (same transaction)", async () => {
+  it("a planner that dies right after activating the job leaves the cursor set (same transaction)", async () => {
     await create("activation-crash");
     const dead = {
       ...harness.deps,
