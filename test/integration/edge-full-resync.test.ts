@@ -2,7 +2,7 @@
  * Issue 16, full-resync side: a refused page token inside a second holding more than a page of orders
  * (item 3, bounded restarts without progress), reopening a window drops its token (item 3), job-store
  * transactions retry conflicts instead of taking them for failed conditions (item 6 pattern), one first
- * sync per shop (item 7), over the
+ * sync per shop (item 7), a failing reconciler does not cost the shop its incremental run (item 10), over the
  * TikTok emulator (real HTTP), DynamoDB Local and the SQS emulator.
  *
  * `it.failing` marks a test that reproduces a bug not fixed yet; the fix flips it to `it`.
@@ -10,6 +10,8 @@
 import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { type DynamoDBDocumentClient, QueryCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
+import { wireFullResync } from "../../shared/app/full-resync-wiring";
+import { runTick, tickFailure } from "../../shared/app/tick";
 import { systemClock } from "../../shared/clock";
 import { JobStore, type WindowRecord } from "../../shared/store/job-store";
 import { StateConflictError, type StateStore } from "../../shared/store/state-store";
@@ -17,6 +19,7 @@ import { resumeJob } from "../../shared/sync/full-resync/lifecycle";
 import { startFullResync } from "../../shared/sync/full-resync/planner";
 import { runIncrementalSync } from "../../shared/sync/incremental";
 import { createTestResources, type TestResources } from "../support/local-aws";
+import { type SyncHarness, startSyncHarness } from "../support/sync-harness";
 import { createHarness, diffOrders, type Harness, isFinished } from "./full-resync-harness";
 
 jest.setTimeout(120_000);
@@ -315,5 +318,43 @@ describe("item 7: one first sync per shop", () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     throw new Error("the job was never activated");
+  });
+});
+
+describe("item 10: a failing reconciler does not skip the shop's incremental run", () => {
+  let harness: SyncHarness;
+  afterEach(async () => {
+    await harness?.close();
+  });
+
+  // The tick ran the reconciler and the incremental run in one try: the reconciler's error skipped the run.
+  it.failing("the run happens; the reconciler's failure is logged and still fails the tick's result", async () => {
+    harness = await startSyncHarness({
+      label: "reconcile-fails",
+      emulator: { shops: [{ id: "shop-1", orders: 60 }] },
+    });
+    await harness.runtime.state.setCursorIfMissing(harness.shopId, 0);
+    wireFullResync(harness.runtime);
+    const port = harness.runtime.fullResync;
+    if (!port) throw new Error("full resync not wired");
+    harness.runtime.fullResync = {
+      ...port,
+      reconcile: async () => {
+        throw new Error("state table unavailable");
+      },
+    };
+
+    const results = await runTick(harness.runtime);
+    const [shop] = results;
+    expect(shop?.outcome?.status).toBe("completed");
+    expect((await harness.diff()).missing).toEqual([]);
+    const failure = tickFailure(results);
+    expect(failure?.errors.map((error) => (error as Error).message)).toEqual(["state table unavailable"]);
+    expect(harness.log.lines).toContainEqual(
+      expect.objectContaining({
+        level: "error",
+        fields: expect.objectContaining({ shopId: harness.shopId }),
+      }),
+    );
   });
 });
