@@ -5,10 +5,17 @@
  * rotate under each other). Every write is conditional on `version`, so concurrent Lambdas agree on who
  * refreshes and no rotated pair is ever overwritten by an older one. A failed condition is an answer
  * (false), not an error.
+ *
+ * Beside it, `TOKEN_PENDING#<version>` holds a rotated pair whose save to the TOKEN item may not have
+ * landed (issue 16 item 8): written by the refresh's owner before that save, removed after it. `get` reads
+ * both in one Query and adopts a pending pair that follows the stored version (the same conditional write
+ * as the owner's save), so no reader ever refreshes from a refresh token TikTok has already retired.
+ * Pending items carry the TTL attribute (the refresh token's expiry) and, like TOKEN, the tokens
+ * themselves: they are never logged.
  */
 
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { type Clock, systemClock } from "../clock";
 import type { StoredTokenPair, TokenPair, TokenRepository } from "../tiktok/tokens";
 
@@ -25,9 +32,39 @@ export function tokenKey(authId: string): { pk: string; sk: string } {
   return { pk: `AUTH#${authId}`, sk: TOKEN_SK };
 }
 
+export const PENDING_SK_PREFIX = "TOKEN_PENDING#";
+
+/** The pending copy of the pair that replaces `expectedVersion` (it becomes version expectedVersion + 1). */
+export function pendingTokenKey(authId: string, expectedVersion: number): { pk: string; sk: string } {
+  return { pk: `AUTH#${authId}`, sk: `${PENDING_SK_PREFIX}${String(expectedVersion + 1).padStart(12, "0")}` };
+}
+
+/** A pending copy's TTL when TikTok gave no refresh-token expiry: a year (its usual lifetime). */
+const PENDING_FALLBACK_TTL_SECONDS = 365 * 86_400;
+
 /** Where releases before per-authorization tokens kept a shop's pair; read once to migrate it. */
 export function legacyTokenKey(shopId: string): { pk: string; sk: string } {
   return { pk: `SHOP#${shopId}`, sk: TOKEN_SK };
+}
+
+function tokenPair(item: Record<string, unknown>): TokenPair {
+  return {
+    accessToken: String(item.accessToken ?? ""),
+    accessTokenExpiresAt: Number(item.accessTokenExpiresAt ?? 0),
+    refreshToken: String(item.refreshToken ?? ""),
+    refreshTokenExpiresAt: Number(item.refreshTokenExpiresAt ?? 0),
+  };
+}
+
+function storedPair(item: Record<string, unknown>): StoredTokenPair {
+  return {
+    ...tokenPair(item),
+    version: Number(item.version ?? 0),
+    ...(item.needsReauth === true ? { needsReauth: true } : {}),
+    ...(typeof item.reauthReason === "string" ? { reauthReason: item.reauthReason } : {}),
+    ...(typeof item.refreshingBy === "string" ? { refreshingBy: item.refreshingBy } : {}),
+    ...(typeof item.refreshingUntil === "number" ? { refreshingUntil: item.refreshingUntil } : {}),
+  };
 }
 
 function isConditionFailure(error: unknown): boolean {
@@ -45,22 +82,40 @@ export class DynamoTokenRepository implements TokenRepository {
     this.clock = deps.clock ?? systemClock;
   }
 
+  /**
+   * The stored pair. A pending pair that follows it (its owner's save never landed) is adopted first;
+   * pending copies that are behind (saved, or superseded by a new authorization) are removed.
+   */
   async get(authId: string): Promise<StoredTokenPair | undefined> {
+    for (let read = 0; read < 3; read += 1) {
+      const { Items = [] } = await this.documents.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: "pk = :pk AND begins_with(sk, :token)",
+          ExpressionAttributeValues: { ":pk": tokenKey(authId).pk, ":token": TOKEN_SK },
+          ConsistentRead: true,
+        }),
+      );
+      const item = Items.find((candidate) => candidate.sk === TOKEN_SK);
+      if (!item) return undefined;
+      const stored = storedPair(item);
+      const pending = Items.filter((candidate) => String(candidate.sk).startsWith(PENDING_SK_PREFIX));
+      const next = pending.find((candidate) => Number(candidate.expectedVersion) === stored.version);
+      for (const stale of pending.filter((candidate) => Number(candidate.expectedVersion) < stored.version)) {
+        await this.dropPending(authId, Number(stale.expectedVersion)).catch(() => undefined);
+      }
+      if (!next) return stored;
+      const pair = tokenPair(next);
+      if (await this.saveRefreshed(authId, stored.version, pair)) {
+        await this.dropPending(authId, stored.version).catch(() => undefined);
+        return { ...pair, version: stored.version + 1 };
+      }
+      // The TOKEN item moved meanwhile (its owner's save landed, or another reader adopted it): read again.
+    }
     const { Item } = await this.documents.send(
       new GetCommand({ TableName: this.tableName, Key: tokenKey(authId), ConsistentRead: true }),
     );
-    if (!Item) return undefined;
-    return {
-      accessToken: String(Item.accessToken ?? ""),
-      accessTokenExpiresAt: Number(Item.accessTokenExpiresAt ?? 0),
-      refreshToken: String(Item.refreshToken ?? ""),
-      refreshTokenExpiresAt: Number(Item.refreshTokenExpiresAt ?? 0),
-      version: Number(Item.version ?? 0),
-      ...(Item.needsReauth === true ? { needsReauth: true } : {}),
-      ...(typeof Item.reauthReason === "string" ? { reauthReason: Item.reauthReason } : {}),
-      ...(typeof Item.refreshingBy === "string" ? { refreshingBy: Item.refreshingBy } : {}),
-      ...(typeof Item.refreshingUntil === "number" ? { refreshingUntil: Item.refreshingUntil } : {}),
-    };
+    return Item ? storedPair(Item) : undefined;
   }
 
   claimRefresh(authId: string, expectedVersion: number, owner: string, untilMs: number): Promise<boolean> {
@@ -103,6 +158,34 @@ export class DynamoTokenRepository implements TokenRepository {
         ":updatedAt": this.isoNow(),
       },
     });
+  }
+
+  async savePending(authId: string, expectedVersion: number, pair: TokenPair): Promise<void> {
+    const nowSeconds = Math.floor(this.clock.nowMs() / 1000);
+    await this.documents.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          ...pendingTokenKey(authId, expectedVersion),
+          expectedVersion,
+          accessToken: pair.accessToken,
+          accessTokenExpiresAt: pair.accessTokenExpiresAt,
+          refreshToken: pair.refreshToken,
+          refreshTokenExpiresAt: pair.refreshTokenExpiresAt,
+          createdAt: this.isoNow(),
+          expiresAt:
+            pair.refreshTokenExpiresAt > nowSeconds
+              ? pair.refreshTokenExpiresAt
+              : nowSeconds + PENDING_FALLBACK_TTL_SECONDS,
+        },
+      }),
+    );
+  }
+
+  async dropPending(authId: string, expectedVersion: number): Promise<void> {
+    await this.documents.send(
+      new DeleteCommand({ TableName: this.tableName, Key: pendingTokenKey(authId, expectedVersion) }),
+    );
   }
 
   markNeedsReauth(authId: string, expectedVersion: number, reason: string): Promise<boolean> {

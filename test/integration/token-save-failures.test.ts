@@ -170,7 +170,7 @@ async function pendingCopies(): Promise<number> {
 }
 
 describe("a refreshed token pair survives failed saves (issue 16 item 8)", () => {
-  it.failing("saves that fail (throttled, timed out) are retried while the claim is held: the pair is stored", async () => {
+  it("saves that fail (throttled, timed out) are retried while the claim is held: the pair is stored", async () => {
     const { client, failed } = failing({ tokenSaves: 2 });
     const token = await manager(client).getAccessToken();
     expect(failed.tokenSaves).toBe(2);
@@ -183,7 +183,7 @@ describe("a refreshed token pair survives failed saves (issue 16 item 8)", () =>
     await expectRefreshableAgain();
   });
 
-  it.failing("every save fails: the instance keeps working, and the next reader adopts the pending copy", async () => {
+  it("every save fails: the instance keeps working, and the next reader adopts the pending copy", async () => {
     const { client, failed } = failing({ tokenSaves: Number.POSITIVE_INFINITY });
     const token = await manager(client).getAccessToken();
     expect(failed.tokenSaves).toBeGreaterThanOrEqual(2);
@@ -198,7 +198,7 @@ describe("a refreshed token pair survives failed saves (issue 16 item 8)", () =>
     await expectRefreshableAgain();
   });
 
-  it.failing("the pending copy fails too: the pair lives on in memory and is stored at the instance's next read", async () => {
+  it("the pending copy fails too: the pair lives on in memory and is stored at the instance's next read", async () => {
     const { client, failed } = failing({ tokenSaves: 5, pendingWrites: Number.POSITIVE_INFINITY });
     const instance = manager(client);
     const token = await instance.getAccessToken();
@@ -213,7 +213,7 @@ describe("a refreshed token pair survives failed saves (issue 16 item 8)", () =>
     await expectRefreshableAgain();
   });
 
-  it.failing("no refresh starts without the time for the auth call and the saves", async () => {
+  it("no refresh starts without the time for the auth call and the saves", async () => {
     const before = await repository().get(authId);
     const short = Deadline.in(3_000);
     await expect(manager().getAccessToken({ deadline: short })).rejects.toBeInstanceOf(DeadlineExceededError);
