@@ -6,16 +6,17 @@
  * refreshes and no rotated pair is ever overwritten by an older one. A failed condition is an answer
  * (false), not an error.
  *
- * Beside it, `TOKEN_PENDING#<version>` holds a rotated pair whose save to the TOKEN item may not have
- * landed (issue 16 item 8): written by the refresh's owner before that save, removed after it. `get` reads
- * both in one Query and adopts a pending pair that follows the stored version (the same conditional write
- * as the owner's save), so no reader ever refreshes from a refresh token TikTok has already retired.
- * Pending items carry the TTL attribute (the refresh token's expiry) and, like TOKEN, the tokens
- * themselves: they are never logged.
+ * Beside it, `TOKEN_PENDING` holds the last rotated pair whose save to the TOKEN item may not have
+ * landed (issue 16 item 8): written by the refresh's owner before that save (with the version it
+ * replaces), its tokens scrubbed after it. `get` reads both in one Query and adopts a pending pair that
+ * replaces the stored version (the same conditional write as the owner's save), so no reader refreshes
+ * from a refresh token TikTok has already retired. One item per authorization, overwritten by the next
+ * refresh: no DeleteItem is needed (the worker's role has none), nothing piles up. Like TOKEN it holds
+ * the tokens themselves: never logged.
  */
 
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { type Clock, systemClock } from "../clock";
 import type { StoredTokenPair, TokenPair, TokenRepository } from "../tiktok/tokens";
 
@@ -32,11 +33,11 @@ export function tokenKey(authId: string): { pk: string; sk: string } {
   return { pk: `AUTH#${authId}`, sk: TOKEN_SK };
 }
 
-export const PENDING_SK_PREFIX = "TOKEN_PENDING#";
+export const PENDING_SK = "TOKEN_PENDING";
 
-/** The pending copy of the pair that replaces `expectedVersion` (it becomes version expectedVersion + 1). */
-export function pendingTokenKey(authId: string, expectedVersion: number): { pk: string; sk: string } {
-  return { pk: `AUTH#${authId}`, sk: `${PENDING_SK_PREFIX}${String(expectedVersion + 1).padStart(12, "0")}` };
+/** The authorization's pending copy of a rotated pair (its attribute `expectedVersion`: the version it replaces). */
+export function pendingTokenKey(authId: string): { pk: string; sk: string } {
+  return { pk: `AUTH#${authId}`, sk: PENDING_SK };
 }
 
 /** A pending copy's TTL when TikTok gave no refresh-token expiry: a year (its usual lifetime). */
@@ -83,8 +84,8 @@ export class DynamoTokenRepository implements TokenRepository {
   }
 
   /**
-   * The stored pair. A pending pair that follows it (its owner's save never landed) is adopted first;
-   * pending copies that are behind (saved, or superseded by a new authorization) are removed.
+   * The stored pair. A pending pair that replaces it (its owner's save never landed) is adopted first; a
+   * pending copy left behind with its tokens (saved, or superseded by a new authorization) is scrubbed.
    */
   async get(authId: string): Promise<StoredTokenPair | undefined> {
     for (let read = 0; read < 3; read += 1) {
@@ -99,13 +100,14 @@ export class DynamoTokenRepository implements TokenRepository {
       const item = Items.find((candidate) => candidate.sk === TOKEN_SK);
       if (!item) return undefined;
       const stored = storedPair(item);
-      const pending = Items.filter((candidate) => String(candidate.sk).startsWith(PENDING_SK_PREFIX));
-      const next = pending.find((candidate) => Number(candidate.expectedVersion) === stored.version);
-      for (const stale of pending.filter((candidate) => Number(candidate.expectedVersion) < stored.version)) {
-        await this.dropPending(authId, Number(stale.expectedVersion)).catch(() => undefined);
+      const pending = Items.find((candidate) => candidate.sk === PENDING_SK && candidate.refreshToken);
+      if (!pending) return stored;
+      const replaces = Number(pending.expectedVersion);
+      if (replaces !== stored.version) {
+        await this.dropPending(authId, replaces).catch(() => undefined);
+        return stored;
       }
-      if (!next) return stored;
-      const pair = tokenPair(next);
+      const pair = tokenPair(pending);
       if (await this.saveRefreshed(authId, stored.version, pair)) {
         await this.dropPending(authId, stored.version).catch(() => undefined);
         return { ...pair, version: stored.version + 1 };
@@ -166,13 +168,13 @@ export class DynamoTokenRepository implements TokenRepository {
       new PutCommand({
         TableName: this.tableName,
         Item: {
-          ...pendingTokenKey(authId, expectedVersion),
+          ...pendingTokenKey(authId),
           expectedVersion,
           accessToken: pair.accessToken,
           accessTokenExpiresAt: pair.accessTokenExpiresAt,
           refreshToken: pair.refreshToken,
           refreshTokenExpiresAt: pair.refreshTokenExpiresAt,
-          createdAt: this.isoNow(),
+          updatedAt: this.isoNow(),
           expiresAt:
             pair.refreshTokenExpiresAt > nowSeconds
               ? pair.refreshTokenExpiresAt
@@ -182,10 +184,16 @@ export class DynamoTokenRepository implements TokenRepository {
     );
   }
 
+  /** Scrubs the pending copy's tokens, if it is still the one replacing `expectedVersion`. */
   async dropPending(authId: string, expectedVersion: number): Promise<void> {
-    await this.documents.send(
-      new DeleteCommand({ TableName: this.tableName, Key: pendingTokenKey(authId, expectedVersion) }),
-    );
+    await this.conditionalUpdate({
+      TableName: this.tableName,
+      Key: pendingTokenKey(authId),
+      UpdateExpression:
+        "SET updatedAt = :updatedAt REMOVE accessToken, accessTokenExpiresAt, refreshToken, refreshTokenExpiresAt",
+      ConditionExpression: "expectedVersion = :version AND attribute_exists(refreshToken)",
+      ExpressionAttributeValues: { ":version": expectedVersion, ":updatedAt": this.isoNow() },
+    });
   }
 
   markNeedsReauth(authId: string, expectedVersion: number, reason: string): Promise<boolean> {
