@@ -396,7 +396,7 @@ export class Runtime {
           );
         else if (event.outcome === "save_failed")
           this.log.error(
-            "refreshed token pair not saved to its TOKEN item: in use here, kept as a pending copy, saved at the next read",
+            "refreshed token pair not saved to its TOKEN item yet: in use here (and in its pending copy if that write landed), saved at the next read",
             fields,
           );
         else this.log.warn("token refresh failed; the stored pair is kept and retried", fields);
