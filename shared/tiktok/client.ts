@@ -259,13 +259,16 @@ export class TikTokClient {
     const { signal, deadline } = options;
     return withRetries(
       async () => {
-        const token = await this.deps.tokens.getAccessToken(deadline ? { deadline } : {});
+        const { tokens } = this.deps;
+        const token = await (deadline ? tokens.getAccessToken({ deadline }) : tokens.getAccessToken());
         try {
           return await this.send(spec, token, options);
         } catch (error) {
           if (!(error instanceof TikTokTokenExpiredError) || refreshed) throw error;
           refreshed = true;
-          const fresh = await this.deps.tokens.refreshAfterRejection(token, deadline ? { deadline } : {});
+          const fresh = await (deadline
+            ? tokens.refreshAfterRejection(token, { deadline })
+            : tokens.refreshAfterRejection(token));
           return await this.send(spec, fresh, options);
         }
       },
