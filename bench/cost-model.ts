@@ -463,8 +463,21 @@ export function monthlyCost(inputs: CostModelInputs, shops: number): CostLine[] 
   return lines;
 }
 
+/**
+ * The categories issue 15's "≤ $1 per shop per month" counts: Lambda, DynamoDB requests, SQS, logs and
+ * custom metrics. Storage grows with the shop's history, and the dashboard, alarms, secret and traces
+ * are per deployment: both are reported beside it, never hidden.
+ */
+export function isSyncCost(line: CostLine): boolean {
+  if (line.storage) return false;
+  if (["Lambda", "DynamoDB", "SQS", "CloudWatch Logs"].includes(line.service)) return true;
+  return line.service === "CloudWatch" && line.item.startsWith("custom metrics");
+}
+
 export interface CostSummary {
   readonly shops: number;
+  /** Lambda, DynamoDB requests, SQS, logs and custom metrics (isSyncCost), per shop. */
+  readonly syncPerShop: number;
   readonly operations: number;
   readonly storage: number;
   readonly operationsPerShop: number;
@@ -476,8 +489,10 @@ export interface CostSummary {
 export function summarize(lines: readonly CostLine[], shops: number): CostSummary {
   const operations = lines.filter((line) => !line.storage).reduce((total, line) => total + line.monthly, 0);
   const storage = lines.filter((line) => line.storage).reduce((total, line) => total + line.monthly, 0);
+  const sync = lines.filter(isSyncCost).reduce((total, line) => total + line.monthly, 0);
   return {
     shops,
+    syncPerShop: sync / shops,
     operations,
     storage,
     operationsPerShop: operations / shops,

@@ -78,6 +78,7 @@ export interface SyncMonitoringProps {
 /** Alarms by purpose; per-function alarms are keyed `functionErrors:<name>` and `functionThrottles:<name>`. */
 export type SyncAlarmKey =
   | "syncLag"
+  | "tickNotRunning"
   | "deadLetterQueue"
   | "tokenRefreshFailed"
   | "needsReauth"
@@ -202,13 +203,25 @@ export class SyncMonitoring extends Construct {
   }
 
   private createSyncAlarms(props: SyncMonitoringProps, interval: Duration): void {
-    // Emitted by every tick for every shop: silence means the tick stopped, so missing lag is breaching.
+    // A shop has no lag before its first tick, and none while the app secret is still the placeholder
+    // ("not configured", which must not alarm): missing lag is not breaching. A tick that stopped
+    // running altogether is the next alarm's job, on Lambda's own invocation count.
     this.addAlarm("syncLag", "SyncLag", {
       metric: this.shopMetric(MetricName.SyncLagSeconds, "Maximum", interval),
       threshold: this.lagThresholdSeconds,
       evaluationPeriods: 2,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+      description: `Sync lag above ${this.lagThresholdSeconds}s (3 sync intervals).`,
+    });
+    this.addAlarm("tickNotRunning", "TickNotRunning", {
+      metric: props.tickFunction.metricInvocations({ statistic: Stats.SUM, period: interval }),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      // Lambda publishes no Invocations data point for a period without an invocation.
       treatMissingData: TreatMissingData.BREACHING,
-      description: `Sync lag above ${this.lagThresholdSeconds}s (3 sync intervals), or no lag reported.`,
+      description:
+        "The scheduled tick was not invoked for 3 sync intervals: the schedule is disabled or failing to invoke it.",
     });
     this.addAlarm("deadLetterQueue", "DeadLetterQueue", {
       metric: props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
@@ -325,6 +338,8 @@ export class SyncMonitoring extends Construct {
       evaluationPeriods?: number;
       datapointsToAlarm?: number;
       treatMissingData?: TreatMissingData;
+      /** @default above the threshold */
+      comparisonOperator?: ComparisonOperator;
     },
   ): void {
     const evaluationPeriods = options.evaluationPeriods ?? 1;
@@ -333,7 +348,7 @@ export class SyncMonitoring extends Construct {
       alarmDescription: options.description,
       metric: options.metric,
       threshold: options.threshold,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      comparisonOperator: options.comparisonOperator ?? ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods,
       datapointsToAlarm: options.datapointsToAlarm ?? evaluationPeriods,
       // Counters and AWS error metrics only have data when something happened: no data is good news.

@@ -13,6 +13,7 @@ import { GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { MultiBar, type SingleBar } from "cli-progress";
 import { makeWorkerHandler } from "../../functions/worker/handler-core";
+import { credentialsFromEnv } from "../../shared/app/credentials";
 import { wireFullResync } from "../../shared/app/full-resync-wiring";
 import { Runtime } from "../../shared/app/runtime";
 import { createSyncService } from "../../shared/app/service";
@@ -307,18 +308,7 @@ export async function startLocalStack(input: {
     };
     const log = terminalLog(terminal);
     const runtime = new Runtime(config, {
-      credentials: {
-        appKey: config.TIKTOK_APP_KEY as string,
-        appSecret: config.TIKTOK_APP_SECRET as string,
-        ...(config.TIKTOK_ACCESS_TOKEN && config.TIKTOK_REFRESH_TOKEN
-          ? {
-              initialTokens: {
-                accessToken: config.TIKTOK_ACCESS_TOKEN,
-                refreshToken: config.TIKTOK_REFRESH_TOKEN,
-              },
-            }
-          : {}),
-      },
+      credentials: credentialsFromEnv(config),
       metrics: new MetricsRecorder(),
       log,
       dynamodb,

@@ -103,6 +103,8 @@ export function createSyncService(runtime: Runtime): SyncService {
             lag_seconds:
               meta?.cursor === undefined ? null : Math.max(0, unixSeconds(runtime.clock) - meta.cursor),
             last_run: meta?.last_run ?? null,
+            // An incremental run stopped at one second TikTok's search cannot get past (until one completes).
+            incremental_stopped: meta?.incremental_stopped ?? null,
             quarantined_orders: quarantined,
             job: job ?? null,
             dlq_depth: dlqDepth,

@@ -68,13 +68,34 @@ export interface SyncMeta {
   readonly last_run?: LastRun;
   /** The job of the shop's last full resync (running or finished). */
   readonly last_job_id?: string;
+  /**
+   * Set when an incremental run stopped because TikTok's search cannot get past one second (the cursor
+   * stays, every tick tries again); removed by the next completed run.
+   */
+  readonly incremental_stopped?: IncrementalStop;
   readonly shop_cipher?: string;
+}
+
+export interface IncrementalStop {
+  readonly run_id: string;
+  /** ISO 8601 UTC. */
+  readonly at: string;
+  /** The typed error's name, e.g. ResultCapExceededError. */
+  readonly error: string;
+  readonly message: string;
+  /** The update_time second (unix s) the run could not get past. */
+  readonly second: number;
 }
 
 export interface Checkpoint {
   readonly runId: string;
   /** Highest update_time committed by the interrupted or running run. */
   readonly position: number;
+  /**
+   * Set while the run reads update_time second `position` in parts (more orders than one query serves):
+   * every order of that second created before this is committed.
+   */
+  readonly createFrom?: number;
   readonly windowEnd: number;
   readonly updatedAt: string;
 }
@@ -308,10 +329,11 @@ export class StateStore {
           TableName: this.table,
           Key: { pk: stateKeys.shop(shopId), sk: stateKeys.meta },
           // Never move the cursor backwards (a full resync may have set a later one meanwhile).
-          UpdateExpression: `SET ${names.map((_, index) => `#m${index} = :m${index}`).join(", ")}`,
+          UpdateExpression: `SET ${names.map((_, index) => `#m${index} = :m${index}`).join(", ")} REMOVE #stopped`,
           ConditionExpression: "attribute_not_exists(#cursorName) OR #cursorName <= :newCursor",
           ExpressionAttributeNames: {
             "#cursorName": "cursor",
+            "#stopped": "incremental_stopped",
             ...Object.fromEntries(names.map((name, index) => [`#m${index}`, name])),
           },
           ExpressionAttributeValues: {

@@ -2,12 +2,10 @@
  * Incremental sync of one shop (DESIGN "Sync semantics" rules 1–7, contract).
  *
  * - The cursor is on update_time; a run reads [cursor − overlap, windowEnd) with windowEnd fixed at
- *   start to now − settle, sorted update_time ASC.
- * - Pages are fetched by value: every next request restarts from the highest update_time committed so
- *   far and skips what this run already wrote there. TikTok's page_token is followed only while a whole
- *   page sits inside one second (more than a page of orders share it). An offset-style token would
- *   otherwise skip an unchanged order each time another order leaves the window mid-paging. Because
- *   each query serves at most a page or two, a per-query result cap can never cut a run short.
+ *   start to now − settle, sorted update_time ASC, by value (window-scan.ts): every next request
+ *   restarts from the highest update_time committed so far; page_token is followed only while a whole
+ *   page sits inside one second. One second no query gets past (the result cap, tokens always refused)
+ *   is read in parts by create_time, then by status; what no filter splits stops the run (typed error).
  * - After each committed page the checkpoint and the lock lease are written in one transaction,
  *   conditional on holding the lock; on completion the cursor becomes windowEnd, never the wall clock.
  */
@@ -16,26 +14,17 @@ import { type Clock, unixSeconds } from "../clock";
 import { MetricName } from "../observability/metric-names";
 import type { LogPort, MetricsPort } from "../observability/telemetry";
 import type { OrderStore } from "../store/order-store";
-import { type LastRun, LockLostError, type StateStore } from "../store/state-store";
-import { TikTokPageTokenRefusedError } from "../tiktok/errors";
+import { type IncrementalStop, type LastRun, LockLostError, type StateStore } from "../store/state-store";
 import { Deadline, isOutOfTime, TIME_BUDGET } from "../time-budget";
-import { writePage } from "./page-writer";
 import type { ApiCallMeter, OrderSearchPort, ShopRef } from "./ports";
+import { RunPaused, SearchStuckError, WindowReader } from "./window-scan";
 
-/** More orders share one `update_time` second than one TikTok query may page through (the result cap). */
-export class ResultCapExceededError extends Error {
-  constructor(
-    readonly shopId: string,
-    readonly second: number,
-    readonly totalCount: number,
-    readonly served: number,
-  ) {
-    super(
-      `shop ${shopId}: ${totalCount} orders from update_time ${second} on, but the query stopped after ${served} inside that one second (result cap)`,
-    );
-    this.name = "ResultCapExceededError";
-  }
-}
+export {
+  ResultCapExceededError,
+  SearchStalledError,
+  SearchStuckError,
+  StatusSplitIncompleteError,
+} from "./window-scan";
 
 export interface IncrementalSettings {
   readonly overlapSeconds: number;
@@ -189,9 +178,44 @@ export async function runIncrementalSync(
       deps.log.warn("incremental sync stopped: lock lost to another run", { shopId, runId });
       return { status: "lock-lost", runId, counts: emptyCounts() };
     }
+    if (error instanceof SearchStuckError) await reportStuck(deps, shopId, runId, error);
     throw error;
   } finally {
     if (lockHeld) await deps.state.releaseLock(shopId, runId);
+  }
+}
+
+/**
+ * Stopped rather than skip orders or loop: the checkpoint keeps what was written and the cursor stays.
+ * Logged, and kept in META (status `incremental_stopped`) until a run completes.
+ */
+async function reportStuck(
+  deps: IncrementalSyncDeps,
+  shopId: string,
+  runId: string,
+  error: SearchStuckError,
+) {
+  deps.log.error("incremental sync stopped: TikTok's search cannot get past one second", {
+    shopId,
+    runId,
+    second: error.second,
+    error: { name: error.name, message: error.message },
+  });
+  const stop: IncrementalStop = {
+    run_id: runId,
+    at: new Date(deps.clock.nowMs()).toISOString(),
+    error: error.name,
+    message: error.message,
+    second: error.second,
+  };
+  try {
+    await deps.state.updateMeta(shopId, { incremental_stopped: stop });
+  } catch (cause) {
+    // The error itself is thrown on (the tick reports it): a failed status write must not hide it.
+    deps.log.warn("could not record the stop in META", {
+      shopId,
+      error: cause instanceof Error ? cause.message : String(cause),
+    });
   }
 }
 
@@ -227,111 +251,38 @@ async function pageThroughWindow(
   cursor: number,
   options: RunOptions,
 ): Promise<WindowResult> {
-  const { shopId } = shop;
   const settings = deps.settings;
-  const pageSize = settings.pageSize ?? DEFAULT_PAGE_SIZE;
   const apiBefore = deps.apiCalls.snapshot();
   const windowEnd = unixSeconds(deps.clock) - settings.settleSeconds;
-  const checkpoint = await deps.state.getCheckpoint(shopId);
+  const checkpoint = await deps.state.getCheckpoint(shop.shopId);
   // Resume an interrupted run from its last committed page (rule 4), never before cursor − overlap.
-  let lower = Math.max(0, cursor - settings.overlapSeconds, checkpoint?.position ?? 0);
-  const windowStart = lower;
-  const counts = emptyCounts();
-  let maxUpdateTime: number | undefined;
-  /** Orders this run already wrote in second `lower` (re-read when the next request restarts there). */
-  let writtenAtLower = new Set<string>();
-  let pageToken: string | undefined;
-  /** Orders the current query (first page and the pages its token led to) has served so far. */
-  let servedInQuery = 0;
-
-  const deadline = options.deadline ?? Deadline.none();
-  while (lower < windowEnd) {
-    if (!deadline.allows(TIME_BUDGET.pageStartMs)) {
-      return { windowStart, windowEnd, counts, maxUpdateTime, apiBefore, stopped: "deadline" };
-    }
-    let page: Awaited<ReturnType<OrderSearchPort["searchOrders"]>>;
-    try {
-      page = await deps.tiktok.searchOrders({
-        shopCipher: shop.shopCipher,
-        query: {
-          page_size: pageSize,
-          sort_field: "update_time",
-          sort_order: "ASC",
-          ...(pageToken ? { page_token: pageToken } : {}),
-        },
-        body: { update_time_ge: lower, update_time_lt: windowEnd },
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(deadline.bounded ? { deadline: deadline.minus(TIME_BUDGET.pageCommitReserveMs) } : {}),
-      });
-    } catch (error) {
-      if (isOutOfTime(error)) {
-        deps.log.info("incremental sync paused: the page does not fit in the time left", {
-          shopId,
-          lower,
-          reason: error instanceof Error ? error.message : String(error),
-        });
-        return { windowStart, windowEnd, counts, maxUpdateTime, apiBefore, stopped: "deadline" };
-      }
-      if (error instanceof TikTokPageTokenRefusedError && pageToken) {
-        // Restart the one-second group from its start; what we wrote there is skipped.
-        deps.log.warn("page token refused; restarting from the last committed second", { shopId, lower });
-        pageToken = undefined;
-        servedInQuery = 0;
-        continue;
-      }
-      throw error;
-    }
-    const fetchedAt = deps.clock.nowMs();
-    const written = await writePage(
-      { orders: deps.orders, state: deps.state, storeRecipientData: settings.storeRecipientData },
-      shopId,
-      page.orders,
-      fetchedAt,
-      {
-        source: "incremental",
-        skip: (order) => order.updateTime === lower && writtenAtLower.has(order.orderId),
-      },
+  const windowStart = Math.max(0, cursor - settings.overlapSeconds, checkpoint?.position ?? 0);
+  const reader = new WindowReader(
+    deps,
+    shop,
+    runId,
+    windowEnd,
+    settings.pageSize ?? DEFAULT_PAGE_SIZE,
+    options.deadline ?? Deadline.none(),
+    options.signal,
+  );
+  const result = (stopped?: "deadline") => ({
+    windowStart,
+    windowEnd,
+    counts: reader.counts,
+    maxUpdateTime: reader.maxUpdateTime,
+    apiBefore,
+    ...(stopped ? { stopped } : {}),
+  });
+  // A run stopped while reading one second in parts resumes inside it (its checkpoint says where).
+  const resumeInside = checkpoint?.createFrom !== undefined && checkpoint.position === windowStart;
+  try {
+    await reader.read(
+      resumeInside ? { position: windowStart, createFrom: checkpoint.createFrom } : { position: windowStart },
     );
-    counts.pages += 1;
-    counts.inserted += written.inserted;
-    counts.updated += written.updated;
-    counts.unchanged += written.unchanged;
-    counts.stale += written.stale;
-    counts.quarantined += written.quarantined;
-
-    const pageMax = written.valid.reduce((max, order) => Math.max(max, order.updateTime), lower);
-    if (written.valid.length > 0) maxUpdateTime = Math.max(maxUpdateTime ?? pageMax, pageMax);
-    servedInQuery += page.orders.length;
-    // A query can end before its total_count: TikTok pages through a limited number of results per query
-    // (the result cap). Only a query that served everything it counted is the end of the window.
-    const capped = !page.nextPageToken && servedInQuery < page.totalCount;
-    const lastPage = (!page.nextPageToken || page.orders.length < pageSize) && !capped;
-    if (capped && pageMax <= lower) {
-      // Restarting by value would ask the same query again: more orders share one second than a query
-      // may page through. Stop (the checkpoint keeps what was written) rather than skip the rest.
-      throw new ResultCapExceededError(shopId, lower, page.totalCount, servedInQuery);
-    }
-    if (capped) {
-      deps.log.warn("query ended before its total_count (result cap); continuing by value", {
-        shopId,
-        lower: pageMax,
-        served: servedInQuery,
-        totalCount: page.totalCount,
-      });
-    }
-    if (pageMax > lower) {
-      // Restart by value from the newest second of this page.
-      lower = pageMax;
-      writtenAtLower = new Set(written.valid.filter((o) => o.updateTime === pageMax).map((o) => o.orderId));
-      pageToken = undefined;
-      servedInQuery = 0;
-    } else {
-      // The whole page sits in second `lower`: only the token can move past it.
-      for (const order of written.valid) writtenAtLower.add(order.orderId);
-      pageToken = page.nextPageToken;
-    }
-    await deps.state.checkpoint(shopId, runId, settings.lockLeaseMs, { runId, position: lower, windowEnd });
-    if (lastPage) break;
+  } catch (error) {
+    if (error instanceof RunPaused) return result("deadline");
+    throw error;
   }
-  return { windowStart, windowEnd, counts, maxUpdateTime, apiBefore };
+  return result();
 }

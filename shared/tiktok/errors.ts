@@ -102,24 +102,34 @@ export class TokenRefreshFailedError extends TikTokApiError {
 }
 
 /**
- * Whether `error` says the page token of a request that carried one is unusable, whatever TikTok's
- * wording: a TikTokPageTokenRefusedError (36009004 naming page_token), or any other non-retryable refusal
- * TikTok answered (a 4xx, or an error code on a 2xx: another wording of 36009004, another code) — the
- * request differed from the one before only by its token. Throttling and re-authorization have their own
- * handling and are not. The caller restarts by value from its checkpoint, a bounded number of times.
+ * Whether a failed search is taken for a refused continuation token, so the caller restarts from its
+ * last committed checkpoint without the token (DESIGN rule 9). Only a request that carried a token
+ * qualifies. TikTok words such refusals in more than one way (36009004 with or without "page_token",
+ * other codes), so any non-retryable 4xx counts, except those about something else: rate limits and
+ * the hourly cap, the access token, the seller's authorization, our clock. A refusal that is not about
+ * the token shows again on the restart's first page, without a token, and fails there as itself.
+ * Callers bound their restarts (a token that is refused every time must not loop).
  */
 export function isPageTokenRefusal(error: unknown, requestHadToken: boolean): boolean {
   if (!requestHadToken || !(error instanceof TikTokApiError)) return false;
   if (error instanceof TikTokPageTokenRefusedError) return true;
   if (
     error.retryable ||
+    error.httpStatus === undefined ||
+    error.httpStatus < 400 ||
+    error.httpStatus >= 500
+  ) {
+    return false;
+  }
+  if (
     error instanceof TikTokRateLimitedError ||
+    error instanceof TikTokTokenExpiredError ||
     error instanceof TikTokReauthRequiredError ||
     error instanceof TokenRefreshFailedError
   ) {
     return false;
   }
-  return error.httpStatus !== undefined && error.httpStatus < 500;
+  return !(error instanceof TikTokInvalidRequestError && error.timestampSkew);
 }
 
 export interface ClassifyOptions {

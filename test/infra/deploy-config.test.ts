@@ -226,7 +226,7 @@ describe("docs/deploy.md", () => {
     const alarms = Object.values(template.Resources)
       .filter((resource) => resource.Type === "AWS::CloudWatch::Alarm")
       .map((resource) => (resource.Properties.AlarmName as string).replace(/^TikTokShopSync-/, ""));
-    expect(alarms).toHaveLength(17);
+    expect(alarms).toHaveLength(18);
     for (const alarm of alarms) {
       const family = alarm.replace(/-(tick|api|worker)$/, "");
       expect({ alarm, documented: doc.includes(`\`${alarm}\``) || doc.includes(`\`${family}-`) }).toEqual({

@@ -145,10 +145,11 @@ function expectMissingDataFollowsPolicy(template: Template): void {
     }
     if (metrics.length === 0) continue;
     checked += 1;
-    const alwaysEmitted = metrics.every((m) => METRIC_POLICY[m.name as MetricName].emission === "always");
+    // Even the always-published lag is silent before a shop's first tick and while the deployment is
+    // not configured; a silent tick is TickNotRunning's (Lambda's own Invocations), never a custom metric's.
     expect({ alarm: alarm.AlarmName, missing: alarm.TreatMissingData }).toEqual({
       alarm: alarm.AlarmName,
-      missing: alwaysEmitted ? "breaching" : "notBreaching",
+      missing: "notBreaching",
     });
   }
   expect(checked).toBe(6);
@@ -489,11 +490,23 @@ describe("TikTokShopSyncStack (defaults)", () => {
   describe("monitoring", () => {
     const alarm = (name: string) => alarmNamed(template, name);
 
-    it("alarms on sync lag above 3 intervals, treating silence as breaching", () => {
+    it("alarms on sync lag above 3 intervals; silence is the tick-not-running alarm's, not the lag's", () => {
+      // No lag before a shop's first tick or while the app secret is the placeholder: that must not alarm.
       expect(alarm("SyncLag")).toMatchObject({
         Threshold: 900,
         ComparisonOperator: "GreaterThanThreshold",
+        TreatMissingData: "notBreaching",
+      });
+      expect(alarm("TickNotRunning")).toMatchObject({
+        Namespace: "AWS/Lambda",
+        MetricName: "Invocations",
+        Statistic: "Sum",
+        Period: 300,
+        Threshold: 1,
+        ComparisonOperator: "LessThanThreshold",
+        EvaluationPeriods: 3,
         TreatMissingData: "breaching",
+        Dimensions: [{ Name: "FunctionName", Value: { Ref: expect.stringMatching(/^TickFunction/) } }],
       });
     });
 
@@ -638,7 +651,7 @@ describe("TikTokShopSyncStack (defaults)", () => {
     it("sends every alarm (and its recovery) to the alarm topic", () => {
       const topicId = logicalIdStartingWith(template, "AWS::SNS::Topic", "MonitoringAlarmTopic");
       const alarms = Object.values(resources(template, "AWS::CloudWatch::Alarm"));
-      expect(alarms).toHaveLength(17);
+      expect(alarms).toHaveLength(18);
       for (const a of alarms) {
         expect(a.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
         expect(a.Properties.OKActions).toEqual([{ Ref: topicId }]);
@@ -777,7 +790,7 @@ describe("TikTokShopSyncStack (configured)", () => {
       MetricName: "SyncLagSeconds",
       Dimensions: [{ Name: "shopId", Value: "7495123" }],
       Statistic: "Maximum",
-      TreatMissingData: "breaching",
+      TreatMissingData: "notBreaching",
     });
     template.hasResourceProperties("AWS::CloudWatch::Alarm", {
       AlarmName: "TikTokShopSync-JobStalled",

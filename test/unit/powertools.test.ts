@@ -73,7 +73,7 @@ describe("an instrumented handler", () => {
     process.env = saved;
   });
 
-  it("flushes the invocation's metrics once: one document per shop, one for the totals", async () => {
+  it("flushes the invocation's metrics once: one document per shop, no totals in steady state", async () => {
     const powertools = createPowertools("tiktok-shop-sync-tick");
     const handler = powertools.instrument(async (event: { record: boolean }, _context: Context) => {
       const { metricsPort: metrics } = powertools;
