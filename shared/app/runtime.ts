@@ -394,6 +394,11 @@ export class Runtime {
             "TikTok authorization needs re-authorizing: its shops make no calls until npm run reauth installs a new pair",
             fields,
           );
+        else if (event.outcome === "save_failed")
+          this.log.error(
+            "refreshed token pair not saved to its TOKEN item yet: in use here (and in its pending copy if that write landed), saved at the next read",
+            fields,
+          );
         else this.log.warn("token refresh failed; the stored pair is kept and retried", fields);
       },
     });

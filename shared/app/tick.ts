@@ -1,6 +1,7 @@
 /**
  * One scheduled tick: for every shop (configured or discovered), finish what a full resync left behind
- * (reconciler, DESIGN rule 10), then run the incremental sync. Shops run side by side, at most
+ * (reconciler, DESIGN rule 10), then run the incremental sync — even when the reconciler failed (its
+ * failure is logged and fails the tick's result all the same). Shops run side by side, at most
  * SHOP_CONCURRENCY at once, each isolated: a slow or failing shop never delays or fails the others.
  * A shop whose authorization needs re-authorizing makes no TikTok call at all: its tick only reports it
  * (NeedsReauth = 1, and its lag) and returns.
@@ -29,6 +30,7 @@ export interface TickShopResult {
   readonly notReached?: boolean;
   /** The TikTok app credentials are not configured yet: nothing was done (not a failure). */
   readonly notConfigured?: boolean;
+  /** What failed for this shop: the reconciler, the incremental run, or both (an AggregateError). */
   readonly error?: Error;
 }
 
@@ -86,22 +88,38 @@ export async function runTick(runtime: Runtime, options: TickOptions = {}): Prom
       runtime.log.warn("tick out of time before this shop's turn; it runs next tick", { shopId });
       return { shopId, authId, notReached: true };
     }
+    const failed = (what: string, error: unknown): Error => {
+      const failure = error instanceof Error ? error : new Error(String(error));
+      runtime.log.error(`tick failed for shop: ${what}`, {
+        shopId,
+        error: { name: failure.name, message: failure.message },
+      });
+      return failure;
+    };
+    let reconcileError: Error | undefined;
     try {
       if (depth !== null) runtime.metrics.record(shopId, MetricName.DlqDepth, depth, "Count");
       if ((await tokenState(authId))?.needsReauth) return await reauthNeeded();
       runtime.metrics.record(shopId, MetricName.NeedsReauth, 0, "Count");
-      await runtime.fullResync?.reconcile(shopId, { deadline });
+      // Isolated from the incremental run: a reconciler that fails (its job's state unreadable, SQS down)
+      // must not cost the shop its sync. Its failure still fails the tick's result (alarms).
+      try {
+        await runtime.fullResync?.reconcile(shopId, { deadline });
+      } catch (error) {
+        if (error instanceof TikTokReauthRequiredError) throw error;
+        reconcileError = failed("reconciler", error);
+      }
       const outcome = await runtime.incremental(shopId, { deadline });
-      return { shopId, authId, outcome };
+      return { shopId, authId, outcome, ...(reconcileError ? { error: reconcileError } : {}) };
     } catch (error) {
       // The refresh that found the authorization gone has flagged it (and alarmed): not a tick failure.
       if (error instanceof TikTokReauthRequiredError) return reauthNeeded();
-      const failure = error instanceof Error ? error : new Error(String(error));
-      runtime.log.error("tick failed for shop", {
+      const failure = failed("incremental sync", error);
+      return {
         shopId,
-        error: { name: failure.name, message: failure.message },
-      });
-      return { shopId, authId, error: failure };
+        authId,
+        error: reconcileError ? new AggregateError([reconcileError, failure], failure.message) : failure,
+      };
     }
   });
 }

@@ -51,11 +51,24 @@ const jobIdParam = z
   .regex(/^[A-Za-z0-9_-]{1,64}$/, "job_id must be 1-64 letters, digits, '_' or '-'");
 const booleanParam = z.enum(["true", "false"], { message: "must be true or false" });
 
+/**
+ * A backfill bound: an ISO 8601 date-time with a time zone (`Z` or an offset). Without one, JavaScript
+ * reads a date-time in the server's local time (a laptop's zone on `npm start`, UTC on Lambda), so the
+ * same request would mean different ranges: it is refused with `invalid_date` (issue 16 item 10).
+ */
 const isoInstant = z
   .string()
   .max(64)
   .refine((value) => /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value), {
-    message: "must be an ISO 8601 date or date-time",
+    message: "must be an ISO 8601 date-time with a time zone, e.g. 2024-05-01T00:00:00Z",
+    abort: true,
+  })
+  .refine((value) => /T[\d:.]+(Z|[+-]\d{2}:?\d{2})$/.test(value), {
+    message:
+      "must carry a time zone (Z or an offset such as +02:00); without one it would be read in the " +
+      "server's local time",
+    params: { code: "invalid_date" },
+    abort: true,
   })
   .refine((value) => !Number.isNaN(Date.parse(value)) && isRealCalendarDate(value), {
     message: "is not a valid date",
@@ -88,9 +101,20 @@ function describeZodError(error: z.ZodError): string {
     .join("; ");
 }
 
+/** An issue's own error code (a refinement's `params.code`), if it names one. */
+function issueCode(issue: z.core.$ZodIssue): string | undefined {
+  const code = issue.code === "custom" ? (issue.params as { code?: unknown } | undefined)?.code : undefined;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** Bad input → 400 with `code`, or with the issues' own code when every issue names the same one. */
 function parseWith<T>(schema: z.ZodType<T>, value: unknown, code: string): T {
   const result = schema.safeParse(value);
-  if (!result.success) throw badRequest(code, describeZodError(result.error));
+  if (!result.success) {
+    const own = new Set(result.error.issues.map(issueCode));
+    const [only] = own;
+    throw badRequest(own.size === 1 && only !== undefined ? only : code, describeZodError(result.error));
+  }
   return result.data;
 }
 

@@ -12,7 +12,7 @@
  * - finalize moves the job to COMPLETED and records the full sync on META in one transaction,
  *   conditional on `openWindows = 0` and the job still RUNNING, so it happens exactly once.
  */
-import { TransactionCanceledException, TransactionConflictException } from "@aws-sdk/client-dynamodb";
+import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
   BatchWriteCommand,
   type DynamoDBDocumentClient,
@@ -25,6 +25,13 @@ import type { Clock } from "../clock";
 import { chunk } from "../concurrency";
 import { JobAlreadyRunningError } from "../sync/full-resync/errors";
 import { realSleep } from "../tiktok/retry";
+import {
+  type ConflictRetryOptions,
+  cancellationCodes,
+  isTransactionConflict,
+  retryOnConflict,
+  StateConflictError,
+} from "./conflict-retry";
 import { stateKeys } from "./keys";
 
 export type JobStatus = "RUNNING" | "COMPLETED" | "FAILED" | "CANCELLED";
@@ -132,6 +139,12 @@ export interface WindowRecord extends WindowCounts, WindowCursor {
   readonly children?: readonly number[];
   /** By-value restarts (refused token, result cap). */
   readonly restarts: number;
+  /**
+   * Restarts since the window last committed a new order (absent on windows written before it existed:
+   * 0). Bounded by the worker: a refused token inside a second holding more than a page of orders sends
+   * the restart back to that second, where it needs a token again.
+   */
+  readonly restartsWithoutProgress?: number;
   /** Reconciler re-enqueues since the last progress. */
   readonly requeues: number;
   /**
@@ -175,7 +188,15 @@ export interface JobStoreOptions {
   /** Orders table: finalize reads the newest stored update_time from its byUpdateTime index. */
   readonly ordersTable: string;
   readonly clock: Clock;
+  /** Transaction conflicts are retried this way (default JOB_CONFLICT_RETRY). */
+  readonly conflictRetry?: Partial<ConflictRetryOptions>;
 }
+
+/**
+ * Conflicts on a job item are likelier than on a shop's lock: every window's end updates it, and many
+ * workers end windows together. So more retries than the state store's default (7 retries, ~2.5 s at most).
+ */
+export const JOB_CONFLICT_RETRY: ConflictRetryOptions = { retries: 7, baseDelayMs: 20 };
 
 type TransactItems = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]["TransactItems"]>;
 type TransactItem = TransactItems[number];
@@ -232,16 +253,25 @@ class Expr {
 
 type TransactResult = { readonly ok: true } | { readonly ok: false; readonly failed: readonly number[] };
 
-const CONFLICT_ATTEMPTS = 8;
+/** Attempts of a split whose child numbers another split took first (re-read the job, try again). */
+const SPLIT_ATTEMPTS = 8;
 
-function isConflict(error: unknown): boolean {
-  if (error instanceof TransactionConflictException) return true;
-  if (!(error instanceof TransactionCanceledException)) return false;
-  const reasons = error.CancellationReasons ?? [];
-  return (
-    reasons.some((reason) => reason.Code === "TransactionConflict") &&
-    !reasons.some((reason) => reason.Code === "ConditionalCheckFailed")
-  );
+/**
+ * Where a window restarts by value when it cannot go on from its page token: at the second of the newest
+ * order it committed, skipping the ids it committed there (or where its current query started, when it
+ * has committed nothing yet). Nothing before that second can be missed, nothing committed is counted twice.
+ */
+export function checkpointRestart(window: WindowCursor): WindowCursor {
+  return window.lastCreateTime === undefined
+    ? { lower: window.lower, skipIds: window.skipIds, lastIds: [], queryServed: 0, queryNew: 0 }
+    : {
+        lower: window.lastCreateTime,
+        skipIds: window.lastIds,
+        lastCreateTime: window.lastCreateTime,
+        lastIds: window.lastIds,
+        queryServed: 0,
+        queryNew: 0,
+      };
 }
 
 function countsToAdd(counts: Partial<WindowCounts>): Record<string, number> {
@@ -254,7 +284,11 @@ function countsToAdd(counts: Partial<WindowCounts>): Record<string, number> {
 }
 
 export class JobStore {
-  constructor(private readonly options: JobStoreOptions) {}
+  private readonly conflictRetry: ConflictRetryOptions;
+
+  constructor(private readonly options: JobStoreOptions) {
+    this.conflictRetry = { ...JOB_CONFLICT_RETRY, ...options.conflictRetry };
+  }
 
   private get table() {
     return this.options.stateTable;
@@ -269,57 +303,59 @@ export class JobStore {
   }
 
   /**
-   * One TransactWriteItems. Transaction conflicts (another transaction on the same item in flight)
-   * are retried with jittered backoff; failed conditions are returned by item index, never thrown.
+   * One TransactWriteItems. Transaction conflicts (another request on one of the items in flight) are
+   * retried with jittered backoff and, when they persist, thrown as StateConflictError: never taken for a
+   * failed condition. Failed conditions are returned by item index, never thrown.
    */
   private async transact(items: TransactItems): Promise<TransactResult> {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        await this.options.documents.send(new TransactWriteCommand({ TransactItems: items }));
-        return { ok: true };
-      } catch (error) {
-        if (isConflict(error) && attempt < CONFLICT_ATTEMPTS) {
-          await realSleep(Math.floor(Math.random() * 20 * 2 ** attempt));
-          continue;
-        }
-        if (error instanceof TransactionCanceledException) {
-          const failed = (error.CancellationReasons ?? [])
-            .map((reason, index) => (reason.Code === "ConditionalCheckFailed" ? index : -1))
-            .filter((index) => index >= 0);
-          if (failed.length > 0) return { ok: false, failed };
-        }
-        throw error;
+    try {
+      await retryOnConflict(
+        () => this.options.documents.send(new TransactWriteCommand({ TransactItems: items })),
+        this.conflictRetry,
+      );
+      return { ok: true };
+    } catch (error) {
+      if (isTransactionConflict(error)) {
+        throw new StateConflictError("a full-resync job", this.conflictRetry.retries + 1, { cause: error });
       }
+      if (error instanceof TransactionCanceledException) {
+        const failed = cancellationCodes(error)
+          .map((code, index) => (code === "ConditionalCheckFailed" ? index : -1))
+          .filter((index) => index >= 0);
+        if (failed.length > 0) return { ok: false, failed };
+      }
+      throw error;
     }
   }
 
-  /** A conditional UpdateItem; false when the condition failed. */
+  /** A conditional UpdateItem; false when the condition failed. Conflicts are retried like transact's. */
   private async conditionalUpdate(
     key: Record<string, string>,
     expr: Expr,
     update: string,
     condition: string,
   ) {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        await this.options.documents.send(
-          new UpdateCommand({
-            TableName: this.table,
-            Key: key,
-            UpdateExpression: update,
-            ConditionExpression: condition,
-            ...expr.attributes(),
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (error instanceof Error && error.name === "ConditionalCheckFailedException") return false;
-        if (isConflict(error) && attempt < CONFLICT_ATTEMPTS) {
-          await realSleep(Math.floor(Math.random() * 20 * 2 ** attempt));
-          continue;
-        }
-        throw error;
+    try {
+      await retryOnConflict(
+        () =>
+          this.options.documents.send(
+            new UpdateCommand({
+              TableName: this.table,
+              Key: key,
+              UpdateExpression: update,
+              ConditionExpression: condition,
+              ...expr.attributes(),
+            }),
+          ),
+        this.conflictRetry,
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof Error && error.name === "ConditionalCheckFailedException") return false;
+      if (isTransactionConflict(error)) {
+        throw new StateConflictError("a full-resync job", this.conflictRetry.retries + 1, { cause: error });
       }
+      throw error;
     }
   }
 
@@ -452,7 +488,8 @@ export class JobStore {
 
   /**
    * Writes the planned windows (fresh keys: plain batch writes) and switches the job to `running`
-   * with its counters, conditional on it still planning. False if it was cancelled meanwhile.
+   * with its counters, conditional on it still planning, in one transaction with a whole-history
+   * job's first cursor (firstCursorItem). None returned if it was cancelled meanwhile.
    */
   async activateJob(
     job: JobRecord,
@@ -493,14 +530,39 @@ export class JobStore {
         updatedAtMs: now,
       },
     });
-    const condition = `${expr.eq("status", "RUNNING")} AND ${expr.eq("phase", "planning")}`;
-    const activated = await this.conditionalUpdate(
-      this.key(job.shopId, stateKeys.job(job.jobId)),
-      expr,
-      update,
-      condition,
+    const activation: TransactItem = {
+      Update: {
+        TableName: this.table,
+        Key: this.jobKey(job),
+        UpdateExpression: update,
+        ConditionExpression: `${expr.eq("status", "RUNNING")} AND ${expr.eq("phase", "planning")}`,
+        ...expr.attributes(),
+      },
+    };
+    const result = await this.transact(
+      job.fullHistory ? [activation, this.firstCursorItem(job)] : [activation],
     );
-    return activated ? records : [];
+    return result.ok ? records : [];
+  }
+
+  /**
+   * DESIGN rule 6, in the job's activation: a whole-history job sets the shop's cursor to its windowEnd
+   * if the shop has none, so incremental ticks pick up what changes meanwhile. Set in the same
+   * transaction, a planner that dies after activating cannot leave a running job and no cursor (the
+   * shop's next tick would join the job, and once it finished start a second first sync).
+   */
+  private firstCursorItem(job: JobRecord): TransactItem {
+    const expr = new Expr();
+    return {
+      Update: {
+        TableName: this.table,
+        Key: this.key(job.shopId, stateKeys.meta),
+        UpdateExpression:
+          `SET ${expr.name("cursor")} = if_not_exists(${expr.name("cursor")}, ${expr.value(job.windowEnd)}), ` +
+          expr.eq("shopId", job.shopId),
+        ...expr.attributes(),
+      },
+    };
   }
 
   private newWindow(job: JobRecord, window: number, planned: PlannedWindow, now: number, parent?: number) {
@@ -594,12 +656,20 @@ export class JobStore {
     window: WindowRecord,
     cursor: WindowCursor,
     counts: Partial<WindowCounts>,
-    options: { restart?: boolean; messageId?: string } = {},
+    options: {
+      restart?: boolean;
+      messageId?: string;
+      /** The step committed at least one order new to the window: restarts without progress back to 0. */
+      progressed?: boolean;
+    } = {},
   ) {
     const result = await this.transact([
       this.windowStep(window, cursor, counts, {
         committedBy: options.messageId,
-        ...(options.restart ? { add: { restarts: 1 } } : {}),
+        ...(options.progressed ? { set: { restartsWithoutProgress: 0 } } : {}),
+        ...(options.restart
+          ? { add: { restarts: 1, ...(options.progressed ? {} : { restartsWithoutProgress: 1 }) } }
+          : {}),
       }),
     ]);
     return result.ok;
@@ -644,7 +714,7 @@ export class JobStore {
     counts: Partial<WindowCounts>,
     messageId?: string,
   ): Promise<WindowRecord[] | undefined> {
-    for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt += 1) {
+    for (let attempt = 0; attempt < SPLIT_ATTEMPTS; attempt += 1) {
       const job = await this.getJob(window.shopId, window.jobId);
       if (job?.status !== "RUNNING") return undefined;
       const now = this.now();
@@ -734,21 +804,37 @@ export class JobStore {
     return result.ok;
   }
 
-  /** FAILED → OPEN (redrive), with the job's failedWindows − 1, in one transaction. */
+  /**
+   * FAILED → OPEN (redrive), with the job's failedWindows − 1, in one transaction. The window restarts by
+   * value from its checkpoint: the page token it held may be what failed it (refused, or long expired by
+   * the time an operator resumes), so it is dropped, and the restart count without progress starts over.
+   */
   async reopenWindow(window: WindowRecord) {
     const now = this.now();
     const expr = new Expr();
     const job = new Expr();
+    const restart = checkpointRestart(window);
     const result = await this.transact([
       {
         Update: {
           TableName: this.table,
           Key: this.windowKey(window),
           UpdateExpression: expr.update({
-            set: { status: "OPEN", requeues: 0, activityAtMs: now },
-            remove: ["failedReason"],
+            set: {
+              status: "OPEN",
+              requeues: 0,
+              restartsWithoutProgress: 0,
+              activityAtMs: now,
+              lower: restart.lower,
+              skipIds: [...restart.skipIds],
+              lastIds: [...restart.lastIds],
+              lastCreateTime: restart.lastCreateTime,
+              queryServed: 0,
+              queryNew: 0,
+            },
+            remove: ["failedReason", "pageToken"],
           }),
-          ConditionExpression: expr.eq("status", "FAILED"),
+          ConditionExpression: `${expr.eq("status", "FAILED")} AND ${expr.eq("seq", window.seq)}`,
           ...expr.attributes(),
         },
       },

@@ -23,7 +23,17 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import type { Clock } from "../clock";
+import {
+  type ConflictRetryOptions,
+  cancellationCodes,
+  DEFAULT_CONFLICT_RETRY,
+  isTransactionConflict,
+  retryOnConflict,
+  StateConflictError,
+} from "./conflict-retry";
 import { stateKeys } from "./keys";
+
+export { type ConflictRetryOptions, cancellationCodes, StateConflictError } from "./conflict-retry";
 
 export interface LastRun {
   readonly run_id: string;
@@ -108,39 +118,9 @@ export class LockLostError extends Error {
   }
 }
 
-/** A state write kept meeting transaction conflicts after every retry (not a lost lock). */
-export class StateConflictError extends Error {
-  constructor(shopId: string, attempts: number, options?: { cause?: unknown }) {
-    super(
-      `state write of shop ${shopId} met a transaction conflict on each of ${attempts} attempts`,
-      options,
-    );
-    this.name = "StateConflictError";
-  }
-}
-
 function isConditionFailure(error: unknown): boolean {
   return error instanceof ConditionalCheckFailedException;
 }
-
-/**
- * The cancellation code of each item of a cancelled transaction, in request order. The SDK parses
- * `CancellationReasons`; the message lists the same codes (`… reasons [ConditionalCheckFailed, None]`).
- */
-export function cancellationCodes(error: TransactionCanceledException): (string | undefined)[] {
-  if (error.CancellationReasons) return error.CancellationReasons.map((reason) => reason.Code);
-  const listed = /\[([^\]]*)\]\s*$/.exec(error.message)?.[1];
-  return listed === undefined ? [] : listed.split(",").map((code) => code.trim());
-}
-
-export interface ConflictRetryOptions {
-  /** Retries after the first attempt (default 4). */
-  readonly retries: number;
-  /** First backoff; doubled per retry, with full jitter (default 25 ms). */
-  readonly baseDelayMs: number;
-}
-
-const DEFAULT_CONFLICT_RETRY: ConflictRetryOptions = { retries: 4, baseDelayMs: 25 };
 
 export interface StateStoreOptions {
   readonly documents: DynamoDBDocumentClient;
@@ -156,22 +136,9 @@ export class StateStore {
     this.conflictRetry = { ...DEFAULT_CONFLICT_RETRY, ...options.conflictRetry };
   }
 
-  private backoff(retry: number): Promise<void> {
-    const ceiling = this.conflictRetry.baseDelayMs * 2 ** retry;
-    return new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
-  }
-
   /** Runs a single-item write again while DynamoDB refuses it for an ongoing transaction on the item. */
-  private async retryingConflicts<T>(write: () => Promise<T>): Promise<T> {
-    for (let retry = 0; ; retry += 1) {
-      try {
-        return await write();
-      } catch (error) {
-        if (!(error instanceof TransactionConflictException) || retry >= this.conflictRetry.retries)
-          throw error;
-        await this.backoff(retry);
-      }
-    }
+  private retryingConflicts<T>(write: () => Promise<T>): Promise<T> {
+    return retryOnConflict(write, this.conflictRetry);
   }
 
   private get table() {
@@ -389,20 +356,23 @@ export class StateStore {
     items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]["TransactItems"]>,
     lockIndex = 0,
   ) {
-    for (let retry = 0; ; retry += 1) {
-      try {
-        await this.options.documents.send(new TransactWriteCommand({ TransactItems: items }));
-        return;
-      } catch (error) {
-        if (!(error instanceof TransactionCanceledException)) throw error;
-        const codes = cancellationCodes(error);
-        if (codes[lockIndex] === "ConditionalCheckFailed") throw new LockLostError(shopId, { cause: error });
-        if (!codes.includes("TransactionConflict")) throw error;
-        if (retry >= this.conflictRetry.retries) {
-          throw new StateConflictError(shopId, retry + 1, { cause: error });
+    try {
+      await retryOnConflict(async () => {
+        try {
+          await this.options.documents.send(new TransactWriteCommand({ TransactItems: items }));
+        } catch (error) {
+          if (
+            error instanceof TransactionCanceledException &&
+            cancellationCodes(error)[lockIndex] === "ConditionalCheckFailed"
+          ) {
+            throw new LockLostError(shopId, { cause: error });
+          }
+          throw error;
         }
-        await this.backoff(retry);
-      }
+      }, this.conflictRetry);
+    } catch (error) {
+      if (!isTransactionConflict(error)) throw error;
+      throw new StateConflictError(`shop ${shopId}`, this.conflictRetry.retries + 1, { cause: error });
     }
   }
 

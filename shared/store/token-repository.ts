@@ -5,10 +5,18 @@
  * rotate under each other). Every write is conditional on `version`, so concurrent Lambdas agree on who
  * refreshes and no rotated pair is ever overwritten by an older one. A failed condition is an answer
  * (false), not an error.
+ *
+ * Beside it, `TOKEN_PENDING` holds the last rotated pair whose save to the TOKEN item may not have
+ * landed (issue 16 item 8): written by the refresh's owner before that save (with the version it
+ * replaces), its tokens scrubbed after it. `get` reads both in one Query and adopts a pending pair that
+ * replaces the stored version (the same conditional write as the owner's save), so no reader refreshes
+ * from a refresh token TikTok has already retired. One item per authorization, overwritten by the next
+ * refresh: no DeleteItem is needed (the worker's role has none), nothing piles up. Like TOKEN it holds
+ * the tokens themselves: never logged.
  */
 
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { type Clock, systemClock } from "../clock";
 import type { StoredTokenPair, TokenPair, TokenRepository } from "../tiktok/tokens";
 
@@ -25,9 +33,39 @@ export function tokenKey(authId: string): { pk: string; sk: string } {
   return { pk: `AUTH#${authId}`, sk: TOKEN_SK };
 }
 
+export const PENDING_SK = "TOKEN_PENDING";
+
+/** The authorization's pending copy of a rotated pair (its attribute `expectedVersion`: the version it replaces). */
+export function pendingTokenKey(authId: string): { pk: string; sk: string } {
+  return { pk: `AUTH#${authId}`, sk: PENDING_SK };
+}
+
+/** A pending copy's TTL when TikTok gave no refresh-token expiry: a year (its usual lifetime). */
+const PENDING_FALLBACK_TTL_SECONDS = 365 * 86_400;
+
 /** Where releases before per-authorization tokens kept a shop's pair; read once to migrate it. */
 export function legacyTokenKey(shopId: string): { pk: string; sk: string } {
   return { pk: `SHOP#${shopId}`, sk: TOKEN_SK };
+}
+
+function tokenPair(item: Record<string, unknown>): TokenPair {
+  return {
+    accessToken: String(item.accessToken ?? ""),
+    accessTokenExpiresAt: Number(item.accessTokenExpiresAt ?? 0),
+    refreshToken: String(item.refreshToken ?? ""),
+    refreshTokenExpiresAt: Number(item.refreshTokenExpiresAt ?? 0),
+  };
+}
+
+function storedPair(item: Record<string, unknown>): StoredTokenPair {
+  return {
+    ...tokenPair(item),
+    version: Number(item.version ?? 0),
+    ...(item.needsReauth === true ? { needsReauth: true } : {}),
+    ...(typeof item.reauthReason === "string" ? { reauthReason: item.reauthReason } : {}),
+    ...(typeof item.refreshingBy === "string" ? { refreshingBy: item.refreshingBy } : {}),
+    ...(typeof item.refreshingUntil === "number" ? { refreshingUntil: item.refreshingUntil } : {}),
+  };
 }
 
 function isConditionFailure(error: unknown): boolean {
@@ -45,22 +83,41 @@ export class DynamoTokenRepository implements TokenRepository {
     this.clock = deps.clock ?? systemClock;
   }
 
+  /**
+   * The stored pair. A pending pair that replaces it (its owner's save never landed) is adopted first; a
+   * pending copy left behind with its tokens (saved, or superseded by a new authorization) is scrubbed.
+   */
   async get(authId: string): Promise<StoredTokenPair | undefined> {
+    for (let read = 0; read < 3; read += 1) {
+      const { Items = [] } = await this.documents.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: "pk = :pk AND begins_with(sk, :token)",
+          ExpressionAttributeValues: { ":pk": tokenKey(authId).pk, ":token": TOKEN_SK },
+          ConsistentRead: true,
+        }),
+      );
+      const item = Items.find((candidate) => candidate.sk === TOKEN_SK);
+      if (!item) return undefined;
+      const stored = storedPair(item);
+      const pending = Items.find((candidate) => candidate.sk === PENDING_SK && candidate.refreshToken);
+      if (!pending) return stored;
+      const replaces = Number(pending.expectedVersion);
+      if (replaces !== stored.version) {
+        await this.dropPending(authId, replaces).catch(() => undefined);
+        return stored;
+      }
+      const pair = tokenPair(pending);
+      if (await this.saveRefreshed(authId, stored.version, pair)) {
+        await this.dropPending(authId, stored.version).catch(() => undefined);
+        return { ...pair, version: stored.version + 1 };
+      }
+      // The TOKEN item moved meanwhile (its owner's save landed, or another reader adopted it): read again.
+    }
     const { Item } = await this.documents.send(
       new GetCommand({ TableName: this.tableName, Key: tokenKey(authId), ConsistentRead: true }),
     );
-    if (!Item) return undefined;
-    return {
-      accessToken: String(Item.accessToken ?? ""),
-      accessTokenExpiresAt: Number(Item.accessTokenExpiresAt ?? 0),
-      refreshToken: String(Item.refreshToken ?? ""),
-      refreshTokenExpiresAt: Number(Item.refreshTokenExpiresAt ?? 0),
-      version: Number(Item.version ?? 0),
-      ...(Item.needsReauth === true ? { needsReauth: true } : {}),
-      ...(typeof Item.reauthReason === "string" ? { reauthReason: Item.reauthReason } : {}),
-      ...(typeof Item.refreshingBy === "string" ? { refreshingBy: Item.refreshingBy } : {}),
-      ...(typeof Item.refreshingUntil === "number" ? { refreshingUntil: Item.refreshingUntil } : {}),
-    };
+    return Item ? storedPair(Item) : undefined;
   }
 
   claimRefresh(authId: string, expectedVersion: number, owner: string, untilMs: number): Promise<boolean> {
@@ -102,6 +159,40 @@ export class DynamoTokenRepository implements TokenRepository {
         ":next": expectedVersion + 1,
         ":updatedAt": this.isoNow(),
       },
+    });
+  }
+
+  async savePending(authId: string, expectedVersion: number, pair: TokenPair): Promise<void> {
+    const nowSeconds = Math.floor(this.clock.nowMs() / 1000);
+    await this.documents.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          ...pendingTokenKey(authId),
+          expectedVersion,
+          accessToken: pair.accessToken,
+          accessTokenExpiresAt: pair.accessTokenExpiresAt,
+          refreshToken: pair.refreshToken,
+          refreshTokenExpiresAt: pair.refreshTokenExpiresAt,
+          updatedAt: this.isoNow(),
+          expiresAt:
+            pair.refreshTokenExpiresAt > nowSeconds
+              ? pair.refreshTokenExpiresAt
+              : nowSeconds + PENDING_FALLBACK_TTL_SECONDS,
+        },
+      }),
+    );
+  }
+
+  /** Scrubs the pending copy's tokens, if it is still the one replacing `expectedVersion`. */
+  async dropPending(authId: string, expectedVersion: number): Promise<void> {
+    await this.conditionalUpdate({
+      TableName: this.tableName,
+      Key: pendingTokenKey(authId),
+      UpdateExpression:
+        "SET updatedAt = :updatedAt REMOVE accessToken, accessTokenExpiresAt, refreshToken, refreshTokenExpiresAt",
+      ConditionExpression: "expectedVersion = :version AND attribute_exists(refreshToken)",
+      ExpressionAttributeValues: { ":version": expectedVersion, ":updatedAt": this.isoNow() },
     });
   }
 

@@ -97,15 +97,17 @@ export async function runIncrementalSync(
   const { shopId } = shop;
   const startedMs = deps.clock.nowMs();
   const runId = deps.newRunId?.() ?? randomUUID();
-  const meta = await deps.state.getMeta(shopId);
-
   if (!(await deps.state.acquireLock(shopId, runId, deps.settings.lockLeaseMs))) {
     deps.log.info("incremental sync skipped: another run holds the lock", { shopId });
-    return { status: "locked", lagSeconds: emitLag(deps, shopId, meta?.cursor) };
+    const cursor = (await deps.state.getMeta(shopId))?.cursor;
+    return { status: "locked", lagSeconds: emitLag(deps, shopId, cursor) };
   }
 
   let lockHeld = true;
   try {
+    // Read under the lock: a run that read META before another's first sync set the cursor would start
+    // a second one (issue 16 item 7).
+    const meta = await deps.state.getMeta(shopId);
     if (meta?.cursor === undefined) {
       if (!deps.startFullResync) throw new Error(`shop ${shopId} has no cursor and no full resync is wired`);
       const deadline = options.deadline ?? Deadline.none();

@@ -32,9 +32,10 @@ import { sign } from "./signing";
 
 /** Where the client gets the shop's access token; implemented by TokenManager. */
 export interface AccessTokenProvider {
-  getAccessToken(): Promise<string>;
+  /** `deadline`: the call's; a refresh is only started with the time to finish and store it. */
+  getAccessToken(options?: { readonly deadline?: Deadline }): Promise<string>;
   /** The server rejected `rejected`: return a fresh token (refreshing if nobody did yet). */
-  refreshAfterRejection(rejected: string): Promise<string>;
+  refreshAfterRejection(rejected: string, options?: { readonly deadline?: Deadline }): Promise<string>;
 }
 
 export interface ApiCallEvent {
@@ -258,13 +259,16 @@ export class TikTokClient {
     const { signal, deadline } = options;
     return withRetries(
       async () => {
-        const token = await this.deps.tokens.getAccessToken();
+        const { tokens } = this.deps;
+        const token = await (deadline ? tokens.getAccessToken({ deadline }) : tokens.getAccessToken());
         try {
           return await this.send(spec, token, options);
         } catch (error) {
           if (!(error instanceof TikTokTokenExpiredError) || refreshed) throw error;
           refreshed = true;
-          const fresh = await this.deps.tokens.refreshAfterRejection(token);
+          const fresh = await (deadline
+            ? tokens.refreshAfterRejection(token, { deadline })
+            : tokens.refreshAfterRejection(token));
           return await this.send(spec, fresh, options);
         }
       },

@@ -158,7 +158,7 @@ const BAD_REQUESTS: [string, string, string, string | undefined, number, string,
       "from after to",
       "POST",
       "/api/sync/orders/full",
-      '{"from":"2025-01-02","to":"2025-01-01"}',
+      '{"from":"2025-01-02T00:00:00Z","to":"2025-01-01T00:00:00Z"}',
       400,
       "invalid_body",
     ],
@@ -288,5 +288,48 @@ describe("bad input: 4xx JSON error, nothing changed", () => {
     expect(error.message.length).toBeGreaterThan(5);
     expect(text).not.toMatch(/\bat .+\.(ts|js):\d+/);
     expect(await snapshotTables(harness.resources.documents, tables)).toEqual(before);
+  });
+});
+
+// Issue 16 item 10: a backfill bound without a time zone was read in the server's local time (a laptop's
+// zone locally), so the same request meant different ranges on AWS and on `npm start`.
+describe("backfill dates must carry a time zone (Z or an offset)", () => {
+  const ZONELESS: [string, string][] = [
+    ["date-time without a zone", '{"from":"2024-01-01T00:00:00"}'],
+    ["minutes only, no zone", '{"to":"2024-06-01T12:30"}'],
+    ["a bare date", '{"from":"2024-01-01"}'],
+    ["both bounds without a zone", '{"from":"2024-01-01T00:00:00","to":"2024-02-01T00:00:00"}'],
+  ];
+  it.each(ZONELESS)("%s → 400 invalid_date, nothing changed", async (_name, body) => {
+    const tables = [harness.resources.ordersTable, harness.resources.stateTable];
+    const before = await snapshotTables(harness.resources.documents, tables);
+    const { status, json } = await call("POST", "/api/sync/orders/full", body);
+    expect(status).toBe(400);
+    const error = json.error as { code: string; message: string };
+    expect(error.code).toBe("invalid_date");
+    expect(error.message).toMatch(/time zone/);
+    expect(await snapshotTables(harness.resources.documents, tables)).toEqual(before);
+  });
+
+  it("an offset is honoured: 02:00+02:00 is midnight UTC", async () => {
+    const ranges: { from?: number; to?: number }[] = [];
+    const handler = makeApiHandler({
+      log: harness.log,
+      service: {
+        ...createSyncService(harness.runtime),
+        async startFullResync(_shopId, range) {
+          ranges.push(range);
+          return { job_id: "job-1" };
+        },
+      },
+    });
+    const response = await handler({
+      rawPath: "/api/sync/orders/full",
+      requestContext: { http: { method: "POST", path: "/api/sync/orders/full" } },
+      headers: { "content-type": "application/json" },
+      body: '{"from":"2020-01-01T02:00:00+02:00","to":"2020-01-02T00:00:00Z"}',
+    } as unknown as Parameters<typeof handler>[0]);
+    expect(response.statusCode).toBe(202);
+    expect(ranges).toEqual([{ from: Date.UTC(2020, 0, 1) / 1000, to: Date.UTC(2020, 0, 2) / 1000 }]);
   });
 });

@@ -96,6 +96,12 @@ class CountingRepository implements TokenRepository {
   saveRefreshed(shopId: string, version: number, pair: TokenPair) {
     return this.inner.saveRefreshed(shopId, version, pair);
   }
+  savePending(shopId: string, version: number, pair: TokenPair) {
+    return this.inner.savePending(shopId, version, pair);
+  }
+  dropPending(shopId: string, version: number) {
+    return this.inner.dropPending(shopId, version);
+  }
   markNeedsReauth(shopId: string, version: number, reason: string) {
     return this.inner.markNeedsReauth(shopId, version, reason);
   }

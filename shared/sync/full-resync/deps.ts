@@ -40,6 +40,12 @@ export interface FullResyncSettings {
   readonly maxReceiveCount: number;
   /** Reconciler re-enqueues of a window without progress before it is marked FAILED. */
   readonly maxRequeues: number;
+  /**
+   * By-value restarts in a row (refused page tokens) that commit no new order before the window is
+   * marked FAILED: a second holding more than a page of orders, with every token refused, would
+   * otherwise restart forever.
+   */
+  readonly maxRestartsWithoutProgress: number;
   /** A job still planning after this long was interrupted (the planner died): it is failed. */
   readonly planningTimeoutMs: number;
 }
@@ -61,6 +67,7 @@ export function fullResyncSettings(
     minWindows: 1,
     storeRecipientData: true,
     maxRequeues: 3,
+    maxRestartsWithoutProgress: 10,
     planningTimeoutMs: 15 * 60_000,
     ...settings,
   };

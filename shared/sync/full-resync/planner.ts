@@ -118,9 +118,9 @@ export async function startFullResync(
     probes: plan.probes,
     expectedOrders: plan.expectedOrders,
   };
+  // Rule 6: a whole-history job's activation has set the shop's cursor (if it had none) in the same
+  // transaction; a planning that failed before it leaves a never-synced shop to its next first sync.
   if (windows.length === 0 && plan.windows.length > 0) return { ...started, status: "CANCELLED" };
-  // Rule 6: set only now, so a failed planning leaves a never-synced shop to its next first sync.
-  if (fullHistory) await deps.state.setCursorIfMissing(shopId, windowEnd);
   deps.metrics.record(shopId, MetricName.JobWindowsOpen, windows.length, "Count");
   deps.log.info("full resync planned", {
     shopId,

@@ -34,17 +34,23 @@
  * gets the invocation's deadline minus what the commit needs, and the client throws
  * DeadlineExceededError instead of sleeping a Retry-After, a backoff or a wait for the shop's request
  * budget that would not fit. Only when the attempts themselves kept failing (5xx, timeouts) is that a
- * failure. A refused page token restarts the window by value from its checkpoint. Any other error
+ * failure. A refused page token — any non-retryable refusal of a request that carried one, whatever
+ * its wording — restarts the window by value from its checkpoint. Restarts in a row that commit no new
+ * order are bounded (settings.maxRestartsWithoutProgress): a second holding more than a page of orders
+ * needs a token to get past its first page, so with every token refused a restart comes back to the
+ * same place; the window is then marked FAILED with that reason (status, resume). Any other error
  * fails the message (partial batch failure); on its last receive the window is marked FAILED before
  * the message goes to the DLQ.
  */
 import { MetricName } from "../../observability/metric-names";
-import type { JobRecord, WindowCounts, WindowCursor, WindowRecord } from "../../store/job-store";
 import {
-  TikTokPageTokenRefusedError,
-  TikTokRateLimitedError,
-  TikTokReauthRequiredError,
-} from "../../tiktok/errors";
+  checkpointRestart,
+  type JobRecord,
+  type WindowCounts,
+  type WindowCursor,
+  type WindowRecord,
+} from "../../store/job-store";
+import { isPageTokenRefusal, TikTokRateLimitedError, TikTokReauthRequiredError } from "../../tiktok/errors";
 import { Deadline, isOutOfTime, TIME_BUDGET } from "../../time-budget";
 import { writePage } from "../page-writer";
 import { ApiCallMeter, type ApiCallSnapshot } from "../ports";
@@ -283,8 +289,8 @@ async function fetchAndCommit(context: StepContext): Promise<WindowOutcome> {
     // Park the page (SQS's longest delay) until `npm run reauth` installs a new pair; no TikTok call is
     // made meanwhile (the token manager refuses before any request).
     if (error instanceof TikTokReauthRequiredError) return throttled(context, REAUTH_PARK_MS, "parked");
-    if (error instanceof TikTokPageTokenRefusedError && window.pageToken) {
-      return restartFromCheckpoint(context, "page token refused");
+    if (isPageTokenRefusal(error, window.pageToken !== undefined)) {
+      return restartFromCheckpoint(context, error);
     }
     throw error;
   }
@@ -342,7 +348,12 @@ async function fetchAndCommit(context: StepContext): Promise<WindowOutcome> {
 
   let outcome: WindowOutcome;
   if (page.nextPageToken) {
-    if (!(await deps.jobs.advanceWindow(window, cursor, counts, { messageId: context.messageId }))) {
+    if (
+      !(await deps.jobs.advanceWindow(window, cursor, counts, {
+        messageId: context.messageId,
+        progressed: fresh > 0,
+      }))
+    ) {
       return "duplicate";
     }
     await crash(context, "after-window-transaction");
@@ -352,7 +363,7 @@ async function fetchAndCommit(context: StepContext): Promise<WindowOutcome> {
     await crash(context, "after-send");
     outcome = "advanced";
   } else if (cursor.queryServed < page.totalCount) {
-    outcome = await restartCappedQuery(context, cursor, counts, page.totalCount);
+    outcome = await restartCappedQuery(context, cursor, counts, page.totalCount, fresh > 0);
   } else {
     if (!(await deps.jobs.completeWindow(window, cursor, counts, context.messageId))) return "duplicate";
     await crash(context, "after-window-transaction");
@@ -372,6 +383,7 @@ async function restartCappedQuery(
   cursor: WindowCursor,
   counts: Partial<WindowCounts>,
   totalCount: number,
+  progressed: boolean,
 ): Promise<WindowOutcome> {
   const { deps, window } = context;
   if (cursor.queryNew === 0 || cursor.lastCreateTime === undefined) {
@@ -401,7 +413,11 @@ async function restartCappedQuery(
     queryNew: 0,
   };
   if (
-    !(await deps.jobs.advanceWindow(window, restart, counts, { restart: true, messageId: context.messageId }))
+    !(await deps.jobs.advanceWindow(window, restart, counts, {
+      restart: true,
+      messageId: context.messageId,
+      progressed,
+    }))
   ) {
     return "duplicate";
   }
@@ -411,20 +427,32 @@ async function restartCappedQuery(
   return "restarted";
 }
 
-/** Refused or expired page token: restart the window from its last committed checkpoint. */
-async function restartFromCheckpoint(context: StepContext, reason: string): Promise<WindowOutcome> {
+/**
+ * Refused or expired page token: restart the window from its last committed checkpoint — unless the
+ * restarts before this one already brought no new order (the bound): then the window is marked FAILED.
+ */
+async function restartFromCheckpoint(context: StepContext, refusal: unknown): Promise<WindowOutcome> {
   const { deps, window } = context;
-  const restart: WindowCursor =
-    window.lastCreateTime === undefined
-      ? { lower: window.lower, skipIds: window.skipIds, lastIds: [], queryServed: 0, queryNew: 0 }
-      : {
-          lower: window.lastCreateTime,
-          skipIds: window.lastIds,
-          lastCreateTime: window.lastCreateTime,
-          lastIds: window.lastIds,
-          queryServed: 0,
-          queryNew: 0,
-        };
+  const reason = describe(refusal);
+  const stuck = window.restartsWithoutProgress ?? 0;
+  if (stuck >= deps.settings.maxRestartsWithoutProgress) {
+    const failure =
+      `page token refused after ${stuck} restarts in a row that committed no new order ` +
+      `(at create_time ${window.lower}, ${new Date(window.lower * 1000).toISOString()}: more orders may ` +
+      "share that second than a page holds, and " +
+      `TikTok refuses every token); last refusal: ${reason}`;
+    if (!(await deps.jobs.failWindow(window, failure, takeCalls(context)))) return "duplicate";
+    deps.log.error("window failed: page tokens refused without progress", {
+      shopId: window.shopId,
+      jobId: window.jobId,
+      window: window.window,
+      lower: window.lower,
+      restartsWithoutProgress: stuck,
+    });
+    await settleJob(deps, window.shopId, window.jobId);
+    return "failed";
+  }
+  const restart = checkpointRestart(window);
   const calls = takeCalls(context);
   if (
     !(await deps.jobs.advanceWindow(window, restart, calls, { restart: true, messageId: context.messageId }))
