@@ -29,7 +29,12 @@
  * rate-drawn fault hits, which message is in flight at a restart) is reported: the faults injected.
  */
 import { randomUUID } from "node:crypto";
-import { DeleteTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import {
+  DeleteTableCommand,
+  type DynamoDBClient,
+  ProvisionedThroughputExceededException,
+  TransactionCanceledException,
+} from "@aws-sdk/client-dynamodb";
 import {
   GetQueueAttributesCommand,
   SendMessageBatchCommand,
@@ -121,6 +126,18 @@ export interface ChaosPlan {
   readonly createFlood: number;
   readonly duplicateRate: number;
   readonly crashRate: number;
+  /** DynamoDB faults (issue 16 items 6 and 8), injected in the product's client while chaos is on. */
+  readonly dynamoFaults: DynamoFaultRates;
+}
+
+/**
+ * `transactionConflict`: a TransactWriteItems cancelled for a conflict on one of its items (never run);
+ * `tokenSaveFailure`: a save of a refreshed token pair to the TOKEN item throttled (never run). Each is
+ * the share of such writes failing.
+ */
+export interface DynamoFaultRates {
+  readonly transactionConflict: number;
+  readonly tokenSaveFailure: number;
 }
 
 export type ChaosEvent =
@@ -248,6 +265,12 @@ export function chaosPlan(seed: number, orders: number, faultRate = 0.1): ChaosP
     createFlood: resultCap + random.int(10, 80),
     duplicateRate: 0.3,
     crashRate: 0.06,
+    // Below the stores' conflict retries (5 attempts: 0.15^5 ≈ 1e-4 a write gives up) and the token
+    // saves' (5 attempts; should all fail, the pair stays pending and in memory, then is stored later).
+    dynamoFaults: {
+      transactionConflict: Math.round((0.08 + random.next() * 0.07) * 100) / 100,
+      tokenSaveFailure: Math.round((0.3 + random.next() * 0.3) * 100) / 100,
+    },
   };
 }
 
@@ -262,6 +285,7 @@ export function describePlan(plan: ChaosPlan): string {
   return [
     `seed ${plan.seed}: ${plan.orders} orders · page tokens ${plan.tokenModes[0]}→${plan.tokenModes[1]}, refused as ${plan.pageTokenRefusal} · result cap ${plan.resultCap} · page budget ${plan.pageBudget} · silent page cap ${plan.maxPageSize ?? "none"}`,
     `  faults (${(Object.values(plan.faultRates).reduce((a, b) => a + (b ?? 0), 0) * 100).toFixed(1)}% of calls): ${rates}`,
+    `  DynamoDB faults: transaction conflicts ${(plan.dynamoFaults.transactionConflict * 100).toFixed(0)}% of transactions, token saves failing ${(plan.dynamoFaults.tokenSaveFailure * 100).toFixed(0)}%`,
     `  events by job progress: ${events} · same-second burst ${plan.sameSecondBurst} · update flood ${plan.updateFlood} · create flood ${plan.createFlood} · duplicates: the first send and ${plan.duplicateRate * 100}% of the others · crashes ${plan.crashRate * 100}% per point (each point at least once) · invalid orders without ${plan.invalidOrders.join(", ")} · bulk orders of ${[...plan.oversized.initial, plan.oversized.created].join(", ")} line items`,
   ].join("\n");
 }
@@ -308,6 +332,58 @@ function duplicatingSqs(sqs: SQSClient, random: Prng, rate: number, on: () => bo
       };
     },
   });
+}
+
+/**
+ * Fails some of the product's DynamoDB writes before they are sent (a middleware on the client, shared by
+ * the document clients built on it), while `on()`: transactions cancelled for a conflict, with the reason
+ * on one of their items and `None` on the others, as DynamoDB words it; saves of a refreshed token pair
+ * throttled (the first one always). Counted by kind.
+ */
+function injectDynamoFaults(
+  client: DynamoDBClient,
+  random: Prng,
+  rates: DynamoFaultRates,
+  on: () => boolean,
+  count: (what: string) => void,
+) {
+  let tokenSaves = 0;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (!on()) return next(args);
+      const input = args.input as { TransactItems?: unknown[]; Key?: unknown; UpdateExpression?: string };
+      if (context.commandName === "TransactWriteItemsCommand" && random.chance(rates.transactionConflict)) {
+        count("dynamo:transactionConflict");
+        const items = input.TransactItems?.length ?? 1;
+        const conflicted = random.int(0, items - 1);
+        const codes = Array.from({ length: items }, (_, index) =>
+          index === conflicted ? "TransactionConflict" : "None",
+        );
+        throw new TransactionCanceledException({
+          $metadata: { httpStatusCode: 400 },
+          message: `Transaction cancelled, please refer cancellation reasons for specific reasons [${codes.join(", ")}]`,
+          CancellationReasons: codes.map((Code) => ({ Code })),
+        });
+      }
+      // saveRefreshed: the only UpdateItem of the TOKEN item that writes a refresh token and a new version.
+      const key = JSON.stringify(input.Key ?? null);
+      const savesPair =
+        context.commandName === "UpdateItemCommand" &&
+        key.includes("AUTH#") &&
+        key.includes('"TOKEN"') &&
+        /refreshToken = :refreshToken/.test(input.UpdateExpression ?? "");
+      // The first save while chaos is on fails whatever the draw: each run shows it at least once.
+      if (savesPair && (tokenSaves++ === 0 || random.chance(rates.tokenSaveFailure))) {
+        count("dynamo:tokenSaveFailure");
+        throw new ProvisionedThroughputExceededException({
+          $metadata: { httpStatusCode: 400 },
+          message: "The level of configured provisioned throughput for the table was exceeded (injected)",
+        });
+      }
+      return next(args);
+    },
+    { step: "initialize", name: "chaosDynamoFaults", priority: "high" },
+  );
 }
 
 /**
@@ -483,6 +559,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     let sqsService = await startSqsEmulator();
     cleanups.push(() => sqsService.stop());
     const dynamodb: DynamoDBClient = createDynamoDbClient({ dynamodbEndpoint: options.dynamodbEndpoint });
+    injectDynamoFaults(dynamodb, random.fork(0xdd8), plan.dynamoFaults, () => chaosOn, count);
     const sqs = createSqsClient({ sqsEndpoint: sqsService.endpoint });
     cleanups.push(() => {
       dynamodb.destroy();
