@@ -23,6 +23,7 @@ import { startFullResync } from "../../shared/sync/full-resync/planner";
 import { getJobProgress, type JobProgress } from "../../shared/sync/full-resync/progress";
 import { calendarMonths } from "../../shared/sync/reconciliation/drift-check";
 import type { TikTokOrder } from "../../shared/tiktok/api-types";
+import { Deadline } from "../../shared/time-budget";
 import { type MultiShopHarness, startMultiShopHarness } from "../support/multi-shop-harness";
 
 const SHOPS = {
@@ -32,6 +33,7 @@ const SHOPS = {
   extra: "r-extra",
   busy: "r-busy",
   persist: "r-persist",
+  scatter: "r-scatter",
 } as const;
 const ORDERS_PER_SHOP = 300;
 const HISTORY_DAYS = 150;
@@ -231,6 +233,44 @@ describe("reconciliation", () => {
     }
   });
 
+  it("a run short of time checks what fits and the next run continues the sweep where it stopped", async () => {
+    const shopId = SHOPS.clean;
+    const port = runtime.reconciliation;
+    if (!port) throw new Error("reconciliation is not wired");
+    // Every TikTok answer takes 0.6 s, and a month is started only while 9 s remain: with 11 s a run
+    // checks a month or two, then stops and leaves the rest of the sweep to the next run.
+    harness.emulator.configure({ latencyMs: 600 });
+    try {
+      const runs: Awaited<ReturnType<typeof port.reconcile>>[] = [];
+      const counted: SearchRequest[][] = [];
+      for (let run = 0; run < 12 && runs.at(-1)?.status !== "completed"; run += 1) {
+        const mark = searches.length;
+        runs.push(await port.reconcile(shopId, { deadline: Deadline.in(11_000) }));
+        counted.push(searchesOf(shopId, mark));
+      }
+      const [first] = runs;
+      const last = runs.at(-1);
+      expect(first).toMatchObject({ status: "partial", reason: "out_of_time" });
+      expect(runs.length).toBeGreaterThanOrEqual(2);
+      expect(last).toMatchObject({ status: "completed", window: first?.window });
+      expect(last?.checkedUntil).toBe(first?.window?.to);
+      for (const [index, run] of runs.entries()) {
+        expect(run.window).toEqual(first?.window);
+        if (index === 0) continue;
+        // Each run went on from where the previous one stopped: nothing before it was counted again.
+        const previous = runs[index - 1]?.checkedUntil as number;
+        expect(run.checkedUntil).toBeGreaterThanOrEqual(previous);
+        for (const search of counted[index] ?? []) expect(search.from).toBeGreaterThanOrEqual(previous);
+      }
+      expect(await runtime.reconciliation?.status(shopId)).toMatchObject({
+        sweep_complete: true,
+        orders_missing: 0,
+      });
+    } finally {
+      harness.emulator.configure({ latencyMs: 0 });
+    }
+  });
+
   it("1 % deleted and older versions in one month: one run heals DynamoDB to the truth, re-reading only that month", async () => {
     const shopId = SHOPS.heal;
     const month = monthOf(shopId, 2);
@@ -280,6 +320,35 @@ describe("reconciliation", () => {
     expect(status).toMatchObject({
       healing: { job_id: result.jobId, status: "COMPLETED", orders_healed: deleted.length + older.length },
     });
+  });
+
+  it("heals drift in several months with ONE job of several segments, re-reading only those months", async () => {
+    const shopId = SHOPS.scatter;
+    const months = [monthOf(shopId, 1), monthOf(shopId, 3)];
+    const victims = months.flatMap((month, index) =>
+      truthOf(shopId)
+        .filter((order) => inRange(order, month))
+        .slice(0, index + 1),
+    );
+    await deleteStored(
+      shopId,
+      victims.map((order) => order.id),
+    );
+    const mark = searches.length;
+    const result = await reconcile(shopId);
+    expect(result).toMatchObject({ status: "completed", rangesMismatched: 2, ordersMissing: 3 });
+    expect(result.healedRanges.map(({ from, to }) => ({ from, to }))).toEqual(months);
+    const progress = await waitForJob(shopId, result.jobId as string);
+    const reread = truthOf(shopId).filter((order) => months.some((month) => inRange(order, month)));
+    expect(progress).toMatchObject({ status: "COMPLETED", orders: reread.length, inserted: 3 });
+    for (const page of searchesOf(shopId, mark).filter((search) => search.pageSize > 1)) {
+      expect(
+        months.some(
+          (month) => (page.from ?? 0) >= month.from && (page.to ?? Number.POSITIVE_INFINITY) <= month.to,
+        ),
+      ).toBe(true);
+    }
+    expect(await harness.diff(shopId)).toMatchObject({ missing: [], stale: [], extra: [] });
   });
 
   it("narrows a month by bisection: drift in a few days heals a range much smaller than the month", async () => {
