@@ -7,6 +7,7 @@
  * the emulator's truth.
  */
 import { BatchWriteCommand, DeleteCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import { runCli } from "../../infra/local/cli";
 import { startHttpApi } from "../../infra/local/http-server";
 import type { SqsPoller } from "../../infra/local/sqs-poller";
 import { wireReconciliation } from "../../shared/app/reconciliation-wiring";
@@ -34,6 +35,7 @@ const SHOPS = {
   busy: "r-busy",
   persist: "r-persist",
   scatter: "r-scatter",
+  cli: "r-cli",
 } as const;
 const ORDERS_PER_SHOP = 300;
 const HISTORY_DAYS = 150;
@@ -312,6 +314,16 @@ describe("reconciliation", () => {
     }
     expect(harness.metrics.last(MetricName.ReconciliationDrift, shopId)).toBe(deleted.length);
     expect(harness.metrics.last(MetricName.ReconciliationDriftPersisting, shopId)).toBe(0);
+    // Status: the run's figures, and what its healing job restored (inserted) or updated.
+    const afterHealing = await runtime.reconciliation?.status(shopId);
+    expect(afterHealing).toMatchObject({
+      last_run: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      ranges_checked: result.rangesChecked,
+      ranges_mismatched: 1,
+      orders_healed: deleted.length + older.length,
+      extra_orders: 0,
+    });
+    expect(result.rangesChecked).toBeGreaterThanOrEqual(5);
 
     // The next run finds nothing: the healing held.
     const again = await reconcile(shopId);
@@ -486,5 +498,39 @@ describe("reconciliation", () => {
     resumeWorkers();
     await waitForJob(shopId, third.jobId as string);
     expect(await harness.diff(shopId)).toMatchObject({ missing: [], stale: [] });
+  });
+
+  it("npm run reconcile (the local CLI) runs it against the local API and says what it heals", async () => {
+    const shopId = SHOPS.cli;
+    const month = monthOf(shopId, 2);
+    const gone = truthOf(shopId)
+      .filter((order) => inRange(order, month))
+      .slice(0, 2)
+      .map((order) => order.id);
+    await deleteStored(shopId, gone);
+    const api = await startHttpApi(
+      makeApiHandler({ service: createSyncService(runtime), log: harness.log }),
+      { port: 0, functionTimeoutMs: 29_000 },
+    );
+    try {
+      const lines: string[] = [];
+      const code = await runCli(["reconcile", "--shop", shopId], { PORT: new URL(api.url).port }, (line) =>
+        lines.push(line),
+      );
+      expect(code).toBe(0);
+      const day = (unix: number) => new Date(unix * 1000).toISOString().slice(0, 10);
+      expect(lines).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^shop ${shopId}  reconciliation completed: \\d+ ranges checked, 1 differ · 2 missing, 0 stored but unknown to TikTok \\(kept\\) · healing job \\S+ re-reads ${day(month.from)}…${day(month.to)};`,
+          ),
+        ),
+      ]);
+      const jobId = await lastJobId(shopId);
+      await waitForJob(shopId, jobId as string);
+      expect(await harness.diff(shopId)).toMatchObject({ missing: [], stale: [], extra: [] });
+    } finally {
+      await api.close();
+    }
   });
 });
