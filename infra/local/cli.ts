@@ -283,6 +283,22 @@ export function statusTable(status: Status, now = Date.now()): string {
       `⚠ shop ${String(shop.shop_id)}: ${String(shop.quarantined_orders)} orders quarantined (failed validation)`,
     );
   }
+  for (const shop of status.shops) {
+    const reconciliation = shop.reconciliation as
+      | { persisting_drift?: unknown[]; heal_failed?: { job_id: string; status: string } | null }
+      | null
+      | undefined;
+    const persisting = reconciliation?.persisting_drift?.length ?? 0;
+    const failed = reconciliation?.heal_failed;
+    if (persisting === 0 && !failed) continue;
+    const what = [
+      ...(persisting > 0 ? [`${plural(persisting, "range")} missing orders again after healing`] : []),
+      ...(failed ? [`healing job ${failed.job_id} ${failed.status}`] : []),
+    ];
+    lines.push(
+      `⚠ shop ${String(shop.shop_id)}: reconciliation drift persists (${what.join(", ")}): npm run status -- --json --shop ${String(shop.shop_id)}`,
+    );
+  }
   if (status.shops.length === 0) lines.push("(no shops configured)");
   return lines.join("\n");
 }

@@ -7,7 +7,7 @@
  * the emulator's truth.
  */
 import { BatchWriteCommand, DeleteCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
-import { runCli } from "../../infra/local/cli";
+import { runCli, statusTable } from "../../infra/local/cli";
 import { startHttpApi } from "../../infra/local/http-server";
 import type { SqsPoller } from "../../infra/local/sqs-poller";
 import { wireReconciliation } from "../../shared/app/reconciliation-wiring";
@@ -484,6 +484,11 @@ describe("reconciliation", () => {
     expect((await runtime.reconciliation?.status(shopId))?.persisting_drift).toEqual([
       expect.objectContaining({ from: new Date(month.from * 1000).toISOString(), missing: 1 }),
     ]);
+    expect(
+      statusTable({ shops: await createSyncService(runtime).status([shopId]) }).split("\n"),
+    ).toContainEqual(
+      `⚠ shop ${shopId}: reconciliation drift persists (1 range missing orders again after healing): npm run status -- --json --shop ${shopId}`,
+    );
 
     // Its healing job is cancelled before it ran: the next run reports it once and heals the range again.
     expect(await cancelJob(workerDeps, shopId, second.jobId as string)).toMatchObject({
@@ -495,6 +500,12 @@ describe("reconciliation", () => {
       job_id: second.jobId,
       status: "CANCELLED",
     });
+    // `npm run status` says so under its table (this run's sweep found no range drifting again: only
+    // the cancelled job persists).
+    const table = statusTable({ shops: await createSyncService(runtime).status([shopId]) });
+    expect(table.split("\n")).toContainEqual(
+      `⚠ shop ${shopId}: reconciliation drift persists (healing job ${second.jobId} CANCELLED): npm run status -- --json --shop ${shopId}`,
+    );
     resumeWorkers();
     await waitForJob(shopId, third.jobId as string);
     expect(await harness.diff(shopId)).toMatchObject({ missing: [], stale: [] });
