@@ -493,6 +493,18 @@ describe("TikTokShopSyncStack (defaults)", () => {
       expect(statements.flatMap((statement) => asList(statement.Action))).toEqual(["lambda:InvokeFunction"]);
       expect(JSON.stringify(statements)).not.toContain("TickFunction");
       expect(functionsByName(template).reconcile.Properties.Timeout).toBe(900);
+      // The run knows it was scheduled; a failed run is not retried by Lambda (the next run redoes it).
+      const schedule = Object.values(resources(template, "AWS::Scheduler::Schedule")).find(
+        (resource) => resource.Properties.ScheduleExpression === "rate(1 day)",
+      );
+      expect(JSON.parse(schedule?.Properties.Target.Input)).toEqual({
+        source: "reconcile-schedule",
+        scheduledTime: "<aws.scheduler.scheduled-time>",
+      });
+      template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
+        FunctionName: { Ref: Match.stringLikeRegexp("^ReconcileFunction") },
+        MaximumRetryAttempts: 0,
+      });
     });
   });
 
