@@ -496,8 +496,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const started = Date.now();
   const deadline = started + (options.deadlineMs ?? 240_000);
   const plan = chaosPlan(options.seed, options.orders, options.faultRate);
-  const print = options.print ?? (() => {});
-  print(describePlan(plan));
+  const report = options.print ?? (() => {});
+  // Each line after the plan says when (seconds since the start): where a slow seed spends its time.
+  const print = (line: string) =>
+    report(`${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s ${line}`);
+  report(describePlan(plan));
   const random = new Prng(options.seed).fork(0xc4a05);
   const recorder = options.log ? undefined : new LogRecorder();
   const log: LogPort = options.log ?? (recorder as LogRecorder);
@@ -848,6 +851,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       progress = await getJobProgress(tickDeps, shopId).catch(() => undefined);
       if (!jobId && progress) {
         jobId = progress.job_id;
+        print(
+          `  seed ${options.seed}: full resync ${jobId} running, ${progress.expected_orders} orders expected`,
+        );
         // Besides the rates, each kind of fault at least once, on the next search calls (seeded order).
         const kinds = Object.keys(plan.faultRates) as FaultKind[];
         for (let index = kinds.length - 1; index > 0; index--) {
@@ -875,7 +881,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     for (const order of emulator.truthSummary(shopId)) {
       lastChangeSecond = Math.max(lastChangeSecond, order.update_time);
     }
-    print(`  seed ${options.seed}: settling`);
+    print(
+      `  seed ${options.seed}: settling after ${outcomes.length} incremental runs (job ${progress?.status ?? "not started"}, ${Math.round(share() * 100)}%)`,
+    );
     if ((progress?.status as string | undefined) === "RUNNING" || !jobId) {
       progress = await until(
         "the full resync to finish",
@@ -888,11 +896,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         500,
       );
     }
+    print(`  seed ${options.seed}: job ${progress?.status}, draining the work queue`);
     await until(
       "the work queue to drain",
       async () => (await queueDepth(sqs, queues.workQueueUrl)) === 0,
       deadline,
     );
+    print(`  seed ${options.seed}: queue drained, waiting for a quiet tick`);
     // A tick whose window ends after the last change, and finds nothing new: the system is at rest.
     await until(
       "a quiet tick past the last change",
@@ -910,6 +920,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     await Promise.all(pollers.map((poller) => poller.stop()));
 
     // --- Check -------------------------------------------------------------------------------------
+    print(`  seed ${options.seed}: at rest, checking`);
     const truth = emulator.truth(shopId);
     const oversized = new Set(emulator.oversizedOrders(shopId).keys());
     const checkAll = async () => {
