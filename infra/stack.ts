@@ -50,6 +50,14 @@ import { acknowledgeInvokeGrant, applyNagSuppressions } from "./nag-suppressions
 
 export type FunctionName = "tick" | "api" | "worker";
 
+/** Construct ids of the queues (the work queues' ids predate push: kept, so nothing is replaced). */
+const QUEUE_CONSTRUCT_IDS: Readonly<Record<QueueDefinition["id"], string>> = {
+  work: "WorkQueue",
+  "work-dlq": "DeadLetterQueue",
+  webhook: "WebhookQueue",
+  "webhook-dlq": "WebhookDeadLetterQueue",
+};
+
 /** HTTP API routes of DESIGN "HTTP API" (contract). */
 export const API_ROUTES: readonly { readonly method: HttpMethod; readonly path: string }[] = [
   { method: HttpMethod.POST, path: "/api/sync/orders" },
@@ -359,7 +367,7 @@ export class TikTokShopSyncStack extends Stack {
       if (consumedByWorker && definition.visibilityTimeoutSeconds < 6 * WORKER_TIMEOUT_SECONDS) {
         throw new Error(`queue ${definition.id}: visibility timeout must be at least 6x the worker timeout`);
       }
-      const queue = new Queue(this, definition.id === WORK_QUEUE.id ? "WorkQueue" : "DeadLetterQueue", {
+      const queue = new Queue(this, QUEUE_CONSTRUCT_IDS[definition.id], {
         visibilityTimeout: Duration.seconds(definition.visibilityTimeoutSeconds),
         retentionPeriod: Duration.seconds(definition.messageRetentionSeconds),
         encryption: QueueEncryption.SQS_MANAGED,

@@ -59,7 +59,7 @@ export interface OrderStoreOptions {
   readonly retentionDays?: number;
 }
 
-interface StoredVersion {
+export interface StoredVersion {
   readonly updateTime: number;
   readonly contentHash: string;
   readonly fetchedAt: number;
@@ -149,10 +149,8 @@ export class OrderStore {
     return itemBytes(storedItem(shopId, order, fetchedAt, this.options.retentionDays));
   }
 
-  private async readVersions(
-    shopId: string,
-    orderIds: readonly string[],
-  ): Promise<Map<string, StoredVersion>> {
+  /** What is stored of these orders (update time, hash, fetch time): one BatchGetItem per 100. */
+  async readVersions(shopId: string, orderIds: readonly string[]): Promise<Map<string, StoredVersion>> {
     const versions = new Map<string, StoredVersion>();
     for (const ids of chunk(orderIds, 100)) {
       let keys: Record<string, unknown>[] | undefined = ids.map((orderId) => ({ shopId, orderId }));
