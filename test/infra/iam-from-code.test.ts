@@ -314,8 +314,9 @@ async function postWebhook(event: Record<string, unknown>, signature?: string): 
     },
     body,
     isBase64Encoded: false,
+    // Only the request context fields the receiver reads.
     requestContext: { http: { method: "POST", path: WEBHOOK_PATH }, requestId: randomUUID() },
-  } as APIGatewayProxyEventV2;
+  } as unknown as APIGatewayProxyEventV2;
   const result = await invoke<APIGatewayProxyStructuredResultV2>("webhook-receiver", request);
   return result.statusCode ?? 0;
 }
