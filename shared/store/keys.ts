@@ -15,6 +15,8 @@ export const stateKeys = {
   /** Deployment-wide webhook figures that belong to no synced shop (pk WEBHOOKS). */
   webhooks: "WEBHOOKS",
   webhookStats: "STATS",
+  /** The shop's reconciliation (issue 18): its sweep, last healing and lease. */
+  reconciliation: "RECONCILIATION",
 } as const;
 
 export function shopIdFromPartitionKey(pk: string): string {

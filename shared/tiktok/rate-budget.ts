@@ -19,10 +19,14 @@
  * a DynamoDB write per request). Each share only adapts downwards on 429 (AIMD). A process that runs
  * every role with one limiter per shop (the local stack, the CLI, the benchmark) takes the whole
  * budget: one limiter cannot exceed it.
+ *
+ * The reconciliation function (issue 18) takes the workers' share: it checks only shops with no
+ * full-resync job running, whose workers' part of the budget is idle, and it stops calling a shop once
+ * it has started that shop's healing job.
  */
 import { perWorkerRps } from "./rate-limiter";
 
-export type FunctionRole = "tick" | "api" | "worker" | "push" | "all-in-one";
+export type FunctionRole = "tick" | "api" | "worker" | "push" | "reconcile" | "all-in-one";
 
 /** Fractions of a shop's TIKTOK_MAX_RPS; their sum is at most 1. */
 export const RATE_SHARES = { tick: 0.15, api: 0.15, push: 0.1, workers: 0.6 } as const;
@@ -41,6 +45,8 @@ export function rateShareFor(role: FunctionRole, workerConcurrency: number): num
       return perWorkerRps(RATE_SHARES.workers, workerConcurrency);
     case "push":
       return perWorkerRps(RATE_SHARES.push, PUSH_CONCURRENCY);
+    case "reconcile":
+      return RATE_SHARES.workers;
     case "all-in-one":
       return 1;
   }

@@ -16,7 +16,7 @@ import { testEndpoints } from "../support/local-aws";
 import { type SyncHarness, startSyncHarness } from "../support/sync-harness";
 
 const run = promisify(execFile);
-const ENTRIES = ["tick", "api", "worker", "webhook-receiver", "webhook-consumer"] as const;
+const ENTRIES = ["tick", "api", "worker", "reconcile", "webhook-receiver", "webhook-consumer"] as const;
 let outdir: string;
 let harness: SyncHarness;
 let env: Record<string, string>;
@@ -202,5 +202,12 @@ describe("Lambda bundles", () => {
     expect(JSON.parse(result.body)).toEqual({
       error: { code: "malformed_json", message: expect.any(String) },
     });
+  });
+
+  it("reconcile: a scheduled run from the bundle skips the shop whose full resync runs, naming the job", async () => {
+    const result = await invoke("reconcile", { source: "reconcile-schedule" });
+    expect(result).toEqual([
+      { shopId: "shop-1", status: "skipped", reason: "job_running", jobId: expect.any(String) },
+    ]);
   });
 });
