@@ -425,7 +425,8 @@ async function refreshOrders(
         shopId,
         fetched,
         fetchedAt,
-        { source: "webhook" },
+        // The versions read above, before the detail call: not read a second time.
+        { source: "webhook", versionsRead: { ids: new Set(named.keys()), versions: stored } },
       );
       const storedAt = deps.clock.nowMs();
       counts.inserted += result.inserted;
