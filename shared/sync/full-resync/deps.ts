@@ -143,6 +143,8 @@ export interface CrashContext {
   readonly window: number;
   readonly sequence: number;
   readonly receiveCount: number;
+  /** The step splits its window on the page it read (its crash points are the split's). */
+  readonly split: boolean;
 }
 
 export interface FullResyncDeps {

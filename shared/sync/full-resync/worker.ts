@@ -203,12 +203,13 @@ function takeCalls(context: StepContext): Partial<WindowCounts> {
   return counts;
 }
 
-async function crash(context: StepContext, point: CrashPoint) {
+async function crash(context: StepContext, point: CrashPoint, split = false) {
   await context.deps.crashAt?.(point, {
     jobId: context.window.jobId,
     window: context.window.window,
     sequence: context.window.seq,
     receiveCount: context.receiveCount,
+    split,
   });
 }
 
@@ -316,7 +317,7 @@ async function fetchAndCommit(context: StepContext): Promise<WindowOutcome> {
     deps.clock.nowMs(),
     { source: "full-resync", skip: isSkipped },
   );
-  await crash(context, "after-upsert");
+  await crash(context, "after-upsert", oversized);
 
   // The checkpoint: newest create_time written and every id written at that second.
   let lastCreateTime = window.lastCreateTime;
@@ -568,10 +569,11 @@ async function splitKeepingPage(
     };
   });
   const root = window.parent === undefined && context.job.expectedOrders === 0;
+  // The page's API calls (taken into its counts) stay on this window, with any made since.
   const created = await deps.jobs.splitWindow(
     window,
     children,
-    takeCalls(context),
+    addCounts(callsOf(kept.counts), takeCalls(context)),
     context.messageId,
     root ? { expectedOrders: totalCount } : {},
   );
@@ -583,12 +585,12 @@ async function splitKeepingPage(
     children: created.length,
     keptOrders,
   });
-  await crash(context, "after-window-transaction");
+  await crash(context, "after-window-transaction", true);
   await sendWork(
     queue(deps),
     created.map((child) => ({ message: messageFor(child) })),
   );
-  await crash(context, "after-send");
+  await crash(context, "after-send", true);
   recordPageMetrics(context, kept.checkpoint ? kept.counts : {}, created.length - 1);
   return "split";
 }
@@ -603,6 +605,14 @@ function withoutCalls(counts: Partial<WindowCounts>): Partial<WindowCounts> {
     unchanged: counts.unchanged ?? 0,
     stale: counts.stale ?? 0,
     quarantined: counts.quarantined ?? 0,
+  };
+}
+
+function callsOf(counts: Partial<WindowCounts>): Partial<WindowCounts> {
+  return {
+    apiCalls: counts.apiCalls ?? 0,
+    successfulSearches: counts.successfulSearches ?? 0,
+    throttled: counts.throttled ?? 0,
   };
 }
 
