@@ -59,6 +59,8 @@ export const deploySettingsSchema = z.strictObject({
     .default("TikTokShopSync"),
   /** Minutes between scheduled ticks. */
   scheduleMinutes: wholeNumber(1, 1440).default(5),
+  /** Hours between scheduled reconciliations (issue 18); 0: no schedule, on demand only. */
+  reconcileIntervalHours: wholeNumber(0, 720).default(24),
   /** E-mail subscribed to the alarm topic (AWS sends a confirmation mail first). */
   alarmEmail: z.email("must be an e-mail address").optional(),
   /** TIKTOK_SHOP_ID: one shop; also the dimension the alarms watch. */
@@ -148,6 +150,7 @@ const SETTING_OF_VARIABLE: Readonly<Record<string, DeploySettingName>> = {
 export function toStackProps(settings: DeploySettings): TikTokShopSyncStackProps {
   return {
     scheduleMinutes: settings.scheduleMinutes,
+    reconcileIntervalHours: settings.reconcileIntervalHours,
     alarmEmail: settings.alarmEmail,
     shopId: settings.shopId,
     shopCipher: settings.shopCipher,

@@ -35,6 +35,17 @@ export function applyNagSuppressions(stack: TikTokShopSyncStack): void {
     "Lambda's grantInvoke (used by the Scheduler target) also covers qualified ARNs (versions/aliases) of the tick function, and only of that function.",
   );
 
+  if (stack.reconcileScheduleRole) {
+    const reconcileLogicalId = stack.getLogicalId(
+      stack.functions.reconcile.function.node.defaultChild as CfnElement,
+    );
+    acknowledge(
+      stack.reconcileScheduleRole.node.findChild("DefaultPolicy"),
+      `AwsSolutions-IAM5[Resource::<${reconcileLogicalId}.Arn>:*]`,
+      "Lambda's grantInvoke (used by the Scheduler target) also covers qualified ARNs (versions/aliases) of the reconciliation function, and only of that function.",
+    );
+  }
+
   if (stack.secret instanceof Secret) {
     acknowledge(
       stack.secret,

@@ -37,6 +37,7 @@ import {
   ORDERS_TABLE,
   QUEUES,
   type QueueDefinition,
+  RECONCILE_TIMEOUT_SECONDS,
   STATE_TABLE,
   type TableDefinition,
   TICK_TIMEOUT_SECONDS,
@@ -48,7 +49,7 @@ import { SyncMonitoring } from "./constructs/monitoring";
 import { type LogLevel, SyncFunction, type SyncResources, type TableGrant } from "./constructs/sync-function";
 import { acknowledgeInvokeGrant, applyNagSuppressions } from "./nag-suppressions";
 
-export type FunctionName = "tick" | "api" | "worker";
+export type FunctionName = "tick" | "api" | "worker" | "reconcile";
 
 /** HTTP API routes of DESIGN "HTTP API" (contract). */
 export const API_ROUTES: readonly { readonly method: HttpMethod; readonly path: string }[] = [
@@ -57,6 +58,7 @@ export const API_ROUTES: readonly { readonly method: HttpMethod; readonly path: 
   { method: HttpMethod.GET, path: "/api/sync/status" },
   { method: HttpMethod.POST, path: "/api/sync/jobs/{job_id}/cancel" },
   { method: HttpMethod.POST, path: "/api/sync/jobs/{job_id}/resume" },
+  { method: HttpMethod.POST, path: "/api/sync/reconcile" },
 ];
 
 /**
@@ -70,6 +72,8 @@ const ORDERS_SYNC: TableGrant = { items: ["BatchGetItem", "PutItem"], indexes: {
 const STATE_SYNC_AND_PLANNING: TableGrant = {
   items: ["GetItem", "Query", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"],
 };
+/** The reconciliation counts stored orders per create_time range (Select COUNT on byCreateTime). */
+const CREATE_TIME_COUNT = { byCreateTime: ["Query"] } as const;
 
 /** Seconds an incremental run's lock lease lasts; every function that syncs must finish well within it. */
 export const SYNC_LOCK_LEASE_SECONDS = 120;
@@ -83,6 +87,8 @@ export const WORKER_MEMORY_MB = 1024;
 export interface TikTokShopSyncStackProps extends StackProps {
   /** Minutes between scheduled incremental syncs (1–1440). @default 5 */
   readonly scheduleMinutes?: number;
+  /** Hours between scheduled reconciliations (1–720; 0: none, on demand only). @default 24 */
+  readonly reconcileIntervalHours?: number;
   /** E-mail address subscribed to the alarm topic. */
   readonly alarmEmail?: string;
   /** TIKTOK_SHOP_ID; also the dimension the alarms watch. Without it alarms aggregate all shops. */
@@ -133,6 +139,8 @@ export class TikTokShopSyncStack extends Stack {
   readonly secret: ISecret;
   readonly functions: Readonly<Record<FunctionName, SyncFunction>>;
   readonly tickScheduleRole: Role;
+  /** The reconciliation schedule's role; undefined when reconcileIntervalHours is 0. */
+  readonly reconcileScheduleRole: Role | undefined;
   readonly api: HttpApi;
   readonly apiStage: HttpStage;
   readonly monitoring: SyncMonitoring;
@@ -142,7 +150,17 @@ export class TikTokShopSyncStack extends Stack {
   constructor(scope: Construct, id: string, props: TikTokShopSyncStackProps = {}) {
     super(scope, id, props);
     const scheduleMinutes = props.scheduleMinutes ?? 5;
+    const reconcileIntervalHours = props.reconcileIntervalHours ?? 24;
     const workerConcurrency = props.workerConcurrency ?? 4;
+    if (
+      !Number.isInteger(reconcileIntervalHours) ||
+      reconcileIntervalHours < 0 ||
+      reconcileIntervalHours > 720
+    ) {
+      throw new Error(
+        `reconcileIntervalHours must be a whole number of hours from 1 to 720, or 0 for none (got ${reconcileIntervalHours})`,
+      );
+    }
     if (!Number.isInteger(scheduleMinutes) || scheduleMinutes < 1 || scheduleMinutes > 1440) {
       throw new Error(
         `scheduleMinutes must be a whole number of minutes from 1 to 1440 (got ${scheduleMinutes})`,
@@ -208,10 +226,10 @@ export class TikTokShopSyncStack extends Stack {
       ...common,
       serviceName: "tiktok-shop-sync-api",
       entry: entry("api"),
-      description: "HTTP API: sync now, full resync, status, job cancel/resume",
+      description: "HTTP API: sync now, full resync, reconcile, status, job cancel/resume",
       timeout: API_TIMEOUT,
       grants: {
-        ordersTable: ORDERS_SYNC,
+        ordersTable: { ...ORDERS_SYNC, indexes: { ...ORDERS_SYNC.indexes, ...CREATE_TIME_COUNT } },
         stateTable: STATE_SYNC_AND_PLANNING,
         workQueue: ["SendMessage"],
         // Status shows the DLQ depth; resume deletes the job's dead letters and releases the others.
@@ -241,7 +259,27 @@ export class TikTokShopSyncStack extends Stack {
         secret: ["GetSecretValue"],
       },
     });
-    this.functions = { tick, api, worker };
+    // Reconciliation (issue 18) in a function of its own: Lambda's longest timeout, so a scheduled run
+    // compares the whole history of many shops (the tick has 90 s and runs every few minutes), and a role
+    // with only what counting and planning the healing job need: the create-time index to count, no
+    // order item, no incremental lock (DeleteItem), no DLQ.
+    const reconcile = new SyncFunction(this, "Reconcile", {
+      ...common,
+      serviceName: "tiktok-shop-sync-reconcile",
+      entry: entry("reconcile"),
+      description:
+        "Scheduled reconciliation: TikTok's counts per create_time range vs the stored orders; heals drift",
+      timeout: Duration.seconds(RECONCILE_TIMEOUT_SECONDS),
+      grants: {
+        ordersTable: { items: [], indexes: CREATE_TIME_COUNT },
+        stateTable: { items: ["GetItem", "Query", "PutItem", "UpdateItem", "BatchWriteItem"] },
+        workQueue: ["SendMessage"],
+        secret: ["GetSecretValue"],
+      },
+    });
+    this.functions = { tick, api, worker, reconcile };
+    // A failed run is retried by the next one (a day later by default); the API runs one on demand.
+    reconcile.function.configureAsyncInvoke({ retryAttempts: 0 });
 
     // A failed tick is retried by the next one; async retries would only pile up behind the lock.
     tick.function.configureAsyncInvoke({ retryAttempts: 0 });
@@ -273,6 +311,30 @@ export class TikTokShopSyncStack extends Stack {
       }),
     });
 
+    this.reconcileScheduleRole = undefined;
+    if (reconcileIntervalHours > 0) {
+      this.reconcileScheduleRole = new Role(this, "ReconcileScheduleRole", {
+        assumedBy: new ServicePrincipal("scheduler.amazonaws.com", {
+          conditions: { StringEquals: { "aws:SourceAccount": this.account } },
+        }),
+        description: "EventBridge Scheduler: invoke the reconciliation function",
+      });
+      new Schedule(this, "ReconcileSchedule", {
+        description: `TikTok Shop reconciliation every ${reconcileIntervalHours} hour(s)`,
+        schedule: ScheduleExpression.rate(Duration.hours(reconcileIntervalHours)),
+        target: new LambdaInvoke(reconcile.function, {
+          role: this.reconcileScheduleRole,
+          // A run that could not be delivered within the hour is left to the next one.
+          maxEventAge: Duration.hours(1),
+          retryAttempts: 3,
+          input: ScheduleTargetInput.fromObject({
+            source: "reconcile-schedule",
+            scheduledTime: ContextAttribute.scheduledTime,
+          }),
+        }),
+      });
+    }
+
     const http = this.createHttpApi(api, props);
     this.api = http.api;
     this.apiStage = http.stage;
@@ -285,7 +347,12 @@ export class TikTokShopSyncStack extends Stack {
     this.monitoring = new SyncMonitoring(this, "Monitoring", {
       shopId: props.shopId,
       syncIntervalMinutes: scheduleMinutes,
-      functions: { tick: tick.function, api: api.function, worker: worker.function },
+      functions: {
+        tick: tick.function,
+        api: api.function,
+        worker: worker.function,
+        reconcile: reconcile.function,
+      },
       tickFunction: tick.function,
       worker: { function: worker.function, timeout: Duration.seconds(WORKER_TIMEOUT_SECONDS) },
       workQueue: this.workQueue,

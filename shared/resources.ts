@@ -107,6 +107,12 @@ export const TICK_TIMEOUT_SECONDS = 90;
 /** The API Lambda's timeout: API Gateway gives a request 29 s (the local HTTP server too). */
 export const API_TIMEOUT_SECONDS = 29;
 
+/**
+ * The reconciliation Lambda's timeout (issue 18): Lambda's longest, so one scheduled run compares the
+ * whole history of many shops (a run that still runs short continues its sweeps next time).
+ */
+export const RECONCILE_TIMEOUT_SECONDS = 900;
+
 export const WORK_DLQ: QueueDefinition = {
   id: "work-dlq",
   visibilityTimeoutSeconds: 30,

@@ -84,6 +84,7 @@ export type SyncAlarmKey =
   | "needsReauth"
   | "ordersQuarantined"
   | "jobStalled"
+  | "reconciliationDriftPersisting"
   | "apiThrottling"
   | "recursiveInvocationsDropped"
   | "workQueueAge"
@@ -260,6 +261,13 @@ export class SyncMonitoring extends Construct {
       threshold: 0,
       evaluationPeriods: props.jobStallPeriods ?? 2,
       description: "A full-resync job has open windows but stored no new orders for several periods.",
+    });
+    // One data point per reconciliation run, only when drift outlived its healing (issue 18).
+    this.addAlarm("reconciliationDriftPersisting", "ReconciliationDriftPersisting", {
+      metric: this.shopMetric(MetricName.ReconciliationDriftPersisting, "Maximum", Duration.hours(1)),
+      threshold: 0,
+      description:
+        "Drift between DynamoDB and TikTok persists after healing: a range healed by the last reconciliation differs again, or its healing job failed or was cancelled. See status reconciliation.persisting_drift and heal_failed.",
     });
   }
 
@@ -500,6 +508,13 @@ export class SyncMonitoring extends Construct {
         search(MetricName.TokenRefreshFailed, "Sum"),
         search(MetricName.NeedsReauth, "Maximum"),
       ]),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        "Reconciliation: drift found (orders) and persisting after healing (ranges)",
+        [search(MetricName.ReconciliationDrift, "Maximum")],
+        [search(MetricName.ReconciliationDriftPersisting, "Maximum")],
+      ),
     );
     this.dashboard.addWidgets(
       // Per-run figures without a metric each: the run's own structured log line.

@@ -58,7 +58,7 @@ export type QueueAction =
 export type SecretAction = "GetSecretValue";
 
 export interface TableGrant {
-  /** Actions on the table's items. */
+  /** Actions on the table's items (none only when `indexes` grants something). */
   readonly items: readonly TableAction[];
   /** Actions on indexes, by name; each must be in the table's shared definition (never `index/*`). */
   readonly indexes?: Readonly<Record<string, readonly IndexAction[]>>;
@@ -175,7 +175,8 @@ export class SyncFunction extends Construct {
     const bindTable = (bound: BoundTable, grant: TableGrant | undefined, envName: string) => {
       if (!grant) return;
       const { table, definition } = bound;
-      allow("dynamodb", grant.items, [table.tableArn]);
+      // An index-only grant (e.g. counting through one index) names no item action on the table.
+      if (grant.items.length > 0 || !grant.indexes) allow("dynamodb", grant.items, [table.tableArn]);
       for (const [indexName, actions] of Object.entries(grant.indexes ?? {})) {
         if (!definition.globalSecondaryIndexes.some((index) => index.indexName === indexName)) {
           throw new Error(`${id}: table ${definition.id} has no index ${indexName} to grant`);

@@ -4,6 +4,7 @@
  *   npm run sync                 incremental sync of every shop now   (POST /api/sync/orders)
  *   npm run sync -- --full       full resync of every shop            (POST /api/sync/orders/full)
  *   npm run status               a table of GET /api/sync/status      (--json for the raw document)
+ *   npm run reconcile            reconciliation of every shop now     (POST /api/sync/reconcile)
  *
  * `--shop <id>` narrows any of them to one shop. Exit codes: 0 done, 1 the API refused or is not running,
  * 2 bad usage.
@@ -11,6 +12,7 @@
 
 const USAGE = `Usage: npm run sync [-- --full] [-- --shop <id>]
        npm run status [-- --json] [-- --shop <id>]
+       npm run reconcile [-- --shop <id>]
 
 Talks to the API that \`npm start\` serves on http://127.0.0.1:\${PORT:-3000}.`;
 
@@ -19,16 +21,20 @@ class UsageError extends Error {}
 class ApiUnreachable extends Error {}
 
 interface Args {
-  readonly command: "sync" | "status";
+  readonly command: Command;
   readonly full: boolean;
   readonly json: boolean;
   readonly shop: string | undefined;
 }
 
+const COMMANDS = ["sync", "status", "reconcile"] as const;
+type Command = (typeof COMMANDS)[number];
+const isCommand = (value: string | undefined): value is Command =>
+  (COMMANDS as readonly (string | undefined)[]).includes(value);
+
 export function parseArgs(argv: readonly string[]): Args {
   const [command, ...rest] = argv;
-  if (command !== "sync" && command !== "status")
-    throw new UsageError(`unknown command: ${command ?? "(none)"}`);
+  if (!isCommand(command)) throw new UsageError(`unknown command: ${command ?? "(none)"}`);
   let full = false;
   let json = false;
   let shop: string | undefined;
@@ -135,6 +141,58 @@ async function sync(baseUrl: string, args: Args, print: (line: string) => void):
   return ok;
 }
 
+interface ReconcileRange {
+  readonly from: string;
+  readonly to: string;
+  readonly missing: number;
+}
+
+/** One shop's reconciliation answer (POST /api/sync/reconcile) as a line. */
+export function reconcileLine(shopId: string, answer: ApiAnswer): string {
+  const prefix = `shop ${shopId}  `;
+  if (answer.status !== 202) return `${prefix}✖ ${errorText(answer)}`;
+  const body = answer.body as Record<string, unknown> & {
+    healing?: { job_id: string; ranges: ReconcileRange[] } | null;
+    pending_ranges?: ReconcileRange[];
+  };
+  const status = String(body.status);
+  if (status === "skipped") {
+    const job = typeof body.running_job_id === "string" ? ` (job ${body.running_job_id})` : "";
+    return `${prefix}reconciliation skipped: ${String(body.reason ?? "?")}${job}`;
+  }
+  if (status === "not_reached") return `${prefix}not reached in this request: run it again`;
+  const figures = `${plural(Number(body.ranges_checked ?? 0), "range")} checked, ${Number(body.ranges_mismatched ?? 0)} differ · ${Number(body.orders_missing ?? 0)} missing, ${Number(body.extra_orders ?? 0)} stored but unknown to TikTok (kept)`;
+  const spans = (ranges: readonly ReconcileRange[]) =>
+    ranges.map((range) => `${range.from.slice(0, 10)}…${range.to.slice(0, 10)}`).join(", ");
+  const parts = [`${prefix}reconciliation ${status}: ${figures}`];
+  if (body.healing) {
+    parts.push(
+      `healing job ${body.healing.job_id} re-reads ${spans(body.healing.ranges)}; follow it with npm run status`,
+    );
+  }
+  if (body.pending_ranges && body.pending_ranges.length > 0) {
+    parts.push(`healing of ${spans(body.pending_ranges)} starts on the next run`);
+  }
+  if (Number(body.persisting_drift ?? 0) > 0) {
+    parts.push(`⚠ drift persists after healing in ${String(body.persisting_drift)} range(s)`);
+  }
+  if (status === "partial") parts.push("the next run continues the comparison where this one stopped");
+  return parts.join(" · ");
+}
+
+async function reconcile(baseUrl: string, args: Args, print: (line: string) => void): Promise<boolean> {
+  const shops = args.shop
+    ? [args.shop]
+    : (await getStatus(baseUrl, undefined)).shops.map((shop) => String(shop.shop_id));
+  let ok = true;
+  for (const shopId of shops) {
+    const answer = await call(baseUrl, "POST", `/api/sync/reconcile?shop_id=${encodeURIComponent(shopId)}`);
+    if (answer.status !== 202) ok = false;
+    print(reconcileLine(shopId, answer));
+  }
+  return ok;
+}
+
 function ago(iso: unknown, now: number): string {
   if (typeof iso !== "string") return "never";
   const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
@@ -225,6 +283,22 @@ export function statusTable(status: Status, now = Date.now()): string {
       `⚠ shop ${String(shop.shop_id)}: ${String(shop.quarantined_orders)} orders quarantined (failed validation)`,
     );
   }
+  for (const shop of status.shops) {
+    const reconciliation = shop.reconciliation as
+      | { persisting_drift?: unknown[]; heal_failed?: { job_id: string; status: string } | null }
+      | null
+      | undefined;
+    const persisting = reconciliation?.persisting_drift?.length ?? 0;
+    const failed = reconciliation?.heal_failed;
+    if (persisting === 0 && !failed) continue;
+    const what = [
+      ...(persisting > 0 ? [`${plural(persisting, "range")} missing orders again after healing`] : []),
+      ...(failed ? [`healing job ${failed.job_id} ${failed.status}`] : []),
+    ];
+    lines.push(
+      `⚠ shop ${String(shop.shop_id)}: reconciliation drift persists (${what.join(", ")}): npm run status -- --json --shop ${String(shop.shop_id)}`,
+    );
+  }
   if (status.shops.length === 0) lines.push("(no shops configured)");
   return lines.join("\n");
 }
@@ -242,6 +316,7 @@ export async function runCli(
     const args = parseArgs(argv);
     const baseUrl = apiBaseUrl(env);
     if (args.command === "sync") return (await sync(baseUrl, args, print)) ? 0 : 1;
+    if (args.command === "reconcile") return (await reconcile(baseUrl, args, print)) ? 0 : 1;
     const status = await getStatus(baseUrl, args.shop);
     print(args.json ? JSON.stringify(status, null, 2) : statusTable(status));
     return 0;

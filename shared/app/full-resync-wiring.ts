@@ -19,7 +19,9 @@ import { cancelJob, resumeJob } from "../sync/full-resync/lifecycle";
 import { startFullResync, startOrJoinFullResync } from "../sync/full-resync/planner";
 import { getJobProgress } from "../sync/full-resync/progress";
 import { reconcileJobs } from "../sync/full-resync/reconciler";
+import type { ReconciliationSettings } from "../sync/reconciliation/reconcile-shop";
 import { DeadlineExceededError } from "../time-budget";
+import { wireReconciliation } from "./reconciliation-wiring";
 import type { FullResyncPort, Runtime } from "./runtime";
 
 export interface FullResyncWiringOptions {
@@ -27,6 +29,8 @@ export interface FullResyncWiringOptions {
   readonly settings?: Partial<FullResyncSettings>;
   readonly crashAt?: FullResyncDeps["crashAt"];
   readonly newJobId?: () => string;
+  /** Overrides of the reconciliation's settings (tests: a smaller bisection minimum). */
+  readonly reconciliation?: Partial<ReconciliationSettings>;
 }
 
 export function fullResyncDeps(runtime: Runtime, options: FullResyncWiringOptions = {}): FullResyncDeps {
@@ -113,5 +117,6 @@ export function wireFullResync(runtime: Runtime, options: FullResyncWiringOption
     },
   };
   runtime.fullResync = port;
+  wireReconciliation(runtime, deps, options.reconciliation);
   return deps;
 }

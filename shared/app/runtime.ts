@@ -42,6 +42,7 @@ import {
   type CredentialsState,
   credentialsConfigured,
 } from "./credentials";
+import type { ReconciliationPort } from "./reconciliation-wiring";
 
 export type { AppCredentials } from "./credentials";
 
@@ -162,6 +163,8 @@ export class Runtime {
   private readonly tokenCallScope = new AsyncLocalStorage<ApiCallMeter>();
   /** Wired by the full-resync module when present. */
   fullResync: FullResyncPort | undefined;
+  /** The reconciliation (issue 18), wired with the full resync (it heals through ranged jobs). */
+  reconciliation: ReconciliationPort | undefined;
 
   constructor(
     readonly config: SyncConfig,

@@ -89,6 +89,7 @@ export function createSyncService(runtime: Runtime): SyncService {
             runtime.state.countQuarantined(shopId),
           ]);
           const job = runtime.fullResync ? await runtime.fullResync.progress(shopId) : undefined;
+          const reconciliation = runtime.reconciliation ? await runtime.reconciliation.status(shopId) : null;
           return {
             shop_id: shopId,
             // The app credentials (one per deployment): without them nothing syncs.
@@ -107,6 +108,8 @@ export function createSyncService(runtime: Runtime): SyncService {
             incremental_stopped: meta?.incremental_stopped ?? null,
             quarantined_orders: quarantined,
             job: job ?? null,
+            // Issue 18: the last comparison of TikTok's counts with the stored ones, and its healing.
+            reconciliation,
             dlq_depth: dlqDepth,
             // The shop's authorization (shared by every shop of the seller's grant); never the tokens.
             token: token.pair
@@ -137,5 +140,43 @@ export function createSyncService(runtime: Runtime): SyncService {
 
     cancelJob: (shopId, jobId) => fullResyncPort().cancel(shopId, jobId),
     resumeJob: (shopId, jobId) => fullResyncPort().resume(shopId, jobId),
+
+    async reconcile(shopId, options = {}) {
+      const port = runtime.reconciliation;
+      if (!port) throw new HttpError(503, "reconciliation_unavailable", "reconciliation is not wired");
+      const result = await port.reconcile(shopId, { ...options, trigger: "api" });
+      const iso = (unix: number) => new Date(unix * 1000).toISOString();
+      const ranges = (list: readonly { from: number; to: number; tiktok: number; stored: number }[]) =>
+        list.map((range) => ({
+          from: iso(range.from),
+          to: iso(range.to),
+          tiktok: range.tiktok,
+          stored: range.stored,
+          missing: range.tiktok - range.stored,
+        }));
+      const skipped = result.status === "skipped";
+      return {
+        sync_type: "reconciliation",
+        run_id: result.runId,
+        status: result.status,
+        ...(result.reason ? { reason: result.reason } : {}),
+        ...(skipped && result.jobId ? { running_job_id: result.jobId } : {}),
+        ...(result.window ? { window: { from: iso(result.window.from), to: iso(result.window.to) } } : {}),
+        ...(result.checkedUntil !== undefined ? { checked_until: iso(result.checkedUntil) } : {}),
+        ranges_checked: result.rangesChecked,
+        ranges_mismatched: result.rangesMismatched,
+        orders_missing: result.ordersMissing,
+        extra_orders: result.extraOrders,
+        healing:
+          result.healedRanges.length > 0 && result.jobId
+            ? { job_id: result.jobId, ranges: ranges(result.healedRanges) }
+            : null,
+        pending_ranges: ranges(result.pendingRanges),
+        persisting_drift: result.persisting,
+        api_calls: result.apiCalls,
+        duration_ms: result.durationMs,
+        status_url: `${STATUS_PATH}?shop_id=${encodeURIComponent(shopId)}`,
+      };
+    },
   };
 }

@@ -39,6 +39,8 @@ export interface SyncService {
   status(shopIds: string[]): Promise<Record<string, unknown>[]>;
   cancelJob(shopId: string, jobId: string): Promise<Record<string, unknown>>;
   resumeJob(shopId: string, jobId: string): Promise<Record<string, unknown>>;
+  /** Reconciliation (issue 18): compare TikTok's counts with the stored ones, heal what differs. */
+  reconcile(shopId: string, options?: TimedOptions): Promise<Record<string, unknown>>;
 }
 
 type Query = Record<string, string | undefined>;
@@ -156,8 +158,10 @@ const ROUTES: { method: string; pattern: RegExp; name: RouteName }[] = [
   { method: "GET", pattern: /^\/api\/sync\/status$/, name: "status" },
   { method: "POST", pattern: /^\/api\/sync\/jobs\/([^/]+)\/cancel$/, name: "cancelJob" },
   { method: "POST", pattern: /^\/api\/sync\/jobs\/([^/]+)\/resume$/, name: "resumeJob" },
+  { method: "POST", pattern: /^\/api\/sync\/reconcile$/, name: "reconcile" },
 ];
-type RouteName = "syncOrders" | "fullResync" | "status" | "cancelJob" | "resumeJob";
+type RouteName = "syncOrders" | "fullResync" | "status" | "cancelJob" | "resumeJob" | "reconcile";
+type SyncType = "incremental" | "full" | "reconciliation";
 
 function safeDecode(value: string): string {
   try {
@@ -194,7 +198,7 @@ export function apiDeadline(context: RemainingTime | undefined, now?: Now): Dead
 const STATUS_PATH = "/api/sync/status";
 
 /** A shop the request had no time left for: nothing was done, the next tick (or request) does it. */
-function notReached(shopId: string, syncType: "incremental" | "full"): Record<string, unknown> {
+function notReached(shopId: string, syncType: SyncType): Record<string, unknown> {
   return {
     sync_type: syncType,
     status: "not_reached",
@@ -214,7 +218,7 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort; now?:
   async function forEachTargetShop(
     query: Query,
     deadline: Deadline,
-    syncType: "incremental" | "full",
+    syncType: SyncType,
     work: (shopId: string) => Promise<Record<string, unknown>>,
   ): Promise<APIGatewayProxyStructuredResultV2> {
     const attempt = async (shopId: string) => {
@@ -334,6 +338,14 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort; now?:
               ? {}
               : { configured: false, not_configured_reason: configuration.reason ?? null }),
           });
+        }
+        case "reconcile": {
+          allowOnly(query, ["shop_id"]);
+          parseWith(emptyBody, bodyOrEmpty(event), "invalid_body");
+          requireConfigured();
+          return await forEachTargetShop(query, deadline, "reconciliation", (shopId) =>
+            service.reconcile(shopId, { deadline }),
+          );
         }
         case "cancelJob":
         case "resumeJob": {

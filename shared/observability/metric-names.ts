@@ -35,6 +35,16 @@ export const MetricName = {
   NeedsReauth: "NeedsReauth",
   /** Count: windows the reconciler found without progress for 2× the visibility timeout. */
   JobStalled: "JobStalled",
+  /**
+   * Count, one point per reconciliation run (issue 18): orders by which DynamoDB and TikTok differed in
+   * the ranges the run compared (missing + stored but unknown to TikTok).
+   */
+  ReconciliationDrift: "ReconciliationDrift",
+  /**
+   * Count, one point per reconciliation run: ranges still missing orders after a completed healing of the
+   * same range, plus 1 when the last healing job failed or was cancelled. The alarm watches it.
+   */
+  ReconciliationDriftPersisting: "ReconciliationDriftPersisting",
 } as const;
 
 export type MetricName = (typeof MetricName)[keyof typeof MetricName];
@@ -74,6 +84,8 @@ export const METRIC_POLICY: { readonly [name in MetricName]: MetricPolicy } = {
   OrdersStale: { scope: "shop", emission: "whenPositive" },
   JobStalled: { scope: "shop", emission: "whenPositive" },
   DlqDepth: { scope: "shop", emission: "whenPositive" },
+  ReconciliationDrift: { scope: "shop", emission: "whenPositive" },
+  ReconciliationDriftPersisting: { scope: "shop", emission: "whenPositive" },
   JobWindowsOpen: { scope: "shop", emission: "whileJobRuns" },
   JobOrders: { scope: "shop", emission: "whileJobRuns" },
   ApiCalls: { scope: "total", emission: "detailed" },

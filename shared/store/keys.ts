@@ -10,6 +10,8 @@ export const stateKeys = {
     `JOB#${jobId}#WIN#${String(windowNumber).padStart(6, "0")}`,
   windowPrefix: (jobId: string) => `JOB#${jobId}#WIN#`,
   quarantine: (orderId: string) => `QUARANTINE#${orderId}`,
+  /** The shop's reconciliation (issue 18): its sweep, last healing and lease. */
+  reconciliation: "RECONCILIATION",
 } as const;
 
 export function shopIdFromPartitionKey(pk: string): string {

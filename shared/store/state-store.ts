@@ -109,6 +109,8 @@ export interface QuarantinedOrder {
   readonly source: string;
   /** An order too large for an orders-table item: the item's size in bytes. */
   readonly sizeBytes?: number;
+  /** The order's create_time when it had a valid one (the reconciliation counts it in its range). */
+  readonly createTime?: number;
 }
 
 export class LockLostError extends Error {
@@ -391,6 +393,36 @@ export class StateStore {
     );
   }
 
+  /**
+   * The create_time of every quarantined order of the shop that has one (from the item, or from its raw
+   * JSON for items written before `createTime` was kept), and how many have none: the reconciliation
+   * counts quarantined orders as stored, since TikTok counts them in their range.
+   */
+  async quarantinedCreateTimes(shopId: string): Promise<{ createTimes: number[]; unplaced: number }> {
+    const createTimes: number[] = [];
+    let unplaced = 0;
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.options.documents.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+          ExpressionAttributeValues: { ":pk": stateKeys.shop(shopId), ":prefix": "QUARANTINE#" },
+          ProjectionExpression: "createTime, #raw",
+          ExpressionAttributeNames: { "#raw": "raw" },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const createTime = typeof item.createTime === "number" ? item.createTime : createTimeOfRaw(item.raw);
+        if (createTime === undefined) unplaced += 1;
+        else createTimes.push(createTime);
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return { createTimes: createTimes.sort((a, b) => a - b), unplaced };
+  }
+
   async countQuarantined(shopId: string): Promise<number> {
     let count = 0;
     let startKey: Record<string, unknown> | undefined;
@@ -408,5 +440,16 @@ export class StateStore {
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return count;
+  }
+}
+
+/** A whole, non-negative `create_time` in a quarantined order's raw JSON (cut JSON does not parse). */
+function createTimeOfRaw(raw: unknown): number | undefined {
+  if (typeof raw !== "string") return undefined;
+  try {
+    const value = (JSON.parse(raw) as { create_time?: unknown } | null)?.create_time;
+    return typeof value === "number" && Number.isInteger(value) && value >= 0 ? value : undefined;
+  } catch {
+    return undefined;
   }
 }

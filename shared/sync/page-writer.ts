@@ -38,17 +38,23 @@ export async function writePage(
       raw: rawText(order.order),
       source: options.source,
       sizeBytes,
+      createTime: order.createTime,
     });
   };
   for (const raw of rawOrders) {
     const normalized = normalizeOrder(raw, { storeRecipientData: deps.storeRecipientData });
     if (isInvalidOrder(normalized)) {
       quarantined += 1;
+      const createTime = (normalized.raw as { create_time?: unknown } | null)?.create_time;
       await deps.state.quarantine(shopId, {
         orderId: normalized.quarantineId,
         reason: normalized.reason,
         raw: rawText(normalized.raw),
         source: options.source,
+        // Kept when valid: the reconciliation counts the order in its create_time range.
+        ...(typeof createTime === "number" && Number.isInteger(createTime) && createTime >= 0
+          ? { createTime }
+          : {}),
       });
       continue;
     }

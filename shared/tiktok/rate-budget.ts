@@ -14,10 +14,14 @@
  * a DynamoDB write per request). Each share only adapts downwards on 429 (AIMD). A process that runs
  * every role with one limiter per shop (the local stack, the CLI, the benchmark) takes the whole
  * budget: one limiter cannot exceed it.
+ *
+ * The reconciliation function (issue 18) takes the workers' share: it checks only shops with no
+ * full-resync job running, whose workers' part of the budget is idle, and it stops calling a shop once
+ * it has started that shop's healing job.
  */
 import { perWorkerRps } from "./rate-limiter";
 
-export type FunctionRole = "tick" | "api" | "worker" | "all-in-one";
+export type FunctionRole = "tick" | "api" | "worker" | "reconcile" | "all-in-one";
 
 /** Fractions of a shop's TIKTOK_MAX_RPS; their sum is at most 1. */
 export const RATE_SHARES = { tick: 0.2, api: 0.2, workers: 0.6 } as const;
@@ -31,6 +35,8 @@ export function rateShareFor(role: FunctionRole, workerConcurrency: number): num
       return RATE_SHARES.api;
     case "worker":
       return perWorkerRps(RATE_SHARES.workers, workerConcurrency);
+    case "reconcile":
+      return RATE_SHARES.workers;
     case "all-in-one":
       return 1;
   }

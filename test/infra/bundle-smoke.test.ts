@@ -15,7 +15,7 @@ import { testEndpoints } from "../support/local-aws";
 import { type SyncHarness, startSyncHarness } from "../support/sync-harness";
 
 const run = promisify(execFile);
-const ENTRIES = ["tick", "api", "worker"] as const;
+const ENTRIES = ["tick", "api", "worker", "reconcile"] as const;
 let outdir: string;
 let harness: SyncHarness;
 let env: Record<string, string>;
@@ -151,5 +151,12 @@ describe("Lambda bundles", () => {
     expect(JSON.parse(result.body)).toEqual({
       error: { code: "malformed_json", message: expect.any(String) },
     });
+  });
+
+  it("reconcile: a scheduled run from the bundle skips the shop whose full resync runs, naming the job", async () => {
+    const result = await invoke("reconcile", { source: "reconcile-schedule" });
+    expect(result).toEqual([
+      { shopId: "shop-1", status: "skipped", reason: "job_running", jobId: expect.any(String) },
+    ]);
   });
 });

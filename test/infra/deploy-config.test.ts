@@ -22,6 +22,7 @@ import { buildApp, cdkJsonContext, FIXTURE_ENTRIES, testOutdir } from "./fixture
 const DEFAULTS = {
   stackName: "TikTokShopSync",
   scheduleMinutes: 5,
+  reconcileIntervalHours: 24,
   tiktokApiBaseUrl: "https://open-api.tiktokglobalshop.com",
   tiktokAuthBaseUrl: "https://auth.tiktok-shops.com",
   maxRps: 5,
@@ -71,6 +72,21 @@ describe("deploy settings", () => {
 
   it.each<[string, unknown, RegExp]>([
     ["a number out of range", { scheduleMinutes: 0 }, /^scheduleMinutes: must be at least 1 \(got 0\)$/],
+    [
+      "a reconciliation interval beyond a month",
+      { reconcileIntervalHours: 721 },
+      /^reconcileIntervalHours: must be at most 720 \(got 721\)$/,
+    ],
+    [
+      "a negative reconciliation interval",
+      { reconcileIntervalHours: -1 },
+      /^reconcileIntervalHours: must be at least 0 \(got -1\)$/,
+    ],
+    [
+      "a reconciliation interval as a duration string",
+      { reconcileIntervalHours: "1d" },
+      /^reconcileIntervalHours: must be a number \(got "1d"\)$/,
+    ],
     ["a fraction", { workerConcurrency: 2.5 }, /^workerConcurrency: must be a whole number \(got 2.5\)$/],
     [
       "a number given as a string",
@@ -226,9 +242,9 @@ describe("docs/deploy.md", () => {
     const alarms = Object.values(template.Resources)
       .filter((resource) => resource.Type === "AWS::CloudWatch::Alarm")
       .map((resource) => (resource.Properties.AlarmName as string).replace(/^TikTokShopSync-/, ""));
-    expect(alarms).toHaveLength(18);
+    expect(alarms).toHaveLength(21);
     for (const alarm of alarms) {
-      const family = alarm.replace(/-(tick|api|worker)$/, "");
+      const family = alarm.replace(/-(tick|api|worker|reconcile)$/, "");
       expect({ alarm, documented: doc.includes(`\`${alarm}\``) || doc.includes(`\`${family}-`) }).toEqual({
         alarm,
         documented: true,

@@ -7,7 +7,8 @@
  * every path that touches AWS: the tick (first-sync planning, the reconciler's re-enqueue, incremental
  * runs, a finalize, the DLQ depth), every API route (cancel and resume with dead letters present), and
  * the worker (pages, continuations, a split, a throttled re-send with DelaySeconds, a last-receive
- * failure, the finalize). Its AWS requests go through a recording endpoint of its own
+ * failure, the finalize) and the reconciliation (issue 18: counting stored orders through the create-time
+ * index and starting a healing job, from its own scheduled function and from the API). Its AWS requests go through a recording endpoint of its own
  * (test/support/recording-aws-endpoint.ts), Secrets Manager included. The recorded calls are turned
  * into IAM permissions by general rules (test/support/iam-model.ts) and compared with the role's
  * policies in the template: no permission missing, none unused.
@@ -23,7 +24,7 @@ import {
   ReceiveMessageCommand,
   SendMessageCommand,
 } from "@aws-sdk/client-sqs";
-import { GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyStructuredResultV2,
@@ -59,12 +60,13 @@ import {
   startRecordingAwsEndpoint,
 } from "../support/recording-aws-endpoint";
 
-type FunctionName = "tick" | "api" | "worker";
-const FUNCTION_NAMES: readonly FunctionName[] = ["tick", "api", "worker"];
+type FunctionName = "tick" | "api" | "worker" | "reconcile";
+const FUNCTION_NAMES: readonly FunctionName[] = ["tick", "api", "worker", "reconcile"];
 const LOGICAL_ID_PREFIX: Record<FunctionName, string> = {
   tick: "TickFunction",
   api: "ApiFunction",
   worker: "WorkerFunction",
+  reconcile: "ReconcileFunction",
 };
 const ROOT = resolve(__dirname, "..", "..");
 const handlerPath = (name: FunctionName) => resolve(ROOT, "functions", name, "handler.ts");
@@ -445,6 +447,89 @@ async function runScenario(): Promise<void> {
     { from: "2015-01-01T00:00:00Z", to: "2015-01-02T00:00:00Z" },
   );
   expect(backfill).toMatchObject({ status: 202, body: { status: "COMPLETED" } });
+
+  // 14. Reconcile (scheduled): two of shop A's stored orders deleted behind the product's back; the run
+  //     counts every month through the create-time index (TikTok's total_count beside it) and starts
+  //     one ranged healing job. (Shop B's cancelled job left its table short: it is healed too.)
+  const deletedFirst = await deleteStoredOrders(SHOP_A, [40, 41]);
+  emulator.expireAccessTokens();
+  seen.reconcileRun = await invoke("reconcile", { source: "reconcile-schedule" });
+  expect(seen.reconcileRun).toContainEqual({
+    shopId: SHOP_A,
+    status: "completed",
+    jobId: expect.any(String),
+  });
+  expect(seen.reconcileRun).toContainEqual({ shopId: SHOP_C, status: "completed" });
+  const healing = await runningJobId(SHOP_A);
+
+  // 15. Worker: the healing job re-reads that range and writes the deleted orders back.
+  for (
+    let deliveries = 0;
+    deliveries < 20 && (await jobStatus(SHOP_A, healing)) === "RUNNING";
+    deliveries += 1
+  ) {
+    const message = await takeWork((work) => work.jobId === healing);
+    if (!message) break;
+    expect((await deliver(message)).batchItemFailures).toEqual([]);
+  }
+  expect(await jobStatus(SHOP_A, healing)).toBe("COMPLETED");
+  expect(await storedOrderIds(SHOP_A)).toEqual(expect.arrayContaining(deletedFirst));
+
+  // 16. API: reconcile on demand after another order went missing: counts and heals from the API role.
+  await deleteStoredOrders(SHOP_A, [60]);
+  const onDemand = await callApi("POST", "/api/sync/reconcile", { shop_id: SHOP_A });
+  expect(onDemand).toMatchObject({
+    status: 202,
+    body: {
+      sync_type: "reconciliation",
+      status: "completed",
+      ranges_mismatched: 1,
+      orders_missing: 1,
+      healing: { job_id: expect.any(String) },
+    },
+  });
+}
+
+/** The shop's stored orders by create time (the test's own client: not recorded). */
+async function storedOrders(shopId: string): Promise<{ orderId: string; createTime: number }[]> {
+  const orders: { orderId: string; createTime: number }[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await resources.documents.send(
+      new QueryCommand({
+        TableName: resources.ordersTable,
+        KeyConditionExpression: "shopId = :shopId",
+        ExpressionAttributeValues: { ":shopId": shopId },
+        ProjectionExpression: "orderId, createTime",
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      orders.push({ orderId: String(item.orderId), createTime: Number(item.createTime) });
+    }
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return orders.sort((a, b) => a.createTime - b.createTime);
+}
+
+async function storedOrderIds(shopId: string): Promise<string[]> {
+  return (await storedOrders(shopId)).map((order) => order.orderId);
+}
+
+/** Deletes the stored orders at these positions (by create time); returns their ids. */
+async function deleteStoredOrders(shopId: string, positions: readonly number[]): Promise<string[]> {
+  const orders = await storedOrders(shopId);
+  const ids = positions.map((position) => {
+    const order = orders[position];
+    if (!order) throw new Error(`${shopId} has no stored order at position ${position}`);
+    return order.orderId;
+  });
+  for (const orderId of ids) {
+    await resources.documents.send(
+      new DeleteCommand({ TableName: resources.ordersTable, Key: { shopId, orderId } }),
+    );
+  }
+  return ids;
 }
 
 /** The default stack's template, synthesized in a child process (see fixtures/print-template.ts). */
@@ -541,7 +626,7 @@ describe("IAM from the code itself", () => {
     template = await synthesized;
     for (const name of FUNCTION_NAMES) deployed[name] = await deploy(name);
     await runScenario();
-  }, 120_000);
+  }, 180_000);
 
   afterAll(async () => {
     for (const fn of Object.values(deployed)) await fn.endpoint.close();
@@ -556,6 +641,29 @@ describe("IAM from the code itself", () => {
     }
     // The scenario reached the paths it names (a throttled page re-sent with a delay, for one).
     expect(seen.delayedSends).toBe(1);
+  });
+
+  it("counted stored orders through the create-time index and started a healing job (reconcile, api)", () => {
+    for (const name of ["reconcile", "api"] as const) {
+      const calls = deployed[name].endpoint.calls;
+      expect(calls).toContainEqual(
+        expect.objectContaining({
+          operation: "Query",
+          input: expect.objectContaining({
+            TableName: resources.ordersTable,
+            IndexName: "byCreateTime",
+            Select: "COUNT",
+          }),
+        }),
+      );
+      // The healing job's windows were enqueued by the function that planned it.
+      expect(calls.some((call) => call.operation.startsWith("SendMessage"))).toBe(true);
+    }
+    // The scheduled function reads no order item itself: only counts (and the oldest create time).
+    const reconcileOnOrders = deployed.reconcile.endpoint.calls.filter((call) =>
+      JSON.stringify(call.input).includes(resources.ordersTable),
+    );
+    expect(new Set(reconcileOnOrders.map((call) => call.operation))).toEqual(new Set(["Query"]));
   });
 
   it("refreshed the TikTok token pair in every function (its TOKEN item written)", () => {

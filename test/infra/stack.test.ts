@@ -40,6 +40,7 @@ const CONTRACT_ROUTES = [
   "GET /api/sync/status",
   "POST /api/sync/jobs/{job_id}/cancel",
   "POST /api/sync/jobs/{job_id}/resume",
+  "POST /api/sync/reconcile",
 ];
 
 /**
@@ -61,11 +62,16 @@ function logicalIdStartingWith(template: Template, type: string, prefix: string)
   return ids[0] as string;
 }
 
-function functionsByName(template: Template): Record<"tick" | "api" | "worker", Resource> {
+function functionsByName(template: Template): Record<"tick" | "api" | "worker" | "reconcile", Resource> {
   const all = resources(template, "AWS::Lambda::Function");
   const pick = (prefix: string) =>
     all[logicalIdStartingWith(template, "AWS::Lambda::Function", prefix)] as Resource;
-  return { tick: pick("TickFunction"), api: pick("ApiFunction"), worker: pick("WorkerFunction") };
+  return {
+    tick: pick("TickFunction"),
+    api: pick("ApiFunction"),
+    worker: pick("WorkerFunction"),
+    reconcile: pick("ReconcileFunction"),
+  };
 }
 
 /** Statements of the role's policies, flattened: the role is named by its construct id prefix. */
@@ -152,7 +158,7 @@ function expectMissingDataFollowsPolicy(template: Template): void {
       missing: "notBreaching",
     });
   }
-  expect(checked).toBe(6);
+  expect(checked).toBe(7);
 }
 
 function expectedTableProperties(definition: TableDefinition) {
@@ -295,7 +301,7 @@ describe("TikTokShopSyncStack (defaults)", () => {
   describe("functions", () => {
     it("runs every function on nodejs22.x, arm64, with active tracing and its own log group", () => {
       const all = Object.values(resources(template, "AWS::Lambda::Function"));
-      expect(all).toHaveLength(3);
+      expect(all).toHaveLength(4);
       const logGroups = resources(template, "AWS::Logs::LogGroup");
       for (const fn of all) {
         expect(fn.Properties.Runtime).toBe("nodejs22.x");
@@ -306,7 +312,7 @@ describe("TikTokShopSyncStack (defaults)", () => {
         expect(fn.Properties.Environment.Variables).toEqual(
           expect.objectContaining({
             POWERTOOLS_METRICS_NAMESPACE: METRIC_NAMESPACE,
-            POWERTOOLS_SERVICE_NAME: expect.stringMatching(/^tiktok-shop-sync-(tick|api|worker)$/),
+            POWERTOOLS_SERVICE_NAME: expect.stringMatching(/^tiktok-shop-sync-(tick|api|worker|reconcile)$/),
             LOG_LEVEL: "INFO",
           }),
         );
@@ -322,7 +328,7 @@ describe("TikTokShopSyncStack (defaults)", () => {
     });
 
     it("passes the configuration of shared/config.ts, resource names only for what is bound", () => {
-      const { tick, api, worker } = functionsByName(template);
+      const { tick, api, worker, reconcile } = functionsByName(template);
       const settings = {
         TIKTOK_API_BASE_URL: "https://open-api.tiktokglobalshop.com",
         TIKTOK_AUTH_BASE_URL: "https://auth.tiktok-shops.com",
@@ -336,7 +342,7 @@ describe("TikTokShopSyncStack (defaults)", () => {
         WORK_QUEUE_URL: { Ref: expect.stringMatching(/^WorkQueue/) },
         TIKTOK_SECRET_ARN: { Ref: expect.stringMatching(/^TikTokAppSecret/) },
       };
-      for (const fn of [tick, api, worker])
+      for (const fn of [tick, api, worker, reconcile])
         expect(fn.Properties.Environment.Variables).toMatchObject(settings);
       for (const fn of [tick, api]) {
         expect(fn.Properties.Environment.Variables.DEAD_LETTER_QUEUE_URL).toEqual({
@@ -344,6 +350,7 @@ describe("TikTokShopSyncStack (defaults)", () => {
         });
       }
       expect(worker.Properties.Environment.Variables.DEAD_LETTER_QUEUE_URL).toBeUndefined();
+      expect(reconcile.Properties.Environment.Variables.DEAD_LETTER_QUEUE_URL).toBeUndefined();
       expect(tick.Properties.Environment.Variables.TIKTOK_SHOP_ID).toBeUndefined();
     });
 
@@ -414,9 +421,11 @@ describe("TikTokShopSyncStack (defaults)", () => {
       expect(permissionsOn(statements, "TikTokAppSecret")).toEqual(SECRET_READ);
     });
 
-    it("ApiRole: like the tick, plus receiving and deleting dead letters for resume", () => {
+    it("ApiRole: like the tick, plus receiving and deleting dead letters for resume, and counting for reconcile", () => {
       const statements = statementsOfRole(template, "ApiRole");
-      expect(permissionsOn(statements, "OrdersTable")).toEqual(ORDERS_SYNC);
+      expect(permissionsOn(statements, "OrdersTable")).toEqual(
+        [...ORDERS_SYNC, "dynamodb:Query /index/byCreateTime"].sort(),
+      );
       expect(permissionsOn(statements, "StateTable")).toEqual(STATE_SYNC_AND_PLANNING);
       expect(permissionsOn(statements, "WorkQueue")).toEqual(["sqs:SendMessage"]);
       expect(permissionsOn(statements, "DeadLetterQueue")).toEqual([
@@ -448,12 +457,29 @@ describe("TikTokShopSyncStack (defaults)", () => {
       expect(permissionsOn(statements, "TikTokAppSecret")).toEqual(SECRET_READ);
     });
 
-    it("grants only the index the code queries, by name (from the shared definition), never index/*", () => {
+    it("ReconcileRole: counts through the create-time index only, plans its healing job, no lock, no DLQ", () => {
+      const statements = statementsOfRole(template, "ReconcileRole");
+      // No order item at all: the healing job's workers write the orders.
+      expect(permissionsOn(statements, "OrdersTable")).toEqual(["dynamodb:Query /index/byCreateTime"]);
+      expect(permissionsOn(statements, "StateTable")).toEqual([
+        "dynamodb:BatchWriteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+      ]);
+      expect(permissionsOn(statements, "WorkQueue")).toEqual(["sqs:SendMessage"]);
+      expect(permissionsOn(statements, "DeadLetterQueue")).toEqual([]);
+      expect(permissionsOn(statements, "TikTokAppSecret")).toEqual(SECRET_READ);
+    });
+
+    it("grants only the indexes the code queries, by name (from the shared definition), never index/*", () => {
       const json = JSON.stringify(resources(template, "AWS::IAM::Policy"));
       expect(json).not.toContain("/index/*");
-      expect(ORDERS_TABLE.globalSecondaryIndexes.map((index) => index.indexName)).toContain("byUpdateTime");
+      const defined = ORDERS_TABLE.globalSecondaryIndexes.map((index) => index.indexName);
+      expect(defined).toEqual(expect.arrayContaining(["byUpdateTime", "byCreateTime"]));
       const granted = [...json.matchAll(/\/index\/(\w+)/g)].map((match) => match[1]);
-      expect(new Set(granted)).toEqual(new Set(["byUpdateTime"]));
+      expect(new Set(granted)).toEqual(new Set(["byUpdateTime", "byCreateTime"]));
     });
 
     it("lets only the scheduler of this account assume the schedule role", () => {
@@ -477,6 +503,35 @@ describe("TikTokShopSyncStack (defaults)", () => {
       template.hasResourceProperties("AWS::Scheduler::Schedule", {
         ScheduleExpression: "rate(5 minutes)",
         Target: Match.objectLike({ Arn: { "Fn::GetAtt": [Match.stringLikeRegexp("^TickFunction"), "Arn"] } }),
+      });
+    });
+
+    it("invokes the reconciliation daily by default, with a role of its own, in Lambda's longest timeout", () => {
+      template.resourceCountIs("AWS::Scheduler::Schedule", 2);
+      template.hasResourceProperties("AWS::Scheduler::Schedule", {
+        ScheduleExpression: "rate(1 day)",
+        Target: Match.objectLike({
+          Arn: { "Fn::GetAtt": [Match.stringLikeRegexp("^ReconcileFunction"), "Arn"] },
+          RoleArn: { "Fn::GetAtt": [Match.stringLikeRegexp("^ReconcileScheduleRole"), "Arn"] },
+          RetryPolicy: { MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 3 },
+        }),
+      });
+      // The schedule's role may invoke the reconciliation function only.
+      const statements = statementsOfRole(template, "ReconcileScheduleRole");
+      expect(statements.flatMap((statement) => asList(statement.Action))).toEqual(["lambda:InvokeFunction"]);
+      expect(JSON.stringify(statements)).not.toContain("TickFunction");
+      expect(functionsByName(template).reconcile.Properties.Timeout).toBe(900);
+      // The run knows it was scheduled; a failed run is not retried by Lambda (the next run redoes it).
+      const schedule = Object.values(resources(template, "AWS::Scheduler::Schedule")).find(
+        (resource) => resource.Properties.ScheduleExpression === "rate(1 day)",
+      );
+      expect(JSON.parse(schedule?.Properties.Target.Input)).toEqual({
+        source: "reconcile-schedule",
+        scheduledTime: "<aws.scheduler.scheduled-time>",
+      });
+      template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
+        FunctionName: { Ref: Match.stringLikeRegexp("^ReconcileFunction") },
+        MaximumRetryAttempts: 0,
       });
     });
   });
@@ -636,6 +691,23 @@ describe("TikTokShopSyncStack (defaults)", () => {
       expect(WORKER_DURATION_ALARM_RATIO).toBeLessThanOrEqual(0.9);
     });
 
+    it("alarms when reconciliation drift persists after healing, across all shops without a shop id", () => {
+      expect(alarm("ReconciliationDriftPersisting")).toMatchObject({
+        Metrics: [
+          expect.objectContaining({
+            Expression: `SELECT MAX(ReconciliationDriftPersisting) FROM SCHEMA("TikTokShopSync", shopId)`,
+            Period: 3600,
+          }),
+        ],
+        Threshold: 0,
+        EvaluationPeriods: 1,
+        ComparisonOperator: "GreaterThanThreshold",
+        TreatMissingData: "notBreaching",
+      });
+      expect(alarm("FunctionErrors-reconcile")).toMatchObject({ MetricName: "Errors", Threshold: 0 });
+      expect(dashboardBody(template)).toContain("Reconciliation");
+    });
+
     it("alarms on any 5xx of the HTTP API stage (HTTP API metric names and dimensions)", () => {
       expect(alarm("Api5xx")).toMatchObject({
         Namespace: "AWS/ApiGateway",
@@ -679,7 +751,7 @@ describe("TikTokShopSyncStack (defaults)", () => {
     it("sends every alarm (and its recovery) to the alarm topic", () => {
       const topicId = logicalIdStartingWith(template, "AWS::SNS::Topic", "MonitoringAlarmTopic");
       const alarms = Object.values(resources(template, "AWS::CloudWatch::Alarm"));
-      expect(alarms).toHaveLength(18);
+      expect(alarms).toHaveLength(21);
       for (const a of alarms) {
         expect(a.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
         expect(a.Properties.OKActions).toEqual([{ Ref: topicId }]);
@@ -801,6 +873,17 @@ describe("TikTokShopSyncStack (configured)", () => {
     template.hasResourceProperties("AWS::Scheduler::Schedule", { ScheduleExpression: "rate(1 minute)" });
   });
 
+  it("honours reconcileIntervalHours; 0 leaves the reconciliation on demand only (no schedule, no role)", () => {
+    const { template: sixHourly } = synthTemplate({ reconcileIntervalHours: 6 });
+    sixHourly.hasResourceProperties("AWS::Scheduler::Schedule", { ScheduleExpression: "rate(6 hours)" });
+    const { template: onDemand, stack } = synthTemplate({ reconcileIntervalHours: 0 });
+    onDemand.resourceCountIs("AWS::Scheduler::Schedule", 1);
+    expect(stack.reconcileScheduleRole).toBeUndefined();
+    expect(JSON.stringify(onDemand.toJSON())).not.toContain("ReconcileScheduleRole");
+    // The function and the route stay: POST /api/sync/reconcile runs it on demand.
+    expect(functionsByName(onDemand).reconcile).toBeDefined();
+  });
+
   it("watches the configured shop's metrics, with the job-stall metric math", () => {
     const { template } = synthTemplate({ shopId: "7495123", shopCipher: "ROW_abc", workerConcurrency: 6 });
     expectMissingDataFollowsPolicy(template);
@@ -851,7 +934,7 @@ describe("TikTokShopSyncStack (configured)", () => {
     const functions = Object.values(resources(template, "AWS::Lambda::Function")).filter(
       (fn) => fn.Properties.Environment?.Variables?.ORDERS_TABLE_NAME !== undefined,
     );
-    expect(functions).toHaveLength(3);
+    expect(functions).toHaveLength(4);
     for (const fn of functions) {
       expect(fn.Properties.Environment.Variables).toMatchObject({
         TIKTOK_SHOPS: "7495123:ROW_abc,7495124@agency-b",
@@ -928,6 +1011,8 @@ describe("TikTokShopSyncStack (configured)", () => {
       });
     expect(build({ overlapSeconds: 40 })).toThrow(/SYNC_OVERLAP_SECONDS/);
     expect(build({ scheduleMinutes: 0 })).toThrow(/scheduleMinutes/);
+    expect(build({ reconcileIntervalHours: 721 })).toThrow(/reconcileIntervalHours/);
+    expect(build({ reconcileIntervalHours: 1.5 })).toThrow(/reconcileIntervalHours/);
     expect(build({ workerConcurrency: 1 })).toThrow(/workerConcurrency/);
     expect(build({ tiktokApiBaseUrl: "not a url" })).toThrow(/TIKTOK_API_BASE_URL/);
   });

@@ -65,13 +65,14 @@ export class EnqueueError extends Error {
   }
 }
 
-/** The requested range is empty once clipped to [history start, now − settle). */
+/** The requested range is empty once clipped to [history start, now − settle), or segments overlap. */
 export class InvalidRangeError extends Error {
   constructor(
     readonly from: number,
     readonly to: number,
+    problem = "is empty once clipped to settled history",
   ) {
-    super(`the range [${from}, ${to}) is empty once clipped to settled history`);
+    super(`the range [${from}, ${to}) ${problem}`);
     this.name = "InvalidRangeError";
   }
 }

@@ -41,6 +41,19 @@ export interface FullResyncRange {
   readonly from?: number | undefined;
   /** Unix seconds, exclusive; default (and at most) now − settle. */
   readonly to?: number | undefined;
+  /**
+   * Re-read only these disjoint `create_time` segments (instead of `[from, to)`), each clipped to settled
+   * history, in one job: the reconciliation heals every drifted range of a shop with one job (the shop's
+   * single slot). `expected` is the segment's order count when the caller already probed it (the planner
+   * then skips that probe).
+   */
+  readonly segments?: readonly ResyncSegment[] | undefined;
+}
+
+export interface ResyncSegment {
+  readonly from: number;
+  readonly to: number;
+  readonly expected?: number;
 }
 
 export interface FullResyncStarted {
@@ -81,11 +94,12 @@ export async function startFullResync(
     throw new DeadlineExceededError("too little time left to plan a full resync", deadline.remainingMs());
   }
   const windowEnd = unixSeconds(deps.clock) - settings.settleSeconds;
-  const rangeStart = Math.max(0, range.from ?? settings.historyStart);
-  const rangeEnd = Math.min(range.to ?? windowEnd, windowEnd);
+  const segments = range.segments ? clipSegments(range.segments, windowEnd) : undefined;
+  const rangeStart = segments ? (segments[0]?.from ?? 0) : Math.max(0, range.from ?? settings.historyStart);
+  const rangeEnd = segments ? (segments.at(-1)?.to ?? 0) : Math.min(range.to ?? windowEnd, windowEnd);
   if (rangeStart >= rangeEnd) throw new InvalidRangeError(rangeStart, rangeEnd);
   // Only a whole-history job may stand in for a first sync and set the cursor (rule 6).
-  const fullHistory = range.from === undefined && range.to === undefined;
+  const fullHistory = range.from === undefined && range.to === undefined && segments === undefined;
   const access = await deps.resolveShop(shopId);
   const job = await deps.jobs.createJob({
     shopId,
@@ -99,8 +113,13 @@ export async function startFullResync(
   let plan: WindowPlan;
   let windows: Awaited<ReturnType<FullResyncDeps["jobs"]["activateJob"]>>;
   try {
-    plan =
-      settings.maxProbes > 0
+    // Healing segments come with their counts (no probe; any bisection only within maxProbes); a
+    // range is one window sized by its own first page unless the planner may probe.
+    plan = segments
+      ? await deps.apiCalls.measure(meter, () =>
+          planSegments(access, segments, settings, { log: deps.log, deadline }),
+        )
+      : settings.maxProbes > 0
         ? await deps.apiCalls.measure(meter, () =>
             planWindows(access, rangeStart, rangeEnd, settings, { log: deps.log, deadline }),
           )
@@ -207,6 +226,45 @@ export interface PlanOptions {
   readonly sleep?: Sleep;
   /** Probes end TIME_BUDGET.planningCommitReserveMs before it; ranges left unsized go to workers. */
   readonly deadline?: Deadline;
+  /** The range's order count when the caller already probed it: the first probe is skipped. */
+  readonly knownTotal?: number;
+}
+
+/** Segments sorted, clipped to [0, windowEnd), empty ones dropped; overlapping ones refused. */
+function clipSegments(segments: readonly ResyncSegment[], windowEnd: number): ResyncSegment[] {
+  const clipped = segments
+    .map((segment) => ({ ...segment, from: Math.max(0, segment.from), to: Math.min(segment.to, windowEnd) }))
+    .filter((segment) => segment.from < segment.to)
+    .sort((a, b) => a.from - b.from);
+  for (let index = 1; index < clipped.length; index += 1) {
+    const previous = clipped[index - 1] as ResyncSegment;
+    const segment = clipped[index] as ResyncSegment;
+    if (segment.from < previous.to)
+      throw new InvalidRangeError(segment.from, previous.to, "is covered by two segments");
+  }
+  return clipped;
+}
+
+/** Plans each segment on its own (windows exactly cover each segment, nothing between them). */
+export async function planSegments(
+  access: ShopAccess,
+  segments: readonly ResyncSegment[],
+  settings: FullResyncSettings,
+  options: PlanOptions = {},
+): Promise<WindowPlan> {
+  const windows: PlannedWindow[] = [];
+  let probes = 0;
+  let expectedOrders = 0;
+  for (const segment of segments) {
+    const plan = await planWindows(access, segment.from, segment.to, settings, {
+      ...options,
+      ...(segment.expected !== undefined ? { knownTotal: segment.expected } : {}),
+    });
+    windows.push(...plan.windows);
+    probes += plan.probes;
+    expectedOrders += plan.expectedOrders;
+  }
+  return { windows, probes, expectedOrders };
 }
 
 export async function planWindows(
@@ -230,13 +288,15 @@ export async function planWindows(
     });
     return page.totalCount;
   };
-  const total = await withRetries(() => probe(from, to), {
-    maxAttempts: TOTAL_PROBE_ROUNDS,
-    baseDelayMs: 1_000,
-    maxDelayMs: 2_000,
-    ...(options.sleep ? { sleep: options.sleep } : {}),
-    ...(probeDeadline?.bounded ? { deadline: probeDeadline } : {}),
-  });
+  const total =
+    options.knownTotal ??
+    (await withRetries(() => probe(from, to), {
+      maxAttempts: TOTAL_PROBE_ROUNDS,
+      baseDelayMs: 1_000,
+      maxDelayMs: 2_000,
+      ...(options.sleep ? { sleep: options.sleep } : {}),
+      ...(probeDeadline?.bounded ? { deadline: probeDeadline } : {}),
+    }));
   if (total === 0) return { windows: [], probes, expectedOrders: 0 };
   const limit = plannedWindowLimit(settings, total);
 
