@@ -13,6 +13,7 @@
  *   3. an incremental tick after --changes orders changed;
  *   4. an incremental tick with nothing changed;
  *   5. a second full resync over the synced table (nothing changed).
+ * `npm run bench -- push` runs the push (webhook) scenario instead (bench/push.ts).
  * Prints two tables, the bottlenecks and the targets (PASS/MISS); writes JSON to bench-results/.
  */
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -44,6 +45,7 @@ import type {
   SyncResponse,
   TickResult,
 } from "./protocol";
+import { runPushBench } from "./push";
 import {
   analyse,
   type BenchSettings,
@@ -71,7 +73,7 @@ const SETTLE_SECONDS = 30;
 /** The dataset ends this long before the run, so no generated order falls inside a tick's window. */
 const DATASET_AGE_SECONDS = 600;
 
-const USAGE = `npm run bench -- [options]
+const USAGE = `npm run bench -- [options]      (or: npm run bench -- push --help, the webhook scenario)
   --orders N          orders in the shop (default 283300)
   --latency-ms N      emulator latency per request (default 500)
   --qps N             emulator rate limit per shop; also the client's TIKTOK_MAX_RPS (default 20)
@@ -289,6 +291,8 @@ function meterSummary(meters: ProcessMeters): Record<string, unknown> {
 }
 
 async function main(): Promise<number> {
+  // `npm run bench -- push [options]`: the push scenario alone (bench/push.ts).
+  if (process.argv[2] === "push") return runPushBench(process.argv.slice(3));
   const settings = parseSettings();
   const machine = machineInfo();
   const startedAt = new Date();

@@ -118,6 +118,13 @@ export const deploySettingsSchema = z.strictObject({
       burstLimit: wholeNumber(0, 5000),
     })
     .default({ rateLimit: 10, burstLimit: 20 }),
+  /** Throttling of the webhook route alone (the one route without IAM: TikTok's pushes, or a prober). */
+  webhookThrottle: z
+    .strictObject({
+      rateLimit: z.number({ error: "must be a number" }).positive("must be greater than 0"),
+      burstLimit: wholeNumber(0, 5000),
+    })
+    .default({ rateLimit: 50, burstLimit: 100 }),
   /** DETAILED_METRICS: also publish OrdersUnchanged and RunDurationMs (each a billed custom metric). */
   detailedMetrics: flag().default(false),
 });
@@ -170,6 +177,7 @@ export function toStackProps(settings: DeploySettings): TikTokShopSyncStackProps
     logLevel: settings.logLevel,
     logRetention: settings.logRetentionDays as RetentionDays,
     apiThrottle: settings.apiThrottle,
+    webhookThrottle: settings.webhookThrottle,
     detailedMetrics: settings.detailedMetrics,
   };
 }

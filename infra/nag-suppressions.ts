@@ -35,6 +35,11 @@ export function applyNagSuppressions(stack: TikTokShopSyncStack): void {
     "Lambda's grantInvoke (used by the Scheduler target) also covers qualified ARNs (versions/aliases) of the tick function, and only of that function.",
   );
 
+  acknowledge(
+    stack.webhookRoute,
+    "AwsSolutions-APIG4",
+    "TikTok Shop cannot sign requests with SigV4: this route is authenticated by TikTok's HMAC-SHA256 signature, verified in constant time on the raw body before anything else (401 otherwise), and throttled on its own.",
+  );
   if (stack.reconcileScheduleRole) {
     const reconcileLogicalId = stack.getLogicalId(
       stack.functions.reconcile.function.node.defaultChild as CfnElement,

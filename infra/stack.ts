@@ -6,7 +6,15 @@
 import * as path from "node:path";
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
 import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
-import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from "aws-cdk-lib/aws-apigatewayv2";
+import {
+  type CfnStage,
+  HttpApi,
+  HttpMethod,
+  HttpNoneAuthorizer,
+  type HttpRoute,
+  HttpStage,
+  LogGroupLogDestination,
+} from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpIamAuthorizer } from "aws-cdk-lib/aws-apigatewayv2-authorizers";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import {
@@ -41,15 +49,33 @@ import {
   STATE_TABLE,
   type TableDefinition,
   TICK_TIMEOUT_SECONDS,
+  WEBHOOK_BATCH_SIZE,
+  WEBHOOK_BATCHING_WINDOW_SECONDS,
+  WEBHOOK_CONSUMER_TIMEOUT_SECONDS,
+  WEBHOOK_DLQ,
+  WEBHOOK_QUEUE,
+  WEBHOOK_RECEIVER_TIMEOUT_SECONDS,
   WORK_DLQ,
   WORK_QUEUE,
   WORKER_TIMEOUT_SECONDS,
 } from "../shared/resources";
+import { PUSH_CONCURRENCY } from "../shared/tiktok/rate-budget";
 import { SyncMonitoring } from "./constructs/monitoring";
 import { type LogLevel, SyncFunction, type SyncResources, type TableGrant } from "./constructs/sync-function";
 import { acknowledgeInvokeGrant, applyNagSuppressions } from "./nag-suppressions";
 
-export type FunctionName = "tick" | "api" | "worker" | "reconcile";
+export type FunctionName = "tick" | "api" | "worker" | "reconcile" | "webhook-receiver" | "webhook-consumer";
+
+/** TikTok's webhook receiver (DESIGN "Push and reconciliation"): the one route without IAM. */
+export const WEBHOOK_ROUTE = { method: HttpMethod.POST, path: "/api/webhooks/tiktok" } as const;
+
+/** Construct ids of the queues (the work queues' ids predate push: kept, so nothing is replaced). */
+const QUEUE_CONSTRUCT_IDS: Readonly<Record<QueueDefinition["id"], string>> = {
+  work: "WorkQueue",
+  "work-dlq": "DeadLetterQueue",
+  webhook: "WebhookQueue",
+  "webhook-dlq": "WebhookDeadLetterQueue",
+};
 
 /** HTTP API routes of DESIGN "HTTP API" (contract). */
 export const API_ROUTES: readonly { readonly method: HttpMethod; readonly path: string }[] = [
@@ -83,6 +109,8 @@ const API_TIMEOUT = Duration.seconds(API_TIMEOUT_SECONDS);
 /** Memory of the tick and API functions (SyncFunction's default) and of the worker. */
 export const FUNCTION_MEMORY_MB = 512;
 export const WORKER_MEMORY_MB = 1024;
+/** The webhook receiver only verifies an HMAC and sends one SQS message. */
+export const WEBHOOK_RECEIVER_MEMORY_MB = 256;
 
 export interface TikTokShopSyncStackProps extends StackProps {
   /** Minutes between scheduled incremental syncs (1–1440). @default 5 */
@@ -127,6 +155,11 @@ export interface TikTokShopSyncStackProps extends StackProps {
   readonly logRetention?: RetentionDays;
   /** Default stage throttling of the HTTP API. @default 10 requests/s, burst 20 */
   readonly apiThrottle?: { readonly rateLimit: number; readonly burstLimit: number };
+  /**
+   * Throttling of the webhook route alone (unauthenticated by IAM, so bounded apart; TikTok retries a
+   * 429 for up to 72 hours). @default 50 requests/s, burst 100
+   */
+  readonly webhookThrottle?: { readonly rateLimit: number; readonly burstLimit: number };
   /** Entry files override (tests use a fixture); defaults to functions/<name>/handler.ts. */
   readonly entries?: Partial<Record<FunctionName, string>>;
 }
@@ -136,6 +169,8 @@ export class TikTokShopSyncStack extends Stack {
   readonly stateTable: Table;
   readonly workQueue: Queue;
   readonly deadLetterQueue: Queue;
+  readonly webhookQueue: Queue;
+  readonly webhookDeadLetterQueue: Queue;
   readonly secret: ISecret;
   readonly functions: Readonly<Record<FunctionName, SyncFunction>>;
   readonly tickScheduleRole: Role;
@@ -143,6 +178,8 @@ export class TikTokShopSyncStack extends Stack {
   readonly reconcileScheduleRole: Role | undefined;
   readonly api: HttpApi;
   readonly apiStage: HttpStage;
+  /** `POST /api/webhooks/tiktok`: authenticated by TikTok's signature, not IAM. */
+  readonly webhookRoute: HttpRoute;
   readonly monitoring: SyncMonitoring;
   /** execute-api ARN covering every route of the deployed stage (what `grantInvoke` grants). */
   readonly invokeArnPattern: string;
@@ -177,6 +214,8 @@ export class TikTokShopSyncStack extends Stack {
     const queues = this.queuesFrom(QUEUES);
     this.workQueue = queues.get(WORK_QUEUE.id) as Queue;
     this.deadLetterQueue = queues.get(WORK_DLQ.id) as Queue;
+    this.webhookQueue = queues.get(WEBHOOK_QUEUE.id) as Queue;
+    this.webhookDeadLetterQueue = queues.get(WEBHOOK_DLQ.id) as Queue;
 
     this.secret = props.tiktokSecretArn
       ? Secret.fromSecretCompleteArn(this, "TikTokAppSecret", props.tiktokSecretArn)
@@ -195,6 +234,7 @@ export class TikTokShopSyncStack extends Stack {
       stateTable: { table: this.stateTable, definition: STATE_TABLE },
       workQueue: this.workQueue,
       dlq: this.deadLetterQueue,
+      webhookQueue: this.webhookQueue,
       secret: this.secret,
     };
     const entry = (name: FunctionName) =>
@@ -277,15 +317,54 @@ export class TikTokShopSyncStack extends Stack {
         secret: ["GetSecretValue"],
       },
     });
-    this.functions = { tick, api, worker, reconcile };
     // A failed run is retried by the next one (a day later by default); the API runs one on demand.
     reconcile.function.configureAsyncInvoke({ retryAttempts: 0 });
+    const webhookReceiver = new SyncFunction(this, "WebhookReceiver", {
+      ...common,
+      serviceName: "tiktok-shop-sync-webhook-receiver",
+      entry: entry("webhook-receiver"),
+      description: "TikTok webhook receiver: verify the signature, queue the event, answer 200",
+      timeout: Duration.seconds(WEBHOOK_RECEIVER_TIMEOUT_SECONDS),
+      memorySize: WEBHOOK_RECEIVER_MEMORY_MB,
+      // Verifies with the app secret and sends to the webhook queue; never DynamoDB, never TikTok.
+      grants: { webhookQueue: ["SendMessage"], secret: ["GetSecretValue"] },
+    });
+    const webhookConsumer = new SyncFunction(this, "WebhookConsumer", {
+      ...common,
+      serviceName: "tiktok-shop-sync-webhook-consumer",
+      entry: entry("webhook-consumer"),
+      description: "TikTok webhook consumer (SQS): Get Order Detail for the orders events name, upsert",
+      timeout: Duration.seconds(WEBHOOK_CONSUMER_TIMEOUT_SECONDS),
+      // Consuming the webhook queue is granted with its event source below.
+      grants: {
+        ordersTable: { items: ["BatchGetItem", "PutItem"] },
+        stateTable: { items: ["GetItem", "Query", "PutItem", "UpdateItem"] },
+        // Hand-backs: events left over (out of time, throttled, detail behind the event).
+        webhookQueue: ["SendMessage"],
+        secret: ["GetSecretValue"],
+      },
+    });
+    this.functions = {
+      tick,
+      api,
+      worker,
+      reconcile,
+      "webhook-receiver": webhookReceiver,
+      "webhook-consumer": webhookConsumer,
+    };
 
     // A failed tick is retried by the next one; async retries would only pile up behind the lock.
     tick.function.configureAsyncInvoke({ retryAttempts: 0 });
     worker.consumeQueue(this.workQueue, {
       batchSize: props.workerBatchSize ?? 5,
       maxConcurrency: workerConcurrency,
+      reportBatchItemFailures: true,
+    });
+    // A batching window so one Get Order Detail call covers the orders of many events (up to 50).
+    webhookConsumer.consumeQueue(this.webhookQueue, {
+      batchSize: WEBHOOK_BATCH_SIZE,
+      maxBatchingWindow: Duration.seconds(WEBHOOK_BATCHING_WINDOW_SECONDS),
+      maxConcurrency: PUSH_CONCURRENCY,
       reportBatchItemFailures: true,
     });
 
@@ -335,9 +414,10 @@ export class TikTokShopSyncStack extends Stack {
       });
     }
 
-    const http = this.createHttpApi(api, props);
+    const http = this.createHttpApi(api, webhookReceiver, props);
     this.api = http.api;
     this.apiStage = http.stage;
+    this.webhookRoute = http.webhookRoute;
     this.invokeArnPattern = this.formatArn({
       service: "execute-api",
       resource: this.api.apiId,
@@ -352,6 +432,8 @@ export class TikTokShopSyncStack extends Stack {
         api: api.function,
         worker: worker.function,
         reconcile: reconcile.function,
+        "webhook-receiver": webhookReceiver.function,
+        "webhook-consumer": webhookConsumer.function,
       },
       tickFunction: tick.function,
       worker: { function: worker.function, timeout: Duration.seconds(WORKER_TIMEOUT_SECONDS) },
@@ -362,6 +444,7 @@ export class TikTokShopSyncStack extends Stack {
       },
       deadLetterQueue: this.deadLetterQueue,
       apiStage: this.apiStage,
+      push: { webhookDeadLetterQueue: this.webhookDeadLetterQueue },
       runLogGroups: [tick.logGroup, api.logGroup],
       alarmEmail: props.alarmEmail,
     });
@@ -431,7 +514,7 @@ export class TikTokShopSyncStack extends Stack {
       if (consumedByWorker && definition.visibilityTimeoutSeconds < 6 * WORKER_TIMEOUT_SECONDS) {
         throw new Error(`queue ${definition.id}: visibility timeout must be at least 6x the worker timeout`);
       }
-      const queue = new Queue(this, definition.id === WORK_QUEUE.id ? "WorkQueue" : "DeadLetterQueue", {
+      const queue = new Queue(this, QUEUE_CONSTRUCT_IDS[definition.id], {
         visibilityTimeout: Duration.seconds(definition.visibilityTimeoutSeconds),
         retentionPeriod: Duration.seconds(definition.messageRetentionSeconds),
         encryption: QueueEncryption.SQS_MANAGED,
@@ -448,8 +531,9 @@ export class TikTokShopSyncStack extends Stack {
 
   private createHttpApi(
     api: SyncFunction,
+    webhookReceiver: SyncFunction,
     props: TikTokShopSyncStackProps,
-  ): { api: HttpApi; stage: HttpStage } {
+  ): { api: HttpApi; stage: HttpStage; webhookRoute: HttpRoute } {
     const integration = new HttpLambdaIntegration("ApiIntegration", api.function);
     const httpApi = new HttpApi(this, "HttpApi", {
       description: "TikTok Shop order sync (IAM/SigV4 on every route)",
@@ -462,6 +546,14 @@ export class TikTokShopSyncStack extends Stack {
     for (const route of API_ROUTES) {
       httpApi.addRoutes({ path: route.path, methods: [route.method], integration });
     }
+    // TikTok cannot sign with SigV4: its HMAC signature, checked by the receiver before anything else,
+    // authenticates this route instead.
+    const [webhookRoute] = httpApi.addRoutes({
+      path: WEBHOOK_ROUTE.path,
+      methods: [WEBHOOK_ROUTE.method],
+      integration: new HttpLambdaIntegration("WebhookIntegration", webhookReceiver.function),
+      authorizer: new HttpNoneAuthorizer(),
+    });
     const accessLogs = new LogGroup(this, "ApiAccessLogs", {
       retention: props.logRetention ?? RetentionDays.ONE_MONTH,
     });
@@ -490,7 +582,17 @@ export class TikTokShopSyncStack extends Stack {
         ),
       },
     });
-    return { api: httpApi, stage };
+    // The webhook route's own limits (route settings override the stage's default throttle).
+    const webhookThrottle = props.webhookThrottle ?? { rateLimit: 50, burstLimit: 100 };
+    (stage.node.defaultChild as CfnStage).routeSettings = {
+      [`${WEBHOOK_ROUTE.method} ${WEBHOOK_ROUTE.path}`]: {
+        // An escape hatch takes CloudFormation's own property names.
+        ThrottlingRateLimit: webhookThrottle.rateLimit,
+        ThrottlingBurstLimit: webhookThrottle.burstLimit,
+      },
+    };
+    if (!webhookRoute) throw new Error("the webhook route was not created");
+    return { api: httpApi, stage, webhookRoute };
   }
 
   private addOutputs(): void {
@@ -512,6 +614,15 @@ export class TikTokShopSyncStack extends Stack {
       StateTableName: { value: this.stateTable.tableName, description: "Sync state table" },
       WorkQueueName: { value: this.workQueue.queueName, description: "Full-resync work queue" },
       DeadLetterQueueName: { value: this.deadLetterQueue.queueName, description: "Work dead-letter queue" },
+      WebhookUrl: {
+        // The $default stage has no path prefix.
+        value: `${this.api.apiEndpoint}${WEBHOOK_ROUTE.path}`,
+        description: "Register this URL for order webhooks in TikTok Shop Partner Center (signed by TikTok)",
+      },
+      WebhookDeadLetterQueueName: {
+        value: this.webhookDeadLetterQueue.queueName,
+        description: "Webhook events the consumer failed 5 times",
+      },
       SecretArn: {
         value: this.secret.secretArn,
         description: "TikTok app secret: put app_key, app_secret, access_token, refresh_token here",

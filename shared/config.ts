@@ -200,6 +200,8 @@ export const syncEnvSchema = z
     STATE_TABLE_NAME: nonEmpty("STATE_TABLE_NAME").default("tss-state"),
     WORK_QUEUE_URL: nonEmpty("WORK_QUEUE_URL").optional(),
     DEAD_LETTER_QUEUE_URL: nonEmpty("DEAD_LETTER_QUEUE_URL").optional(),
+    /** Verified TikTok webhooks: the receiver sends to it, the consumer hands events back to it. */
+    WEBHOOK_QUEUE_URL: nonEmpty("WEBHOOK_QUEUE_URL").optional(),
     PORT: integer("PORT", 1, 65_535).default(3000),
     SYNC_INTERVAL_SECONDS: integer("SYNC_INTERVAL_SECONDS", 5, 86_400).default(300),
     SYNC_OVERLAP_SECONDS: integer("SYNC_OVERLAP_SECONDS", 0, 86_400).default(300),

@@ -89,7 +89,7 @@ export const STATE_TABLE: TableDefinition = {
 export const TABLES: readonly TableDefinition[] = [ORDERS_TABLE, STATE_TABLE];
 
 export interface QueueDefinition {
-  readonly id: "work" | "work-dlq";
+  readonly id: "work" | "work-dlq" | "webhook" | "webhook-dlq";
   /** Seconds a received message stays invisible; on AWS ≥ 6× the worker's timeout. */
   readonly visibilityTimeoutSeconds: number;
   readonly messageRetentionSeconds: number;
@@ -127,8 +127,44 @@ export const WORK_QUEUE: QueueDefinition = {
   deadLetterQueueId: "work-dlq",
 };
 
-/** Dead-letter queue first: the work queue's redrive policy needs its ARN. */
-export const QUEUES: readonly QueueDefinition[] = [WORK_DLQ, WORK_QUEUE];
+/** The webhook consumer Lambda's timeout; the webhook queue's visibility timeout is derived from it. */
+export const WEBHOOK_CONSUMER_TIMEOUT_SECONDS = 30;
+
+/** The webhook receiver Lambda's timeout: it verifies and enqueues (API Gateway would wait 29 s at most). */
+export const WEBHOOK_RECEIVER_TIMEOUT_SECONDS = 10;
+
+/**
+ * The webhook consumer's batching window: its event source gathers events this long (or until
+ * WEBHOOK_BATCH_SIZE) before invoking it, so one Get Order Detail call covers many changed orders.
+ * Added to the push lag; the local poller uses the same.
+ */
+export const WEBHOOK_BATCHING_WINDOW_SECONDS = 1;
+/** Events per consumer invocation at most (a batching window allows more than SQS's 10). */
+export const WEBHOOK_BATCH_SIZE = 100;
+
+export const WEBHOOK_DLQ: QueueDefinition = {
+  id: "webhook-dlq",
+  visibilityTimeoutSeconds: 30,
+  messageRetentionSeconds: 14 * 24 * 3600,
+};
+
+/**
+ * Verified TikTok webhook events waiting for the consumer (issue 18). Its own queue, not the work
+ * queue: push events are small, many and latency-bound, full-resync pages are few and long; sharing
+ * one queue would put a push event behind a full resync's pages and mix their DLQs and alarms. Lambda
+ * asks for a visibility timeout of 6× the function timeout plus the batching window. An event is
+ * useless once ticks have read its order (minutes), so a day of retention is plenty.
+ */
+export const WEBHOOK_QUEUE: QueueDefinition = {
+  id: "webhook",
+  visibilityTimeoutSeconds: 6 * WEBHOOK_CONSUMER_TIMEOUT_SECONDS + WEBHOOK_BATCHING_WINDOW_SECONDS,
+  messageRetentionSeconds: 24 * 3600,
+  maxReceiveCount: 5,
+  deadLetterQueueId: "webhook-dlq",
+};
+
+/** Dead-letter queues first: a queue's redrive policy needs its DLQ's ARN. */
+export const QUEUES: readonly QueueDefinition[] = [WORK_DLQ, WORK_QUEUE, WEBHOOK_DLQ, WEBHOOK_QUEUE];
 
 /** Physical name of a resource under a namespace, e.g. `tss-orders` or `test-12-orders`. */
 export function physicalName(namespace: string, id: string): string {

@@ -133,7 +133,7 @@ export const TIME_BUDGET = {
   /** A page (or a shop's turn, or a worker record) is started only with this much left. */
   pageStartMs: 9_000,
   /** After the last page: return the response, flush the metrics, end the trace. */
-  handlerEndMarginMs: { worker: 1_000, tick: 3_000, api: 2_000, reconcile: 3_000 },
+  handlerEndMarginMs: { worker: 1_000, tick: 3_000, api: 2_000, push: 1_000, reconcile: 3_000 },
   /** Planning a full resync needs its total probe, the windows' write and their enqueue. */
   planningStartMs: 9_000,
   /** Kept back while planning for writing and enqueuing the windows after the last probe. */

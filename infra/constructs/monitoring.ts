@@ -63,6 +63,12 @@ export interface SyncMonitoringProps {
   readonly deadLetterQueue: IQueue;
   /** The HTTP API's stage: its 5xx count raises an alarm. */
   readonly apiStage: IHttpStage;
+  /** Push (issue 18): the webhook dead-letter queue; alarms on rejected signatures and dead events. */
+  readonly push?: {
+    readonly webhookDeadLetterQueue: IQueue;
+    /** Webhook requests refused for a bad signature per 5 minutes that raise the alarm. @default 20 */
+    readonly rejectedThreshold?: number;
+  };
   /** Log groups holding the "incremental sync completed" line (tick and API functions). */
   readonly runLogGroups: readonly ILogGroup[];
   /** Subscribed to the alarm topic when given. */
@@ -90,6 +96,8 @@ export type SyncAlarmKey =
   | "workQueueAge"
   | "workerDuration"
   | "api5xx"
+  | "webhookRejected"
+  | "webhookDeadLetterQueue"
   | `functionErrors:${string}`
   | `functionThrottles:${string}`;
 
@@ -163,6 +171,7 @@ export class SyncMonitoring extends Construct {
 
     this.createSyncAlarms(props, interval);
     this.createOperationsAlarms(props);
+    this.createPushAlarms(props);
     this.dashboard = new Dashboard(this, "Dashboard", {
       dashboardName: `${this.alarmNamePrefix}-sync`,
       defaultInterval: Duration.hours(6),
@@ -314,6 +323,30 @@ export class SyncMonitoring extends Construct {
       threshold: 0,
       description:
         "The HTTP API answered 5xx (bad input is always 4xx): the API function failed, timed out or was throttled.",
+    });
+  }
+
+  /**
+   * A burst of webhook requests with a bad signature (WebhookRejected): someone probing the public
+   * route, or the app secret rotated in Partner Center but not in Secrets Manager (then every genuine
+   * event is refused too). A stray forgery now and then stays below the threshold.
+   */
+  private createPushAlarms(props: SyncMonitoringProps): void {
+    if (!props.push) return;
+    const rejected = props.push.rejectedThreshold ?? 20;
+    this.addAlarm("webhookRejected", "WebhookRejected", {
+      metric: this.totalMetric(MetricName.WebhookRejected, Stats.SUM, FIVE_MINUTES),
+      threshold: rejected,
+      description: `More than ${rejected} webhook requests with a bad or missing signature in 5 minutes: probing of the public webhook route, or the app secret in Secrets Manager no longer matches TikTok's.`,
+    });
+    this.addAlarm("webhookDeadLetterQueue", "WebhookDeadLetterQueue", {
+      metric: props.push.webhookDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        statistic: Stats.MAXIMUM,
+        period: FIVE_MINUTES,
+      }),
+      threshold: 0,
+      description:
+        "Webhook events failed 5 times and reached the webhook dead-letter queue (the ticks still sync those orders).",
     });
   }
 
@@ -509,6 +542,27 @@ export class SyncMonitoring extends Construct {
         search(MetricName.NeedsReauth, "Maximum"),
       ]),
     );
+    if (props.push) {
+      this.dashboard.addWidgets(
+        graph(
+          "Webhooks (push)",
+          [total(MetricName.WebhookEvents, "Sum"), total(MetricName.WebhookRejected, "Sum")],
+          [
+            props.push.webhookDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+              label: "Webhook DLQ visible",
+              statistic: Stats.MAXIMUM,
+              period: DASHBOARD_PERIOD,
+            }),
+          ],
+        ),
+        new GraphWidget({
+          title: "Push lag, change to DynamoDB (ms)",
+          left: [total(MetricName.WebhookLagMs, Stats.p(50)), total(MetricName.WebhookLagMs, Stats.p(95))],
+          width: WIDGET_WIDTH,
+          height: WIDGET_HEIGHT,
+        }),
+      );
+    }
     this.dashboard.addWidgets(
       graph(
         "Reconciliation: drift found (orders) and persisting after healing (ranges)",

@@ -33,6 +33,8 @@ export interface SyncResources {
   readonly stateTable: BoundTable;
   readonly workQueue: IQueue;
   readonly dlq: IQueue;
+  /** Verified TikTok webhook events (issue 18): the receiver sends, the consumer hands back. */
+  readonly webhookQueue: IQueue;
   readonly secret: ISecret;
 }
 
@@ -70,6 +72,7 @@ export interface SyncFunctionGrants {
   readonly stateTable?: TableGrant;
   readonly workQueue?: readonly QueueAction[];
   readonly dlq?: readonly QueueAction[];
+  readonly webhookQueue?: readonly QueueAction[];
   readonly secret?: readonly SecretAction[];
 }
 
@@ -85,8 +88,10 @@ export const SQS_EVENT_SOURCE_ACTIONS: readonly QueueAction[] = [
 ];
 
 export interface QueueEventSourceOptions {
-  /** Messages per invocation (1–10: no batching window is used). */
+  /** Messages per invocation: 1–10, or up to 10,000 with a batching window. */
   readonly batchSize: number;
+  /** Lambda gathers messages this long (or until batchSize) before invoking. @default none */
+  readonly maxBatchingWindow?: Duration;
   /** Concurrent invocations the event source may drive (2–1000). */
   readonly maxConcurrency: number;
   readonly reportBatchItemFailures: boolean;
@@ -122,6 +127,7 @@ const BOUND_ENV_NAMES = new Set([
   "STATE_TABLE_NAME",
   "WORK_QUEUE_URL",
   "DEAD_LETTER_QUEUE_URL",
+  "WEBHOOK_QUEUE_URL",
   "TIKTOK_SECRET_ARN",
 ]);
 
@@ -197,6 +203,10 @@ export class SyncFunction extends Construct {
       allow("sqs", grants.dlq, [resources.dlq.queueArn]);
       environment.DEAD_LETTER_QUEUE_URL = resources.dlq.queueUrl;
     }
+    if (grants.webhookQueue) {
+      allow("sqs", grants.webhookQueue, [resources.webhookQueue.queueArn]);
+      environment.WEBHOOK_QUEUE_URL = resources.webhookQueue.queueUrl;
+    }
     if (grants.secret) {
       const { secret } = resources;
       // The complete ARN (a partial one needs the random suffix matched, as Secret.grantRead does).
@@ -240,13 +250,17 @@ export class SyncFunction extends Construct {
    * sqs:ChangeMessageVisibility and sqs:GetQueueUrl, which neither Lambda nor our code uses.
    */
   consumeQueue(queue: IQueue, options: QueueEventSourceOptions): void {
-    if (!Number.isInteger(options.batchSize) || options.batchSize < 1 || options.batchSize > 10) {
-      throw new Error(`batchSize must be 1-10 without a batching window (got ${options.batchSize})`);
+    const maxBatchSize = options.maxBatchingWindow ? 10_000 : 10;
+    if (!Number.isInteger(options.batchSize) || options.batchSize < 1 || options.batchSize > maxBatchSize) {
+      throw new Error(
+        `batchSize must be 1-${maxBatchSize} ${options.maxBatchingWindow ? "with" : "without"} a batching window (got ${options.batchSize})`,
+      );
     }
     // The id CDK's SqsEventSource uses: the mapping keeps its logical id (no replacement on deploy).
     this.function.addEventSourceMapping(`SqsEventSource:${Names.nodeUniqueId(queue.node)}`, {
       eventSourceArn: queue.queueArn,
       batchSize: options.batchSize,
+      ...(options.maxBatchingWindow ? { maxBatchingWindow: options.maxBatchingWindow } : {}),
       maxConcurrency: options.maxConcurrency,
       reportBatchItemFailures: options.reportBatchItemFailures,
     });

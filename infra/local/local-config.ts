@@ -16,6 +16,8 @@ export interface LocalOptions {
   /** Orders changed per second by the emulator's mutation feed (status steps and new orders). */
   readonly emulatorUpdatesPerSecond: number;
   readonly emulatorCreatesPerSecond: number;
+  /** The built-in emulator sends signed webhooks for its changes to the local API. */
+  readonly emulatorWebhooks: boolean;
 }
 
 /** The local app credentials the built-in TikTok emulator is started with. */
@@ -49,6 +51,10 @@ export const localEnvSchema = z.object({
   EMULATOR_SHOPS: count("EMULATOR_SHOPS", 20).default(2),
   EMULATOR_UPDATES_PER_SECOND: rate("EMULATOR_UPDATES_PER_SECOND").default(0.5),
   EMULATOR_CREATES_PER_SECOND: rate("EMULATOR_CREATES_PER_SECOND").default(0.2),
+  EMULATOR_WEBHOOKS: z
+    .enum(["true", "false", "1", "0"], { message: "EMULATOR_WEBHOOKS must be true or false" })
+    .transform((value) => value === "true" || value === "1")
+    .default(true),
 });
 
 function withoutBlanks(env: NodeJS.ProcessEnv): Record<string, string> {
@@ -79,6 +85,7 @@ export function parseLocalOptions(argv: readonly string[], env: NodeJS.ProcessEn
     emulatorShops: parsed.data.EMULATOR_SHOPS,
     emulatorUpdatesPerSecond: parsed.data.EMULATOR_UPDATES_PER_SECOND,
     emulatorCreatesPerSecond: parsed.data.EMULATOR_CREATES_PER_SECOND,
+    emulatorWebhooks: parsed.data.EMULATOR_WEBHOOKS,
   };
 }
 

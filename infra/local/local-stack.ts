@@ -12,22 +12,33 @@ import type { Writable } from "node:stream";
 import { GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { MultiBar, type SingleBar } from "cli-progress";
+import { makeWebhookConsumerHandler } from "../../functions/webhook-consumer/handler-core";
 import { makeWorkerHandler } from "../../functions/worker/handler-core";
 import { credentialsFromEnv } from "../../shared/app/credentials";
 import { wireFullResync } from "../../shared/app/full-resync-wiring";
+import { pushStatsStore } from "../../shared/app/push-status";
 import { Runtime } from "../../shared/app/runtime";
 import { createSyncService } from "../../shared/app/service";
 import { runTick, tickDeadline } from "../../shared/app/tick";
+import { webhookConsumerDeps, webhookReceiver } from "../../shared/app/webhook-wiring";
 import { createDynamoDbClient, createSqsClient } from "../../shared/aws-clients";
 import type { SyncConfig } from "../../shared/config";
 import { makeApiHandler } from "../../shared/http/api";
 import { type LogPort, MetricsRecorder } from "../../shared/observability/telemetry";
-import { TICK_TIMEOUT_SECONDS } from "../../shared/resources";
+import {
+  TICK_TIMEOUT_SECONDS,
+  WEBHOOK_BATCH_SIZE,
+  WEBHOOK_BATCHING_WINDOW_SECONDS,
+  WEBHOOK_CONSUMER_TIMEOUT_SECONDS,
+} from "../../shared/resources";
 import { stateKeys } from "../../shared/store/keys";
+import type { PushStatsStore } from "../../shared/store/push-stats";
 import type { FullResyncDeps } from "../../shared/sync/full-resync/deps";
 import { getJobProgress, type JobProgress } from "../../shared/sync/full-resync/progress";
+import { PUSH_CONCURRENCY } from "../../shared/tiktok/rate-budget";
+import { WEBHOOK_PATH } from "../../shared/webhooks/receiver";
 import { type RunningService, startDynamoDbLocal, startSqsEmulator } from "./emulators";
-import { startHttpApi } from "./http-server";
+import { type ApiEventHandler, startHttpApi } from "./http-server";
 import { localLambdaContext } from "./lambda-context";
 import type { LocalOptions } from "./local-config";
 import { isAlive } from "./processes";
@@ -312,6 +323,7 @@ export async function startLocalStack(input: {
       STATE_TABLE_NAME: tables.stateTable,
       WORK_QUEUE_URL: queues.workQueueUrl,
       DEAD_LETTER_QUEUE_URL: queues.deadLetterQueueUrl,
+      WEBHOOK_QUEUE_URL: queues.webhookQueueUrl,
     };
     const log = terminalLog(terminal);
     const runtime = new Runtime(config, {
@@ -364,10 +376,34 @@ export async function startLocalStack(input: {
     });
     // Stopped after the scheduler: drains the worker batches in flight while the services are still up.
     stoppers.push(() => bounded(poller.stop(), DRAIN_TIMEOUT_MS));
+    // The webhook consumer, as its event source drives it on AWS: a batching window, bounded concurrency.
+    const pushPoller = startSqsPoller({
+      sqs: sqsClient,
+      queueUrl: queues.webhookQueueUrl,
+      handler: makeWebhookConsumerHandler(webhookConsumerDeps(runtime)),
+      batchSize: WEBHOOK_BATCH_SIZE,
+      batchingWindowMs: WEBHOOK_BATCHING_WINDOW_SECONDS * 1000,
+      concurrency: PUSH_CONCURRENCY,
+      waitTimeSeconds: 2,
+      functionTimeoutMs: WEBHOOK_CONSUMER_TIMEOUT_SECONDS * 1000,
+      log,
+    });
+    stoppers.push(() => bounded(pushPoller.stop(), DRAIN_TIMEOUT_MS));
 
-    const api = await startHttpApi(makeApiHandler({ service: createSyncService(runtime), log }), {
-      port: config.PORT,
-    }).catch((error: NodeJS.ErrnoException) => {
+    const api = await startHttpApi(
+      localApiRoutes({
+        api: makeApiHandler({ service: createSyncService(runtime), log }),
+        // Served without auth, as API Gateway serves it: TikTok's signature is the authentication.
+        webhook: webhookReceiver({
+          loadCredentials: async () => credentialsFromEnv(config),
+          sqs: sqsClient,
+          queueUrl: queues.webhookQueueUrl,
+          metrics: runtime.metrics,
+          log,
+        }),
+      }),
+      { port: config.PORT },
+    ).catch((error: NodeJS.ErrnoException) => {
       throw error.code === "EADDRINUSE"
         ? new Error(
             `Port ${config.PORT} is already in use: stop what runs there or start with PORT=<another port>.`,
@@ -375,6 +411,16 @@ export async function startLocalStack(input: {
         : error;
     });
     stoppers.push(() => api.close());
+    const webhookUrl = `${api.url}${WEBHOOK_PATH}`;
+    if (emulator && options.emulatorWebhooks) {
+      // The emulator announces its own changes there, signed with the local app's secret.
+      emulator.configure({ webhooks: { url: webhookUrl } });
+      banner.push(
+        `  Webhooks   ${webhookUrl}  (the emulator's changes arrive by push in about a second; ticks still run)`,
+      );
+    } else {
+      banner.push(`  Webhooks   ${webhookUrl}  (TikTok's signature required)`);
+    }
 
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     terminal.line(
@@ -382,7 +428,7 @@ export async function startLocalStack(input: {
         "",
         "tiktok-shop-sync — local stack (set variables are used, unset services are emulated)",
         ...banner,
-        `  Tables     ${tables.ordersTable}, ${tables.stateTable}   Queues ${LOCAL_NAMESPACE}-work (visibility ${visibilityTimeoutSeconds} s), ${LOCAL_NAMESPACE}-work-dlq`,
+        `  Tables     ${tables.ordersTable}, ${tables.stateTable}   Queues ${LOCAL_NAMESPACE}-work (visibility ${visibilityTimeoutSeconds} s), ${LOCAL_NAMESPACE}-work-dlq, ${LOCAL_NAMESPACE}-webhook, ${LOCAL_NAMESPACE}-webhook-dlq`,
         `  Schedule   tick every ${config.SYNC_INTERVAL_SECONDS} s · settle ${config.SYNC_SETTLE_SECONDS} s · overlap ${config.SYNC_OVERLAP_SECONDS} s · ${config.WORKER_CONCURRENCY} workers · ${config.TIKTOK_MAX_RPS} req/s per shop`,
         ...notes.map((note) => `  Note       ${note}`),
         "",
@@ -394,6 +440,7 @@ export async function startLocalStack(input: {
     const scheduler = startScheduler({
       runtime,
       workerDeps,
+      pushStats: pushStatsStore(runtime),
       terminal,
       intervalSeconds: config.SYNC_INTERVAL_SECONDS,
       stallSeconds: 2 * visibilityTimeoutSeconds,
@@ -589,18 +636,50 @@ function startProgressDisplay(input: {
   };
 }
 
+/**
+ * The local HTTP API's routing, as API Gateway's: `POST /api/webhooks/tiktok` (any method on that path,
+ * so a wrong one gets the receiver's 405) to the webhook receiver, everything else to the API.
+ */
+export function localApiRoutes(handlers: {
+  readonly api: ApiEventHandler;
+  readonly webhook: (event: Parameters<ApiEventHandler>[0]) => ReturnType<ApiEventHandler>;
+}): ApiEventHandler {
+  return (event, context) => {
+    const path = (event.rawPath ?? "/").replace(/\/+$/, "");
+    return path === WEBHOOK_PATH ? handlers.webhook(event) : handlers.api(event, context);
+  };
+}
+
+/** Orders webhooks refreshed since the last call, per shop (the first call sets the baseline). */
+function pushCounter(stats: PushStatsStore) {
+  const seen = new Map<string, number>();
+  return async (shopId: string): Promise<number | undefined> => {
+    const now = (await stats.get(shopId).catch(() => undefined))?.orders_refreshed ?? 0;
+    const before = seen.get(shopId);
+    seen.set(shopId, now);
+    return before === undefined ? undefined : now - before;
+  };
+}
+
 /** Ticks now and every interval (never overlapping); one line per shop per tick. */
 function startScheduler(input: {
   runtime: Runtime;
   workerDeps: FullResyncDeps;
+  pushStats: PushStatsStore;
   terminal: Terminal;
   intervalSeconds: number;
   stallSeconds: number;
 }) {
   const { runtime, terminal } = input;
   let stopped = false;
+  const pushedSince = pushCounter(input.pushStats);
+  const baseline = runtime
+    .shopIds()
+    .then((shopIds) => Promise.all(shopIds.map((shopId) => pushedSince(shopId))))
+    .catch(() => undefined);
 
   const tick = async () => {
+    await baseline;
     const startedAt = Date.now();
     try {
       // The same time as the deployed tick: a slow TikTok ends the tick at its deadline, as on AWS.
@@ -628,8 +707,9 @@ function startScheduler(input: {
           case "completed": {
             const run = outcome.lastRun;
             const changed = run.inserted + run.updated;
+            const pushed = await pushedSince(shopId);
             terminal.line(
-              `${prefix} ${changed} changed · ${run.api_calls} api call${run.api_calls === 1 ? "" : "s"} · ${run.duration_ms} ms · lag ${outcome.lagSeconds} s`,
+              `${prefix} ${changed} changed · ${run.api_calls} api call${run.api_calls === 1 ? "" : "s"} · ${run.duration_ms} ms · lag ${outcome.lagSeconds} s${pushed === undefined ? "" : ` · ${pushed} came by push since the last tick`}`,
             );
             break;
           }

@@ -218,12 +218,16 @@ async function waitForIndex(
 export interface LocalQueueUrls {
   readonly workQueueUrl: string;
   readonly deadLetterQueueUrl: string;
+  readonly webhookQueueUrl: string;
+  readonly webhookDeadLetterQueueUrl: string;
 }
 
 export interface QueueOverrides {
   /** Tests shorten the visibility timeout so redelivery happens within seconds. */
   readonly visibilityTimeoutSeconds?: number;
   readonly maxReceiveCount?: number;
+  /** The same for the webhook queue (its own, so a test can shorten one without the other). */
+  readonly webhookVisibilityTimeoutSeconds?: number;
 }
 
 async function createQueue(
@@ -234,7 +238,11 @@ async function createQueue(
   overrides: QueueOverrides,
 ): Promise<string> {
   const attributes: Record<string, string> = {
-    VisibilityTimeout: String(overrides.visibilityTimeoutSeconds ?? queue.visibilityTimeoutSeconds),
+    VisibilityTimeout: String(
+      (queue.id === "webhook"
+        ? overrides.webhookVisibilityTimeoutSeconds
+        : overrides.visibilityTimeoutSeconds) ?? queue.visibilityTimeoutSeconds,
+    ),
     MessageRetentionPeriod: String(queue.messageRetentionSeconds),
   };
   if (queue.deadLetterQueueId) {
@@ -263,5 +271,10 @@ export async function createQueues(
   const urls = new Map<string, string>();
   for (const queue of QUEUES)
     urls.set(queue.id, await createQueue(client, namespace, queue, arns, overrides));
-  return { workQueueUrl: urls.get("work") as string, deadLetterQueueUrl: urls.get("work-dlq") as string };
+  return {
+    workQueueUrl: urls.get("work") as string,
+    deadLetterQueueUrl: urls.get("work-dlq") as string,
+    webhookQueueUrl: urls.get("webhook") as string,
+    webhookDeadLetterQueueUrl: urls.get("webhook-dlq") as string,
+  };
 }

@@ -32,8 +32,13 @@ export interface SqsPollerOptions {
   readonly sqs: SQSClient;
   readonly queueUrl: string;
   readonly handler: SqsBatchHandler;
-  /** Records per batch, 1–10 (default 10). */
+  /** Records per batch, 1–10 (default 10); up to 10,000 with a batching window, as on Lambda. */
   readonly batchSize?: number;
+  /**
+   * Lambda's MaximumBatchingWindowInSeconds (here in ms): after the first message arrives, keep
+   * receiving until `batchSize` records or this long, then invoke once. 0 (default): one receive.
+   */
+  readonly batchingWindowMs?: number;
   /** Batches in flight at once, like the function's maximum concurrency (default 4). */
   readonly concurrency?: number;
   /** Long-poll wait, 0–20 s (default 20). */
@@ -118,7 +123,8 @@ export function toSqsEvent(messages: readonly Message[], eventSourceARN: string,
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
-  const batchSize = Math.min(10, Math.max(1, options.batchSize ?? 10));
+  const batchingWindowMs = Math.max(0, options.batchingWindowMs ?? 0);
+  const batchSize = Math.min(batchingWindowMs > 0 ? 10_000 : 10, Math.max(1, options.batchSize ?? 10));
   const concurrency = Math.max(1, options.concurrency ?? 4);
   const waitTimeSeconds = Math.min(20, Math.max(0, options.waitTimeSeconds ?? 20));
   const timeoutMs = options.functionTimeoutMs ?? WORKER_TIMEOUT_SECONDS * 1000;
@@ -152,18 +158,20 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
     const entries = messages
       .filter((message) => message.MessageId && !failedIds.has(message.MessageId) && message.ReceiptHandle)
       .map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle as string }));
-    if (entries.length === 0) return;
-    try {
-      const response = await sqs.send(
-        new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }),
-      );
-      if (response.Failed?.length)
-        log.warn("sqs poller: some deletes failed", { failed: response.Failed.length });
-    } catch (error) {
-      // Not deleted: they come back after the visibility timeout and are handled as duplicates.
-      log.warn("sqs poller: delete failed", {
-        error: error instanceof Error ? error.message : String(error),
-      });
+    // SQS takes at most 10 entries per batch request (a batching window gathers more).
+    for (let start = 0; start < entries.length; start += 10) {
+      try {
+        const response = await sqs.send(
+          new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries.slice(start, start + 10) }),
+        );
+        if (response.Failed?.length)
+          log.warn("sqs poller: some deletes failed", { failed: response.Failed.length });
+      } catch (error) {
+        // Not deleted: they come back after the visibility timeout and are handled as duplicates.
+        log.warn("sqs poller: delete failed", {
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
     }
   };
 
@@ -197,25 +205,40 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
     await acknowledge(messages, failedIds);
   };
 
+  const receive = async (max: number, wait: number): Promise<Message[]> => {
+    const response = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: Math.min(10, max),
+        WaitTimeSeconds: wait,
+        MessageSystemAttributeNames: ["All"],
+        MessageAttributeNames: ["All"],
+        ...(options.visibilityTimeoutSeconds !== undefined
+          ? { VisibilityTimeout: options.visibilityTimeoutSeconds }
+          : {}),
+      }),
+      { abortSignal: abort.signal },
+    );
+    return response.Messages ?? [];
+  };
+
+  /** The batching window: more receives until the batch is full or the window has passed. */
+  const fill = async (messages: Message[]): Promise<void> => {
+    const closesAt = Date.now() + batchingWindowMs;
+    while (!stopping && messages.length < batchSize && Date.now() < closesAt) {
+      const more = await receive(batchSize - messages.length, 0);
+      if (more.length > 0) messages.push(...more);
+      else await sleep(Math.min(50, Math.max(0, closesAt - Date.now())));
+    }
+  };
+
   const lane = async () => {
     let errors = 0;
     while (!stopping) {
       let messages: Message[];
       try {
-        const response = await sqs.send(
-          new ReceiveMessageCommand({
-            QueueUrl: queueUrl,
-            MaxNumberOfMessages: batchSize,
-            WaitTimeSeconds: waitTimeSeconds,
-            MessageSystemAttributeNames: ["All"],
-            MessageAttributeNames: ["All"],
-            ...(options.visibilityTimeoutSeconds !== undefined
-              ? { VisibilityTimeout: options.visibilityTimeoutSeconds }
-              : {}),
-          }),
-          { abortSignal: abort.signal },
-        );
-        messages = response.Messages ?? [];
+        messages = await receive(batchSize, waitTimeSeconds);
+        if (messages.length > 0 && batchingWindowMs > 0) await fill(messages);
         errors = 0;
       } catch (error) {
         if (stopping) break;
@@ -238,19 +261,21 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
 
   /** Received while stopping: back to the queue unprocessed, visible again at once. */
   const release = async (messages: readonly Message[]) => {
-    try {
-      await sqs.send(
-        new ChangeMessageVisibilityBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: messages.map((message, index) => ({
-            Id: String(index),
-            ReceiptHandle: message.ReceiptHandle as string,
-            VisibilityTimeout: 0,
-          })),
-        }),
-      );
-    } catch {
-      // They reappear after their visibility timeout instead.
+    for (let start = 0; start < messages.length; start += 10) {
+      try {
+        await sqs.send(
+          new ChangeMessageVisibilityBatchCommand({
+            QueueUrl: queueUrl,
+            Entries: messages.slice(start, start + 10).map((message, index) => ({
+              Id: String(index),
+              ReceiptHandle: message.ReceiptHandle as string,
+              VisibilityTimeout: 0,
+            })),
+          }),
+        );
+      } catch {
+        // They reappear after their visibility timeout instead.
+      }
     }
   };
 

@@ -8,12 +8,26 @@
  */
 import { z } from "zod";
 import type { SyncConfig } from "../config";
+import type { WebhookApp } from "../tiktok/signing";
 
 export interface AppCredentials {
   readonly appKey: string;
   readonly appSecret: string;
   /** Seeds the first authorization's TOKEN item on first run only. */
   readonly initialTokens?: { accessToken: string; refreshToken: string };
+  /**
+   * Further apps whose webhooks are accepted besides this one (the secret's optional `webhook_apps`),
+   * e.g. the previous secret while TikTok Partner Center rotates it.
+   */
+  readonly webhookApps?: readonly WebhookApp[];
+}
+
+/** Every app whose signature a webhook may carry: the app itself first, then `webhookApps`. */
+export function webhookAppsOf(credentials: AppCredentials): WebhookApp[] {
+  return [
+    { appKey: credentials.appKey, appSecret: credentials.appSecret },
+    ...(credentials.webhookApps ?? []),
+  ];
 }
 
 /** The secret holds no credentials yet: nothing calls TikTok until the operator stores them. */
@@ -48,6 +62,7 @@ const secretSchema = z.object({
   app_secret: z.string().min(1),
   access_token: z.string().min(1).optional(),
   refresh_token: z.string().min(1).optional(),
+  webhook_apps: z.array(z.object({ app_key: z.string().min(1), app_secret: z.string().min(1) })).optional(),
 });
 
 const EXPECTED = 'expected JSON {"app_key","app_secret","access_token"?,"refresh_token"?}';
@@ -79,12 +94,15 @@ export function parseCredentialsSecret(text: string | undefined, secretArn: stri
       `the TikTok secret ${secretArn} has missing or invalid field(s) ${fields.join(", ")} (${EXPECTED})`,
     );
   }
-  const { app_key, app_secret, access_token, refresh_token } = parsed.data;
+  const { app_key, app_secret, access_token, refresh_token, webhook_apps } = parsed.data;
   return {
     appKey: app_key,
     appSecret: app_secret,
     ...(access_token && refresh_token
       ? { initialTokens: { accessToken: access_token, refreshToken: refresh_token } }
+      : {}),
+    ...(webhook_apps && webhook_apps.length > 0
+      ? { webhookApps: webhook_apps.map((app) => ({ appKey: app.app_key, appSecret: app.app_secret })) }
       : {}),
   };
 }

@@ -37,7 +37,7 @@ const UNCONFIGURED_RECHECK_MS = 60_000;
 /** Powertools Parameters' cache of a configured secret. */
 const SECRET_MAX_AGE_SECONDS = 300;
 
-function powertoolsSecretReader(client: SecretsManagerClient): SecretReader {
+export function powertoolsSecretReader(client: SecretsManagerClient): SecretReader {
   const provider = new SecretsProvider({ awsSdkV3Client: client });
   return async (arn, options) => {
     const value = await provider.get(arn, { maxAge: SECRET_MAX_AGE_SECONDS, forceFetch: options.forceFetch });
@@ -105,8 +105,9 @@ export function lambdaApp(serviceName: string, options: LambdaAppOptions) {
   const build = async (): Promise<Wired> => {
     const credentials = await loadCredentials(config, secretReader(), { forceFetch });
     const configured = credentialsConfigured(credentials);
-    if (!configured && options.role === "worker") {
-      // Workers only run jobs a configured deployment started: fail clearly (and alarm).
+    if (!configured && (options.role === "worker" || options.role === "push")) {
+      // Workers only run jobs a configured deployment started, and the webhook consumer only events
+      // the receiver verified with the credentials: fail clearly (and alarm).
       throw new CredentialsNotConfiguredError(credentials.notConfigured);
     }
     const runtime = new Runtime(config, {

@@ -7,6 +7,7 @@ import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { unixSeconds } from "../clock";
 import type { SyncService } from "../http/api";
 import { HttpError } from "../http/errors";
+import { pushStatsStore } from "./push-status";
 import type { Runtime } from "./runtime";
 
 const STATUS_PATH = "/api/sync/status";
@@ -25,6 +26,7 @@ export async function deadLetterDepth(runtime: Runtime): Promise<number | null> 
 }
 
 export function createSyncService(runtime: Runtime): SyncService {
+  const pushStats = pushStatsStore(runtime);
   const fullResyncPort = () => {
     if (!runtime.fullResync) throw new HttpError(503, "full_resync_unavailable", "full resync is not wired");
     return runtime.fullResync;
@@ -83,10 +85,11 @@ export function createSyncService(runtime: Runtime): SyncService {
       const configuration = runtime.configuration();
       return Promise.all(
         shopIds.map(async (shopId) => {
-          const [meta, token, quarantined] = await Promise.all([
+          const [meta, token, quarantined, push] = await Promise.all([
             runtime.state.getMeta(shopId),
             runtime.tokenStatus(shopId),
             runtime.state.countQuarantined(shopId),
+            pushStats.get(shopId),
           ]);
           const job = runtime.fullResync ? await runtime.fullResync.progress(shopId) : undefined;
           const reconciliation = runtime.reconciliation ? await runtime.reconciliation.status(shopId) : null;
@@ -111,6 +114,8 @@ export function createSyncService(runtime: Runtime): SyncService {
             // Issue 18: the last comparison of TikTok's counts with the stored ones, and its healing.
             reconciliation,
             dlq_depth: dlqDepth,
+            // What TikTok's webhooks did for the shop (null until the first one).
+            push: push ?? null,
             // The shop's authorization (shared by every shop of the seller's grant); never the tokens.
             token: token.pair
               ? {
@@ -120,6 +125,10 @@ export function createSyncService(runtime: Runtime): SyncService {
                     ? iso(token.pair.refreshTokenExpiresAt)
                     : null,
                   needs_reauth: token.pair.needsReauth === true,
+                  // Announced by TikTok's "authorization expiring" webhook (type 7): authorize again before.
+                  ...(token.pair.authorizationExpiresAt
+                    ? { authorization_expires_at: iso(token.pair.authorizationExpiresAt) }
+                    : {}),
                   ...(token.pair.needsReauth
                     ? {
                         reauth_reason: token.pair.reauthReason ?? null,
@@ -136,6 +145,11 @@ export function createSyncService(runtime: Runtime): SyncService {
           };
         }),
       );
+    },
+
+    webhookSummary: async () => {
+      const summary = await pushStats.summary();
+      return summary ? { ...summary } : undefined;
     },
 
     cancelJob: (shopId, jobId) => fullResyncPort().cancel(shopId, jobId),

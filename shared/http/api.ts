@@ -39,6 +39,8 @@ export interface SyncService {
   status(shopIds: string[]): Promise<Record<string, unknown>[]>;
   cancelJob(shopId: string, jobId: string): Promise<Record<string, unknown>>;
   resumeJob(shopId: string, jobId: string): Promise<Record<string, unknown>>;
+  /** Webhook events that belong to no synced shop (status `webhooks`); undefined before the first. */
+  webhookSummary?(): Promise<Record<string, unknown> | undefined>;
   /** Reconciliation (issue 18): compare TikTok's counts with the stored ones, heal what differs. */
   reconcile(shopId: string, options?: TimedOptions): Promise<Record<string, unknown>>;
 }
@@ -331,8 +333,10 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort; now?:
           const shopIds =
             query.shop_id === undefined ? await service.listShopIds() : [await resolveShop(query)];
           const configuration = service.configuration();
+          const webhooks = await service.webhookSummary?.();
           return json(200, {
             shops: await service.status(shopIds),
+            ...(webhooks ? { webhooks } : {}),
             // Also when no shop is known yet (shops are discovered with the credentials).
             ...(configuration.configured
               ? {}

@@ -35,6 +35,12 @@ export const MetricName = {
   NeedsReauth: "NeedsReauth",
   /** Count: windows the reconciler found without progress for 2× the visibility timeout. */
   JobStalled: "JobStalled",
+  /** Count: webhook events the consumer took off the webhook queue (every type, unknown shops included). */
+  WebhookEvents: "WebhookEvents",
+  /** Milliseconds, one sample per order a webhook refreshed: from its update_time to stored (see push). */
+  WebhookLagMs: "WebhookLagMs",
+  /** Count: webhook requests refused for a bad or missing signature (401). */
+  WebhookRejected: "WebhookRejected",
   /**
    * Count, one point per reconciliation run (issue 18): orders by which DynamoDB and TikTok differed in
    * the ranges the run compared (missing + stored but unknown to TikTok).
@@ -93,6 +99,11 @@ export const METRIC_POLICY: { readonly [name in MetricName]: MetricPolicy } = {
   OrdersUpdated: { scope: "total", emission: "detailed" },
   OrdersUnchanged: { scope: "total", emission: "detailed" },
   RunDurationMs: { scope: "total", emission: "detailed" },
+  // Push (issue 18): one series each per deployment, not per shop, and only in hours with webhooks
+  // (WebhookLagMs is recorded only for orders a webhook refreshed; a lag is never 0 ms in practice).
+  WebhookEvents: { scope: "total", emission: "whenPositive" },
+  WebhookLagMs: { scope: "total", emission: "whenPositive" },
+  WebhookRejected: { scope: "total", emission: "whenPositive" },
 };
 
 /**

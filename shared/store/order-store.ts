@@ -67,7 +67,7 @@ export interface OrderStoreOptions {
   readonly orderEncoding?: OrderEncoding;
 }
 
-interface StoredVersion {
+export interface StoredVersion {
   readonly updateTime: number;
   readonly contentHash: string;
   readonly fetchedAt: number;
@@ -122,6 +122,12 @@ const WRITE_CONDITION =
   "attribute_not_exists(shopId) OR updateTime < :updateTime OR " +
   "(updateTime = :updateTime AND contentHash <> :contentHash AND fetchedAt < :fetchedAt)";
 
+/** Stored versions a caller already read: of `ids`, those stored then (an id absent from `versions`: none). */
+export interface VersionsRead {
+  readonly ids: ReadonlySet<string>;
+  readonly versions: ReadonlyMap<string, StoredVersion>;
+}
+
 export class OrderStore {
   private readonly strategy: UpsertStrategy;
   private readonly writeConcurrency: number;
@@ -145,18 +151,28 @@ export class OrderStore {
     return storedItem(shopId, order, fetchedAt, { retentionDays: this.options.retentionDays, encoded });
   }
 
-  /** Upserts a page of orders for one shop; duplicates within the page are collapsed first. */
-  async upsert(shopId: string, orders: readonly NormalizedOrder[], fetchedAt: number): Promise<UpsertResult> {
+  /**
+   * Upserts a page of orders for one shop; duplicates within the page are collapsed first.
+   * `versionsRead`: stored versions the caller already read for `ids` (absent from `versions` = not
+   * stored then), reused instead of reading again. Safe even if older than now: stored versions only
+   * grow, and the conditional put decides, so a stale read can only cost a refused write.
+   */
+  async upsert(
+    shopId: string,
+    orders: readonly NormalizedOrder[],
+    fetchedAt: number,
+    options: { readonly versionsRead?: VersionsRead } = {},
+  ): Promise<UpsertResult> {
     const unique = dedupeByOrderId(orders);
     const counts: UpsertCounts = { inserted: 0, updated: 0, unchanged: 0, stale: 0 };
     let candidates: { order: NormalizedOrder; expected: Decision | undefined }[];
     let itemsRead = 0;
     if (this.strategy === "read-then-write") {
-      const stored = await this.readVersions(
-        shopId,
-        unique.map((order) => order.orderId),
-      );
-      itemsRead = unique.length;
+      const known = options.versionsRead;
+      const unread = unique.map((order) => order.orderId).filter((orderId) => !known?.ids.has(orderId));
+      const stored = unread.length > 0 ? await this.readVersions(shopId, unread) : new Map();
+      for (const [orderId, version] of known?.versions ?? []) stored.set(orderId, version);
+      itemsRead = unread.length;
       candidates = [];
       for (const order of unique) {
         const decision = decideWrite({ ...order, fetchedAt }, stored.get(order.orderId));
@@ -184,10 +200,8 @@ export class OrderStore {
     return itemBytes(this.itemFor(shopId, order, fetchedAt));
   }
 
-  private async readVersions(
-    shopId: string,
-    orderIds: readonly string[],
-  ): Promise<Map<string, StoredVersion>> {
+  /** What is stored of these orders (update time, hash, fetch time): one BatchGetItem per 100. */
+  async readVersions(shopId: string, orderIds: readonly string[]): Promise<Map<string, StoredVersion>> {
     const versions = new Map<string, StoredVersion>();
     for (const ids of chunk(orderIds, 100)) {
       let keys: Record<string, unknown>[] | undefined = ids.map((orderId) => ({ shopId, orderId }));

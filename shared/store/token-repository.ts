@@ -65,8 +65,16 @@ function storedPair(item: Record<string, unknown>): StoredTokenPair {
     ...(typeof item.reauthReason === "string" ? { reauthReason: item.reauthReason } : {}),
     ...(typeof item.refreshingBy === "string" ? { refreshingBy: item.refreshingBy } : {}),
     ...(typeof item.refreshingUntil === "number" ? { refreshingUntil: item.refreshingUntil } : {}),
+    ...(typeof item.authorizationExpiresAt === "number"
+      ? { authorizationExpiresAt: item.authorizationExpiresAt }
+      : {}),
   };
 }
+
+/** What a TikTok authorization webhook (types 6 and 7) sets on the TOKEN item. */
+export type AuthorizationNotice =
+  | { readonly kind: "deauthorized"; readonly reason: string }
+  | { readonly kind: "expiring"; readonly expiresAt: number };
 
 function isConditionFailure(error: unknown): boolean {
   return (error as { name?: unknown } | undefined)?.name === "ConditionalCheckFailedException";
@@ -240,6 +248,7 @@ export class DynamoTokenRepository implements TokenRepository {
             refreshToken: pair.refreshToken,
             refreshTokenExpiresAt: pair.refreshTokenExpiresAt,
             version: 1,
+            authorizedAtMs: this.clock.nowMs(),
             updatedAt: this.isoNow(),
           },
           ConditionExpression: "attribute_not_exists(pk)",
@@ -264,7 +273,8 @@ export class DynamoTokenRepository implements TokenRepository {
         UpdateExpression:
           "SET accessToken = :accessToken, accessTokenExpiresAt = :accessExp, refreshToken = :refreshToken, " +
           "refreshTokenExpiresAt = :refreshExp, #version = if_not_exists(#version, :zero) + :one, " +
-          "updatedAt = :updatedAt REMOVE refreshingBy, refreshingUntil, needsReauth, reauthReason",
+          "updatedAt = :updatedAt, authorizedAtMs = :authorizedAt " +
+          "REMOVE refreshingBy, refreshingUntil, needsReauth, reauthReason, authorizationExpiresAt, noticeAtMs",
         ExpressionAttributeNames: { "#version": "version" },
         ExpressionAttributeValues: {
           ":accessToken": pair.accessToken,
@@ -274,9 +284,43 @@ export class DynamoTokenRepository implements TokenRepository {
           ":zero": 0,
           ":one": 1,
           ":updatedAt": this.isoNow(),
+          ":authorizedAt": this.clock.nowMs(),
         },
       }),
     );
+  }
+
+  /**
+   * Applies a TikTok authorization webhook sent at `eventAtSeconds`: a deauthorization (type 6) flags the
+   * authorization for re-authorizing, with the reason; an expiry warning (type 7) records the announced
+   * expiry. Applied only to an authorization installed before that second, so a late or replayed event
+   * never flags a newer authorization (a pair installed in the same second is given the benefit of the
+   * doubt: its next refused call flags it anyway). False when not applied (no TOKEN item, or newer).
+   */
+  applyAuthorizationNotice(
+    authId: string,
+    eventAtSeconds: number,
+    notice: AuthorizationNotice,
+  ): Promise<boolean> {
+    const set =
+      notice.kind === "deauthorized"
+        ? "SET needsReauth = :true, reauthReason = :reason, noticeAtMs = :noticeAt, updatedAt = :updatedAt"
+        : "SET authorizationExpiresAt = :expiresAt, noticeAtMs = :noticeAt, updatedAt = :updatedAt";
+    return this.conditionalUpdate({
+      TableName: this.tableName,
+      Key: tokenKey(authId),
+      UpdateExpression: set,
+      ConditionExpression:
+        "attribute_exists(pk) AND (attribute_not_exists(authorizedAtMs) OR authorizedAtMs < :eventAt)",
+      ExpressionAttributeValues: {
+        ":eventAt": eventAtSeconds * 1000,
+        ":noticeAt": this.clock.nowMs(),
+        ":updatedAt": this.isoNow(),
+        ...(notice.kind === "deauthorized"
+          ? { ":true": true, ":reason": notice.reason }
+          : { ":expiresAt": notice.expiresAt }),
+      },
+    });
   }
 
   /**

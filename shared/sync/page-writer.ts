@@ -5,7 +5,7 @@
  */
 import { isInvalidOrder, type NormalizedOrder, normalizeOrder } from "../orders/normalize";
 import { MAX_ITEM_BYTES } from "../store/item-size";
-import type { OrderStore, UpsertResult } from "../store/order-store";
+import type { OrderStore, UpsertResult, VersionsRead } from "../store/order-store";
 import type { StateStore } from "../store/state-store";
 
 /** Characters of an order's JSON kept in its quarantine item (well inside an item). */
@@ -26,7 +26,12 @@ export async function writePage(
   shopId: string,
   rawOrders: readonly unknown[],
   fetchedAt: number,
-  options: { source: string; skip?: (order: NormalizedOrder) => boolean } = { source: "sync" },
+  options: {
+    source: string;
+    skip?: (order: NormalizedOrder) => boolean;
+    /** Stored versions the caller already read (see OrderStore.upsert). */
+    versionsRead?: VersionsRead;
+  } = { source: "sync" },
 ): Promise<PageWriteResult> {
   const fitting: NormalizedOrder[] = [];
   let quarantined = 0;
@@ -63,7 +68,12 @@ export async function writePage(
     else fitting.push(normalized);
   }
   const toWrite = options.skip ? fitting.filter((order) => !options.skip?.(order)) : fitting;
-  const result = await deps.orders.upsert(shopId, toWrite, fetchedAt);
+  const result = await deps.orders.upsert(
+    shopId,
+    toWrite,
+    fetchedAt,
+    options.versionsRead ? { versionsRead: options.versionsRead } : {},
+  );
   // DynamoDB measured one as larger than our estimate did: quarantined all the same.
   const refused = new Set(result.tooLarge.map((order) => order.orderId));
   for (const order of result.tooLarge) {

@@ -38,3 +38,39 @@ export function verifySignature(input: SignInput, received: string): boolean {
   const actual = Buffer.from(received, "utf8");
   return expected.length === actual.length && timingSafeEqual(expected, actual);
 }
+
+/**
+ * The `Authorization` header of a TikTok Shop webhook (TIKTOK_API.md "Webhooks"): lowercase hex
+ * HMAC-SHA256, keyed by the app secret, over the app key followed by the exact raw body bytes.
+ */
+export function signWebhook(appKey: string, appSecret: string, rawBody: string | Buffer): string {
+  return createHmac("sha256", appSecret).update(appKey).update(rawBody).digest("hex");
+}
+
+/** An app whose webhooks are accepted: its key and secret (several during a secret rotation). */
+export interface WebhookApp {
+  readonly appKey: string;
+  readonly appSecret: string;
+}
+
+/**
+ * The app whose secret produced `received` over `rawBody`, or undefined. Every app is checked (no early
+ * exit on a match), each comparison in constant time, so the time taken says nothing about which app
+ * or how much of the signature matched. A received value that is not 64 hex characters is refused
+ * before any comparison (its length is no secret).
+ */
+export function verifyWebhookSignature(
+  apps: readonly WebhookApp[],
+  rawBody: string | Buffer,
+  received: string | undefined,
+): WebhookApp | undefined {
+  const normalized = received?.trim().toLowerCase() ?? "";
+  if (!/^[0-9a-f]{64}$/.test(normalized)) return undefined;
+  const actual = Buffer.from(normalized, "hex");
+  let match: WebhookApp | undefined;
+  for (const app of apps) {
+    const expected = Buffer.from(signWebhook(app.appKey, app.appSecret, rawBody), "hex");
+    if (timingSafeEqual(expected, actual) && !match) match = app;
+  }
+  return match;
+}

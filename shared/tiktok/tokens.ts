@@ -43,6 +43,8 @@ export interface StoredTokenPair extends TokenPair {
   /** Owner of an in-progress refresh, and when its lease ends (epoch ms). */
   readonly refreshingBy?: string;
   readonly refreshingUntil?: number;
+  /** When TikTok announced (webhook type 7) that the seller's authorization ends (unix s). */
+  readonly authorizationExpiresAt?: number;
 }
 
 /** Port onto the TOKEN item; every write is conditional and reports whether it happened. */

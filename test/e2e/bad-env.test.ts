@@ -37,6 +37,7 @@ const BAD_ENV: readonly [string, string, RegExp][] = [
   ["STATE_TABLE_NAME", " ", /^STATE_TABLE_NAME must not be empty$/],
   ["WORK_QUEUE_URL", "  ", /^WORK_QUEUE_URL must not be empty$/],
   ["DEAD_LETTER_QUEUE_URL", "  ", /^DEAD_LETTER_QUEUE_URL must not be empty$/],
+  ["WEBHOOK_QUEUE_URL", "  ", /^WEBHOOK_QUEUE_URL must not be empty$/],
   ["PORT", "70000", /^PORT must be between 1 and 65535$/],
   ["SYNC_INTERVAL_SECONDS", "1", /^SYNC_INTERVAL_SECONDS must be between 5 and 86400$/],
   ["SYNC_OVERLAP_SECONDS", "10", /^SYNC_OVERLAP_SECONDS \(10\) must exceed SYNC_SETTLE_SECONDS \(30\)/],
@@ -62,6 +63,7 @@ const BAD_ENV: readonly [string, string, RegExp][] = [
   ["EMULATOR_SHOPS", "21", /^EMULATOR_SHOPS must be between 1 and 20$/],
   ["EMULATOR_UPDATES_PER_SECOND", "-2", /^EMULATOR_UPDATES_PER_SECOND must be a number ≥ 0$/],
   ["EMULATOR_CREATES_PER_SECOND", "5000", /^EMULATOR_CREATES_PER_SECOND must be at most 1000$/],
+  ["EMULATOR_WEBHOOKS", "maybe", /^EMULATOR_WEBHOOKS must be true or false$/],
 ];
 const LOCAL_ONLY = new Set(Object.keys(localEnvSchema.shape));
 const CREDENTIALS = /APP_KEY|APP_SECRET|ACCESS_TOKEN|REFRESH_TOKEN/;

@@ -11,11 +11,12 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { build } from "esbuild";
+import { signWebhook } from "../../shared/tiktok/signing";
 import { testEndpoints } from "../support/local-aws";
 import { type SyncHarness, startSyncHarness } from "../support/sync-harness";
 
 const run = promisify(execFile);
-const ENTRIES = ["tick", "api", "worker", "reconcile"] as const;
+const ENTRIES = ["tick", "api", "worker", "reconcile", "webhook-receiver", "webhook-consumer"] as const;
 let outdir: string;
 let harness: SyncHarness;
 let env: Record<string, string>;
@@ -49,6 +50,7 @@ beforeAll(async () => {
     STATE_TABLE_NAME: harness.resources.stateTable,
     WORK_QUEUE_URL: harness.resources.workQueueUrl,
     DEAD_LETTER_QUEUE_URL: harness.resources.deadLetterQueueUrl,
+    WEBHOOK_QUEUE_URL: harness.resources.webhookQueueUrl,
     TIKTOK_API_BASE_URL: harness.emulator.baseUrl,
     TIKTOK_AUTH_BASE_URL: harness.emulator.authBaseUrl,
     // Secrets Manager is not emulated: the bundles read the app key/secret from env here.
@@ -136,6 +138,55 @@ describe("Lambda bundles", () => {
     const body = JSON.parse(result.body) as { shops: { shop_id: string; job: { status: string } }[] };
     expect(body.shops[0]?.shop_id).toBe("shop-1");
     expect(body.shops[0]?.job.status).toBe("RUNNING");
+  });
+
+  it("webhook receiver and consumer: a signed event is queued (200), then the order is refreshed", async () => {
+    const [order] = harness.emulator.mutate({ shopId: "shop-1", count: 1 });
+    const body = JSON.stringify({
+      type: 1,
+      tts_notification_id: "smoke-1",
+      shop_id: "shop-1",
+      timestamp: harness.emulator.now(),
+      data: { order_id: order?.id, order_status: order?.status, update_time: order?.update_time },
+    });
+    const request = (authorization: string) => ({
+      version: "2.0",
+      routeKey: "POST /api/webhooks/tiktok",
+      rawPath: "/api/webhooks/tiktok",
+      rawQueryString: "",
+      headers: { "content-type": "application/json", authorization },
+      body,
+      isBase64Encoded: false,
+      requestContext: { http: { method: "POST", path: "/api/webhooks/tiktok" }, requestId: "r3" },
+    });
+    const forged = (await invoke("webhook-receiver", request("0".repeat(64)))) as { statusCode: number };
+    expect(forged.statusCode).toBe(401);
+    const signature = signWebhook(harness.emulator.appKey, harness.emulator.appSecret, body);
+    const accepted = (await invoke("webhook-receiver", request(signature))) as { statusCode: number };
+    expect(accepted.statusCode).toBe(200);
+    const received = await harness.resources.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: harness.resources.webhookQueueUrl, WaitTimeSeconds: 5 }),
+    );
+    const message = received.Messages?.[0];
+    expect(received.Messages).toHaveLength(1);
+    const event = {
+      Records: [
+        {
+          messageId: message?.MessageId,
+          receiptHandle: message?.ReceiptHandle,
+          body: message?.Body,
+          attributes: { ApproximateReceiveCount: "1" },
+          messageAttributes: {},
+          md5OfBody: message?.MD5OfBody,
+          eventSource: "aws:sqs",
+          eventSourceARN: "arn:aws:sqs:us-east-1:000000000000:webhook",
+          awsRegion: "us-east-1",
+        },
+      ],
+    };
+    expect(await invoke("webhook-consumer", event)).toEqual({ batchItemFailures: [] });
+    const stored = await harness.runtime.orders.readVersions("shop-1", [order?.id ?? ""]);
+    expect(stored.get(order?.id ?? "")?.updateTime).toBe(order?.update_time);
   });
 
   it("api: a bad request gets the 4xx JSON error from the bundle too", async () => {

@@ -33,6 +33,7 @@ const DEFAULTS = {
   logLevel: "INFO",
   logRetentionDays: 30,
   apiThrottle: { rateLimit: 10, burstLimit: 20 },
+  webhookThrottle: { rateLimit: 50, burstLimit: 100 },
   detailedMetrics: false,
 };
 
@@ -108,6 +109,11 @@ describe("deploy settings", () => {
       "a bad nested value",
       { apiThrottle: { rateLimit: -1, burstLimit: 20 } },
       /^apiThrottle\.rateLimit: must be greater than 0 \(got -1\)$/,
+    ],
+    [
+      "a webhook burst out of range",
+      { webhookThrottle: { rateLimit: 50, burstLimit: 9000 } },
+      /^webhookThrottle\.burstLimit: must be at most 5000 \(got 9000\)$/,
     ],
     [
       "a retention CloudWatch does not offer",
@@ -242,9 +248,9 @@ describe("docs/deploy.md", () => {
     const alarms = Object.values(template.Resources)
       .filter((resource) => resource.Type === "AWS::CloudWatch::Alarm")
       .map((resource) => (resource.Properties.AlarmName as string).replace(/^TikTokShopSync-/, ""));
-    expect(alarms).toHaveLength(21);
+    expect(alarms).toHaveLength(27);
     for (const alarm of alarms) {
-      const family = alarm.replace(/-(tick|api|worker|reconcile)$/, "");
+      const family = alarm.replace(/-(tick|api|worker|reconcile|webhook-receiver|webhook-consumer)$/, "");
       expect({ alarm, documented: doc.includes(`\`${alarm}\``) || doc.includes(`\`${family}-`) }).toEqual({
         alarm,
         documented: true,

@@ -7,8 +7,10 @@
  * every path that touches AWS: the tick (first-sync planning, the reconciler's re-enqueue, incremental
  * runs, a finalize, the DLQ depth), every API route (cancel and resume with dead letters present), and
  * the worker (pages, continuations, a split, a throttled re-send with DelaySeconds, a last-receive
- * failure, the finalize) and the reconciliation (issue 18: counting stored orders through the create-time
- * index and starting a healing job, from its own scheduled function and from the API). Its AWS requests go through a recording endpoint of its own
+ * failure, the finalize), the reconciliation (issue 18: counting stored orders through the create-time
+ * index and starting a healing job, from its own scheduled function and from the API), the webhook
+ * receiver (signed, forged and unknown-shop events) and the webhook consumer (order refreshes, an
+ * authorization notice, a hand-back, a deauthorization). Its AWS requests go through a recording endpoint of its own
  * (test/support/recording-aws-endpoint.ts), Secrets Manager included. The recorded calls are turned
  * into IAM permissions by general rules (test/support/iam-model.ts) and compared with the role's
  * policies in the template: no permission missing, none unused.
@@ -41,6 +43,7 @@ import {
   parseWorkMessage,
   type WorkMessage,
 } from "../../shared/sync/full-resync/messages";
+import { signWebhook } from "../../shared/tiktok/signing";
 import {
   type CfnTemplate,
   compareGrants,
@@ -60,13 +63,24 @@ import {
   startRecordingAwsEndpoint,
 } from "../support/recording-aws-endpoint";
 
-type FunctionName = "tick" | "api" | "worker" | "reconcile";
-const FUNCTION_NAMES: readonly FunctionName[] = ["tick", "api", "worker", "reconcile"];
+type FunctionName = "tick" | "api" | "worker" | "reconcile" | "webhook-receiver" | "webhook-consumer";
+const FUNCTION_NAMES: readonly FunctionName[] = [
+  "tick",
+  "api",
+  "worker",
+  "reconcile",
+  "webhook-receiver",
+  "webhook-consumer",
+];
+/** Functions that call TikTok (and so keep the token pair fresh); the receiver never does. */
+const SYNCING_FUNCTIONS: readonly FunctionName[] = ["tick", "api", "worker", "reconcile", "webhook-consumer"];
 const LOGICAL_ID_PREFIX: Record<FunctionName, string> = {
   tick: "TickFunction",
   api: "ApiFunction",
   worker: "WorkerFunction",
   reconcile: "ReconcileFunction",
+  "webhook-receiver": "WebhookReceiverFunction",
+  "webhook-consumer": "WebhookConsumerFunction",
 };
 const ROOT = resolve(__dirname, "..", "..");
 const handlerPath = (name: FunctionName) => resolve(ROOT, "functions", name, "handler.ts");
@@ -149,6 +163,7 @@ async function deploy(name: FunctionName): Promise<DeployedFunction> {
     STATE_TABLE_NAME: resources.stateTable,
     WORK_QUEUE_URL: resources.workQueueUrl,
     DEAD_LETTER_QUEUE_URL: resources.deadLetterQueueUrl,
+    WEBHOOK_QUEUE_URL: resources.webhookQueueUrl,
     TIKTOK_SECRET_ARN: SECRET_ARN,
   };
   const bound = new Map<string, string>();
@@ -288,6 +303,78 @@ async function deliver(message: Message, receiveCount = 1): Promise<SQSBatchResp
 }
 
 // -------------------------------------------------------------------------------------------------
+// Webhooks: TikTok's signed POST as API Gateway hands it to the receiver, and the webhook queue as the
+// consumer's event source sees it (the test's own SQS client: not recorded).
+
+const WEBHOOK_PATH = "/api/webhooks/tiktok";
+
+async function postWebhook(event: Record<string, unknown>, signature?: string): Promise<number> {
+  const body = JSON.stringify(event);
+  const request: APIGatewayProxyEventV2 = {
+    version: "2.0",
+    routeKey: `POST ${WEBHOOK_PATH}`,
+    rawPath: WEBHOOK_PATH,
+    rawQueryString: "",
+    headers: {
+      "content-type": "application/json",
+      authorization: signature ?? signWebhook(emulator.appKey, emulator.appSecret, body),
+    },
+    body,
+    isBase64Encoded: false,
+    // Only the request context fields the receiver reads.
+    requestContext: { http: { method: "POST", path: WEBHOOK_PATH }, requestId: randomUUID() },
+  } as unknown as APIGatewayProxyEventV2;
+  const result = await invoke<APIGatewayProxyStructuredResultV2>("webhook-receiver", request);
+  return result.statusCode ?? 0;
+}
+
+/** Every visible message of the webhook queue, in one batch (a batching window gathers them so). */
+async function consumeWebhooks(): Promise<{ events: number; failures: number }> {
+  const messages: Message[] = [];
+  for (;;) {
+    const { Messages: received = [] } = await resources.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: resources.webhookQueueUrl, MaxNumberOfMessages: 10 }),
+    );
+    if (received.length === 0) break;
+    messages.push(...received);
+  }
+  const event: SQSEvent = {
+    Records: messages.map((message) => ({
+      messageId: message.MessageId as string,
+      receiptHandle: message.ReceiptHandle as string,
+      body: message.Body as string,
+      attributes: {
+        ApproximateReceiveCount: "1",
+        SentTimestamp: String(Date.now()),
+        SenderId: "local",
+        ApproximateFirstReceiveTimestamp: String(Date.now()),
+      },
+      messageAttributes: {},
+      md5OfBody: message.MD5OfBody as string,
+      eventSource: "aws:sqs",
+      eventSourceARN: "arn:aws:sqs:us-east-1:000000000000:webhook",
+      awsRegion: LOCAL_AWS_REGION,
+    })),
+  };
+  const response = await invoke<SQSBatchResponse>("webhook-consumer", event);
+  const failed = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
+  for (const message of messages) {
+    if (failed.has(message.MessageId as string)) continue;
+    await resources.sqs.send(
+      new DeleteMessageCommand({ QueueUrl: resources.webhookQueueUrl, ReceiptHandle: message.ReceiptHandle }),
+    );
+  }
+  return { events: messages.length, failures: failed.size };
+}
+
+async function storedOrder(shopId: string, orderId: string): Promise<Record<string, unknown> | undefined> {
+  const { Item } = await resources.documents.send(
+    new GetCommand({ TableName: resources.ordersTable, Key: { shopId, orderId } }),
+  );
+  return Item;
+}
+
+// -------------------------------------------------------------------------------------------------
 // State reads and the few states the scenario sets up directly (the test's own client: not recorded).
 
 async function stateItem(shopId: string, sk: string): Promise<Record<string, unknown> | undefined> {
@@ -379,6 +466,55 @@ async function runScenario(): Promise<void> {
   const syncNow = await callApi("POST", "/api/sync/orders", { shop_id: SHOP_A });
   expect(syncNow).toMatchObject({ status: 202, body: { sync_type: "incremental", status: "completed" } });
   expect(await storedChanges()).toBeGreaterThan(0);
+
+  // 6b. Push: TikTok's webhooks for shop A's changes reach the receiver (a forged one is refused), then
+  //     the consumer refreshes the orders (one of them announced newer than TikTok's detail says: handed
+  //     back with a delay), records an "authorization expiring" notice and counts an unknown shop.
+  const realNowForPush = emulator.now();
+  emulator.setClock(realNowForPush - 60);
+  const pushed = emulator.mutate({ shopId: SHOP_A, count: 3 });
+  emulator.setClock(realNowForPush);
+  const orderEvent = (order: { id: string; status: string; update_time: number }, type = 1) => ({
+    type,
+    tts_notification_id: randomUUID(),
+    shop_id: SHOP_A,
+    timestamp: realNowForPush,
+    data: { order_id: order.id, order_status: order.status, update_time: order.update_time },
+  });
+  for (const order of pushed) expect(await postWebhook(orderEvent(order))).toBe(200);
+  const [ahead] = pushed;
+  if (!ahead) throw new Error("the emulator changed no order");
+  expect(await postWebhook(orderEvent({ ...ahead, update_time: realNowForPush + 3600 }, 3))).toBe(200);
+  expect(
+    await postWebhook({
+      type: 7,
+      tts_notification_id: randomUUID(),
+      shop_id: SHOP_A,
+      timestamp: realNowForPush,
+      data: { expiration_time: realNowForPush + 7 * 86_400 },
+    }),
+  ).toBe(200);
+  expect(
+    await postWebhook({
+      type: 1,
+      shop_id: "shop-unknown",
+      timestamp: realNowForPush,
+      data: { order_id: "1" },
+    }),
+  ).toBe(200);
+  const forged = { type: 6, shop_id: SHOP_A, timestamp: realNowForPush, data: {} };
+  expect(
+    await postWebhook(forged, signWebhook(emulator.appKey, "not-the-secret", JSON.stringify(forged))),
+  ).toBe(401);
+  emulator.expireAccessTokens();
+  expect(await consumeWebhooks()).toEqual({ events: 6, failures: 0 });
+  for (const order of pushed) {
+    expect(await storedOrder(SHOP_A, order.id)).toMatchObject({ updateTime: order.update_time });
+  }
+  seen.webhookHandBacks = deployed["webhook-consumer"].endpoint.calls.filter(
+    (call) => call.operation === "SendMessageBatch",
+  ).length;
+  expect(seen.webhookHandBacks).toBe(1);
 
   // 7. Worker: shop B's page is throttled past the client's retries: re-sent with DelaySeconds.
   const pageB = await takeWork((work) => work.jobId === jobB);
@@ -488,6 +624,26 @@ async function runScenario(): Promise<void> {
       healing: { job_id: expect.any(String) },
     },
   });
+
+  // 17. Push, last (it stops every shop of the authorization): TikTok says the seller deauthorized
+  //     the app: the authorization needs re-authorizing.
+  expect(
+    await postWebhook({
+      type: 6,
+      tts_notification_id: randomUUID(),
+      shop_id: SHOP_A,
+      timestamp: Math.ceil(Date.now() / 1000) + 1,
+      data: {},
+    }),
+  ).toBe(200);
+  expect(await consumeWebhooks()).toMatchObject({ failures: 0 });
+  const afterDeauthorization = await callApi("GET", "/api/sync/status", { shop_id: SHOP_A });
+  const [shopA] = afterDeauthorization.body.shops as {
+    token: { needs_reauth: boolean };
+    push: { events: number };
+  }[];
+  expect(shopA?.token.needs_reauth).toBe(true);
+  expect(shopA?.push.events).toBeGreaterThanOrEqual(5);
 }
 
 /** The shop's stored orders by create time (the test's own client: not recorded). */
@@ -641,6 +797,7 @@ describe("IAM from the code itself", () => {
     }
     // The scenario reached the paths it names (a throttled page re-sent with a delay, for one).
     expect(seen.delayedSends).toBe(1);
+    expect(seen.webhookHandBacks).toBe(1);
   });
 
   it("counted stored orders through the create-time index and started a healing job (reconcile, api)", () => {
@@ -666,13 +823,17 @@ describe("IAM from the code itself", () => {
     expect(new Set(reconcileOnOrders.map((call) => call.operation))).toEqual(new Set(["Query"]));
   });
 
-  it("refreshed the TikTok token pair in every function (its TOKEN item written)", () => {
+  it("refreshed the TikTok token pair in every function that calls TikTok (its TOKEN item written)", () => {
     const writesToken = (call: RecordedAwsCall) =>
       ["PutItem", "UpdateItem", "TransactWriteItems"].includes(call.operation) &&
       JSON.stringify(call.input).includes('{"S":"TOKEN"}');
-    for (const name of FUNCTION_NAMES) {
+    for (const name of SYNCING_FUNCTIONS) {
       expect(deployed[name].endpoint.calls.some(writesToken)).toBe(true);
     }
+    // The receiver only verifies and enqueues: it never touches DynamoDB at all.
+    expect(deployed["webhook-receiver"].endpoint.calls.filter((call) => call.service === "dynamodb")).toEqual(
+      [],
+    );
   });
 
   it("reads the TikTok app secret from Secrets Manager in every function (Powertools' own client)", () => {

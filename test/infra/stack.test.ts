@@ -17,10 +17,15 @@ import {
   ORDERS_TABLE,
   STATE_TABLE,
   type TableDefinition,
+  WEBHOOK_BATCH_SIZE,
+  WEBHOOK_BATCHING_WINDOW_SECONDS,
+  WEBHOOK_CONSUMER_TIMEOUT_SECONDS,
+  WEBHOOK_QUEUE,
   WORK_QUEUE,
   WORKER_TIMEOUT_SECONDS,
 } from "../../shared/resources";
 import { MAX_DELAY_SECONDS } from "../../shared/sync/full-resync/work-queue";
+import { PUSH_CONCURRENCY } from "../../shared/tiktok/rate-budget";
 import { resourceKey } from "../support/iam-model";
 import { buildApp, FIXTURE_ENTRIES, synthTemplate, testOutdir } from "./fixtures/synth";
 
@@ -33,6 +38,8 @@ type Resource = {
   UpdateReplacePolicy?: string;
 };
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
+
+const WEBHOOK_ROUTE_KEY = "POST /api/webhooks/tiktok";
 
 const CONTRACT_ROUTES = [
   "POST /api/sync/orders",
@@ -158,7 +165,8 @@ function expectMissingDataFollowsPolicy(template: Template): void {
       missing: "notBreaching",
     });
   }
-  expect(checked).toBe(7);
+  // 6, plus ReconciliationDriftPersisting and WebhookRejected.
+  expect(checked).toBe(8);
 }
 
 function expectedTableProperties(definition: TableDefinition) {
@@ -281,12 +289,13 @@ describe("TikTokShopSyncStack (defaults)", () => {
       expect(work.Properties.MessageRetentionPeriod).toBe(WORK_QUEUE.messageRetentionSeconds);
     });
 
-    it("encrypts both queues (SQS-managed SSE) and refuses non-TLS access", () => {
+    it("encrypts every queue (SQS-managed SSE) and refuses non-TLS access", () => {
       for (const queue of Object.values(resources(template, "AWS::SQS::Queue"))) {
         expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
       }
       const policies = Object.values(resources(template, "AWS::SQS::QueuePolicy"));
-      expect(policies).toHaveLength(2);
+      // Work queue, webhook queue and their dead-letter queues.
+      expect(policies).toHaveLength(4);
       for (const policy of policies) {
         expect(policy.Properties.PolicyDocument.Statement).toContainEqual(
           expect.objectContaining({
@@ -301,7 +310,7 @@ describe("TikTokShopSyncStack (defaults)", () => {
   describe("functions", () => {
     it("runs every function on nodejs22.x, arm64, with active tracing and its own log group", () => {
       const all = Object.values(resources(template, "AWS::Lambda::Function"));
-      expect(all).toHaveLength(4);
+      expect(all).toHaveLength(6);
       const logGroups = resources(template, "AWS::Logs::LogGroup");
       for (const fn of all) {
         expect(fn.Properties.Runtime).toBe("nodejs22.x");
@@ -312,7 +321,9 @@ describe("TikTokShopSyncStack (defaults)", () => {
         expect(fn.Properties.Environment.Variables).toEqual(
           expect.objectContaining({
             POWERTOOLS_METRICS_NAMESPACE: METRIC_NAMESPACE,
-            POWERTOOLS_SERVICE_NAME: expect.stringMatching(/^tiktok-shop-sync-(tick|api|worker|reconcile)$/),
+            POWERTOOLS_SERVICE_NAME: expect.stringMatching(
+              /^tiktok-shop-sync-(tick|api|worker|reconcile|webhook-receiver|webhook-consumer)$/,
+            ),
             LOG_LEVEL: "INFO",
           }),
         );
@@ -366,7 +377,7 @@ describe("TikTokShopSyncStack (defaults)", () => {
     });
 
     it("consumes the work queue with partial batch failures and bounded concurrency", () => {
-      template.resourceCountIs("AWS::Lambda::EventSourceMapping", 1);
+      template.resourceCountIs("AWS::Lambda::EventSourceMapping", 2);
       template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
         EventSourceArn: { "Fn::GetAtt": [Match.stringLikeRegexp("^WorkQueue"), "Arn"] },
         FunctionName: { Ref: Match.stringLikeRegexp("^WorkerFunction") },
@@ -374,6 +385,114 @@ describe("TikTokShopSyncStack (defaults)", () => {
         FunctionResponseTypes: ["ReportBatchItemFailures"],
         ScalingConfig: { MaximumConcurrency: 4 },
       });
+    });
+  });
+
+  describe("push (webhooks)", () => {
+    it("redrives the webhook queue to its own DLQ, invisible for 6x the consumer timeout plus the window", () => {
+      const dlqId = logicalIdStartingWith(template, "AWS::SQS::Queue", "WebhookDeadLetterQueue");
+      const queueId = logicalIdStartingWith(template, "AWS::SQS::Queue", "WebhookQueue");
+      const queue = resources(template, "AWS::SQS::Queue")[queueId] as Resource;
+      expect(queue.Properties.RedrivePolicy).toEqual({
+        deadLetterTargetArn: { "Fn::GetAtt": [dlqId, "Arn"] },
+        maxReceiveCount: WEBHOOK_QUEUE.maxReceiveCount,
+      });
+      expect(queue.Properties.VisibilityTimeout).toBe(
+        6 * WEBHOOK_CONSUMER_TIMEOUT_SECONDS + WEBHOOK_BATCHING_WINDOW_SECONDS,
+      );
+    });
+
+    it("consumes the webhook queue in batches gathered over the batching window, partial failures", () => {
+      template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
+        EventSourceArn: { "Fn::GetAtt": [Match.stringLikeRegexp("^WebhookQueue"), "Arn"] },
+        FunctionName: { Ref: Match.stringLikeRegexp("^WebhookConsumerFunction") },
+        BatchSize: WEBHOOK_BATCH_SIZE,
+        MaximumBatchingWindowInSeconds: WEBHOOK_BATCHING_WINDOW_SECONDS,
+        FunctionResponseTypes: ["ReportBatchItemFailures"],
+        ScalingConfig: { MaximumConcurrency: PUSH_CONCURRENCY },
+      });
+    });
+
+    it("WebhookReceiverRole: send to the webhook queue and read the secret, nothing else", () => {
+      const statements = statementsOfRole(template, "WebhookReceiverRole");
+      expect(permissionsOn(statements, "WebhookQueue")).toEqual(["sqs:SendMessage"]);
+      expect(permissionsOn(statements, "TikTokAppSecret")).toEqual(["secretsmanager:GetSecretValue"]);
+      for (const other of [
+        "OrdersTable",
+        "StateTable",
+        "WorkQueue",
+        "DeadLetterQueue",
+        "WebhookDeadLetter",
+      ]) {
+        expect(permissionsOn(statements, other)).toEqual([]);
+      }
+      const receiver = Object.values(resources(template, "AWS::Lambda::Function")).find(
+        (fn) =>
+          fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === "tiktok-shop-sync-webhook-receiver",
+      );
+      expect(Object.keys(receiver?.Properties.Environment.Variables ?? {})).not.toContain(
+        "ORDERS_TABLE_NAME",
+      );
+      expect(receiver?.Properties.Environment.Variables.WEBHOOK_QUEUE_URL).toEqual({
+        Ref: expect.stringMatching(/^WebhookQueue/),
+      });
+    });
+
+    it("WebhookConsumerRole: read and upsert orders, state items, hand back + consume its queue", () => {
+      const statements = statementsOfRole(template, "WebhookConsumerRole");
+      expect(permissionsOn(statements, "OrdersTable")).toEqual(["dynamodb:BatchGetItem", "dynamodb:PutItem"]);
+      expect(permissionsOn(statements, "StateTable")).toEqual([
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+      ]);
+      expect(permissionsOn(statements, "WebhookQueue")).toEqual([
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage",
+        "sqs:SendMessage",
+      ]);
+      expect(permissionsOn(statements, "WorkQueue")).toEqual([]);
+      expect(permissionsOn(statements, "TikTokAppSecret")).toEqual(["secretsmanager:GetSecretValue"]);
+    });
+
+    it("serves POST /api/webhooks/tiktok without IAM, by the receiver, throttled on its own", () => {
+      const routes = Object.values(resources(template, "AWS::ApiGatewayV2::Route"));
+      const webhook = routes.find((route) => route.Properties.RouteKey === "POST /api/webhooks/tiktok");
+      expect(webhook?.Properties.AuthorizationType).toBe("NONE");
+      const integrationId = String(webhook?.Properties.Target["Fn::Join"][1][1].Ref);
+      const integration = resources(template, "AWS::ApiGatewayV2::Integration")[integrationId] as Resource;
+      expect(JSON.stringify(integration.Properties.IntegrationUri)).toMatch(/WebhookReceiverFunction/);
+      const [stage] = Object.values(resources(template, "AWS::ApiGatewayV2::Stage"));
+      expect(stage?.Properties.RouteSettings).toEqual({
+        "POST /api/webhooks/tiktok": { ThrottlingBurstLimit: 100, ThrottlingRateLimit: 50 },
+      });
+    });
+
+    it("alarms on a burst of rejected signatures and on any webhook dead letter", () => {
+      // A total (no dimension), summed over 5 minutes.
+      expect(alarmNamed(template, "WebhookRejected")).toMatchObject({
+        Metrics: [
+          expect.objectContaining({
+            MetricStat: {
+              Metric: { Namespace: METRIC_NAMESPACE, MetricName: "WebhookRejected" },
+              Period: 300,
+              Stat: "Sum",
+            },
+          }),
+        ],
+        Threshold: 20,
+        ComparisonOperator: "GreaterThanThreshold",
+        TreatMissingData: "notBreaching",
+      });
+      expect(alarmNamed(template, "WebhookDeadLetterQueue")).toMatchObject({
+        MetricName: "ApproximateNumberOfMessagesVisible",
+        Threshold: 0,
+      });
+      expect(JSON.stringify(alarmNamed(template, "WebhookDeadLetterQueue").Dimensions)).toContain(
+        "WebhookDeadLetterQueue",
+      );
     });
   });
 
@@ -540,9 +659,12 @@ describe("TikTokShopSyncStack (defaults)", () => {
     it("serves every contract route, plus a $default catch-all, all with IAM (SigV4) authorization", () => {
       const routes = Object.values(resources(template, "AWS::ApiGatewayV2::Route"));
       expect(routes.map((route) => route.Properties.RouteKey).sort()).toEqual(
-        [...CONTRACT_ROUTES, "$default"].sort(),
+        [...CONTRACT_ROUTES, "$default", WEBHOOK_ROUTE_KEY].sort(),
       );
-      for (const route of routes) expect(route.Properties.AuthorizationType).toBe("AWS_IAM");
+      for (const route of routes) {
+        if (route.Properties.RouteKey === WEBHOOK_ROUTE_KEY) continue;
+        expect(route.Properties.AuthorizationType).toBe("AWS_IAM");
+      }
     });
 
     it("throttles the default stage and writes access logs to a log group", () => {
@@ -751,7 +873,9 @@ describe("TikTokShopSyncStack (defaults)", () => {
     it("sends every alarm (and its recovery) to the alarm topic", () => {
       const topicId = logicalIdStartingWith(template, "AWS::SNS::Topic", "MonitoringAlarmTopic");
       const alarms = Object.values(resources(template, "AWS::CloudWatch::Alarm"));
-      expect(alarms).toHaveLength(21);
+      // 21 with reconciliation; push adds WebhookRejected, WebhookDeadLetterQueue and errors/throttles of
+      // its 2 functions.
+      expect(alarms).toHaveLength(27);
       for (const a of alarms) {
         expect(a.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
         expect(a.Properties.OKActions).toEqual([{ Ref: topicId }]);
@@ -803,6 +927,8 @@ describe("TikTokShopSyncStack (defaults)", () => {
       const queues = Object.entries(resources(template, "AWS::SQS::Queue"));
       expect(queues.map(([id]) => id.replace(/[0-9A-F]{8}$/, "")).sort()).toEqual([
         "DeadLetterQueue",
+        "WebhookDeadLetterQueue",
+        "WebhookQueue",
         "WorkQueue",
       ]);
       for (const [, queue] of queues) {
@@ -812,11 +938,16 @@ describe("TikTokShopSyncStack (defaults)", () => {
       }
     });
 
-    it("has no unauthenticated entry point: no function URL, no route without IAM, invoke only by API Gateway", () => {
+    it("has no unauthenticated entry point: no function URL, only the signed webhook route without IAM, invoke only by API Gateway", () => {
       expect(Object.keys(resources(template, "AWS::Lambda::Url"))).toEqual([]);
       const routes = Object.values(resources(template, "AWS::ApiGatewayV2::Route"));
-      expect(routes.length).toBe(CONTRACT_ROUTES.length + 1);
-      expect(routes.filter((route) => route.Properties.AuthorizationType !== "AWS_IAM")).toEqual([]);
+      expect(routes.length).toBe(CONTRACT_ROUTES.length + 2);
+      // TikTok's webhooks carry its HMAC signature (verified by the receiver), not SigV4.
+      expect(
+        routes
+          .filter((route) => route.Properties.AuthorizationType !== "AWS_IAM")
+          .map((route) => route.Properties.RouteKey),
+      ).toEqual([WEBHOOK_ROUTE_KEY]);
       const permissions = Object.values(resources(template, "AWS::Lambda::Permission"));
       expect(permissions.length).toBeGreaterThan(0);
       for (const permission of permissions) {
@@ -846,12 +977,15 @@ describe("TikTokShopSyncStack (defaults)", () => {
         "OrdersTableName",
         "SecretArn",
         "StateTableName",
+        "WebhookDeadLetterQueueName",
+        "WebhookUrl",
         "WorkQueueName",
       ].sort(),
     );
     expect(JSON.stringify(outputs.ApiInvokeArnPattern)).toContain(":execute-api:");
     expect(JSON.stringify(outputs.ApiInvokeArnPattern)).toContain("/$default/*");
     expect(JSON.stringify(outputs.DashboardUrl)).toContain("#dashboards:name=");
+    expect(JSON.stringify(outputs.WebhookUrl)).toMatch(/ApiEndpoint.*\/api\/webhooks\/tiktok/);
   });
 });
 
@@ -934,7 +1068,8 @@ describe("TikTokShopSyncStack (configured)", () => {
     const functions = Object.values(resources(template, "AWS::Lambda::Function")).filter(
       (fn) => fn.Properties.Environment?.Variables?.ORDERS_TABLE_NAME !== undefined,
     );
-    expect(functions).toHaveLength(4);
+    // Tick, API, worker, reconcile and webhook consumer (the receiver touches no table).
+    expect(functions).toHaveLength(5);
     for (const fn of functions) {
       expect(fn.Properties.Environment.Variables).toMatchObject({
         TIKTOK_SHOPS: "7495123:ROW_abc,7495124@agency-b",
@@ -1024,6 +1159,7 @@ describe("TikTokShopSyncStack (configured)", () => {
       stateTable: { table: stack.stateTable, definition: STATE_TABLE },
       workQueue: stack.workQueue,
       dlq: stack.deadLetterQueue,
+      webhookQueue: stack.webhookQueue,
       secret: stack.secret,
     };
     const withEnvironment = (name: string) => () =>

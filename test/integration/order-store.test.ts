@@ -99,6 +99,27 @@ describe("read-then-write avoids writes", () => {
     expect(again.writeRequests).toBe(0);
     expect(again.unchanged).toBe(1);
   });
+
+  it("reuses versions the caller read (no second read), and an out-of-date one never regresses an order", async () => {
+    const store = new OrderStore({ documents: resources.documents, tableName: resources.ordersTable });
+    await store.upsert("shop-known", [order("K", 300, { status: "DELIVERED" })], 1);
+    // Read before a newer write landed: "not stored". The conditional put still refuses the older order.
+    const late = await store.upsert("shop-known", [order("K", 200)], 2, {
+      versionsRead: { ids: new Set(["K"]), versions: new Map() },
+    });
+    expect(late).toMatchObject({ itemsRead: 0, writeRequests: 1, inserted: 0, stale: 1 });
+    expect(await stored("shop-known", "K")).toMatchObject({ updateTime: 300, status: "DELIVERED" });
+    // A current version read before: unchanged without a read or a write; an id outside `ids` is read.
+    const current = (await store.readVersions("shop-known", ["K"])).get("K");
+    if (!current) throw new Error("K is not stored");
+    const again = await store.upsert(
+      "shop-known",
+      [order("K", 300, { status: "DELIVERED" }), order("L", 10)],
+      3,
+      { versionsRead: { ids: new Set(["K"]), versions: new Map([["K", current]]) } },
+    );
+    expect(again).toMatchObject({ itemsRead: 1, writeRequests: 1, unchanged: 1, inserted: 1 });
+  });
 });
 
 describe("the stored order (issue 17)", () => {

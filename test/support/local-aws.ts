@@ -27,6 +27,8 @@ export interface TestResources {
   readonly stateTable: string;
   readonly workQueueUrl: string;
   readonly deadLetterQueueUrl: string;
+  readonly webhookQueueUrl: string;
+  readonly webhookDeadLetterQueueUrl: string;
   destroy(): void;
 }
 

@@ -230,6 +230,35 @@ const ROUTES: Readonly<Record<string, Route>> = {
     return { revoked: emulator.revokeRefreshToken(token) };
   },
   "POST seed": (emulator, body) => ({ shops: emulator.loadDataset(body) }),
+  "POST webhook": (emulator, body) => {
+    const type = optionalNumber(body, "type");
+    const shopId = optionalString(body, "shopId", "shop_id");
+    if (type === undefined || shopId === undefined)
+      throw new AdminRequestError(400, "type and shop_id are required");
+    const data = body.data;
+    if (data !== undefined && (typeof data !== "object" || data === null || Array.isArray(data))) {
+      throw new AdminRequestError(400, "data must be an object");
+    }
+    const notificationId = optionalString(body, "notificationId", "tts_notification_id");
+    const timestamp = optionalNumber(body, "timestamp");
+    const url = optionalString(body, "url");
+    const delivery = emulator.sendWebhook({
+      type,
+      shopId,
+      ...(data === undefined ? {} : { data: data as Record<string, unknown> }),
+      ...(notificationId === undefined ? {} : { notificationId }),
+      ...(timestamp === undefined ? {} : { timestamp }),
+      ...(url === undefined ? {} : { url }),
+    });
+    return { delivery };
+  },
+  "GET webhooks": (emulator, _body, query) => {
+    const after = query.get("after");
+    const afterSeq = after === null ? 0 : Number(after);
+    if (!Number.isInteger(afterSeq) || afterSeq < 0)
+      throw new AdminRequestError(400, "after must be a sequence number");
+    return { counters: emulator.webhookCounters(), deliveries: emulator.webhookDeliveries(afterSeq) };
+  },
 };
 
 export const ADMIN_ROUTES = Object.keys(ROUTES).map((route) => {

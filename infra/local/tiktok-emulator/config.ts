@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { EmulatorConfigError } from "./errors";
 import { mixSeeds } from "./prng";
+import type { WebhookOptions } from "./webhooks";
 
 export type PageTokenMode = "keyset" | "offset";
 /** How the last page signals the end: `next_page_token: ""` or no `next_page_token` key at all. */
@@ -139,6 +140,8 @@ export interface RuntimeOptions {
   /** Accept a literal `{}` body signed as if the body were empty (TikTok's Node SDK does that). */
   readonly acceptUnsignedEmptyObjectBody: boolean;
   readonly continuousMutation: ContinuousMutationOptions | null;
+  /** Signed webhooks for the emulator's own order changes (see webhooks.ts); null = none sent. */
+  readonly webhooks: WebhookOptions | null;
 }
 
 /** A token pair the emulator accepts from the start (e.g. configured in a local `.env`). */
@@ -218,6 +221,7 @@ export const DEFAULT_RUNTIME_OPTIONS: RuntimeOptions = {
   timestampFutureSkewSeconds: 30,
   acceptUnsignedEmptyObjectBody: true,
   continuousMutation: null,
+  webhooks: null,
 };
 
 const RUNTIME_KEYS = Object.keys(DEFAULT_RUNTIME_OPTIONS) as (keyof RuntimeOptions)[];
@@ -316,7 +320,32 @@ export function mergeRuntimeOptions(base: RuntimeOptions, change: Partial<Runtim
       requireOneOf("continuousMutation.timebase", mutation.timebase, ["emulator", "real"]);
     }
   }
+  if (result.webhooks !== null) validateWebhooks(result.webhooks);
   return result;
+}
+
+function validateWebhooks(webhooks: WebhookOptions): void {
+  if (typeof webhooks !== "object" || webhooks === null) {
+    throw new EmulatorConfigError("webhooks must be an object {url, delayMs?, jitterMs?, ...} or null");
+  }
+  const known = ["url", "delayMs", "jitterMs", "duplicateRate", "dropRate", "appKey", "maxAttempts"];
+  const unknown = Object.keys(webhooks).filter((key) => !known.includes(key));
+  if (unknown.length > 0) throw new EmulatorConfigError(`webhooks: unknown option(s) ${unknown.join(", ")}`);
+  if (typeof webhooks.url !== "string" || !/^https?:\/\/\S+$/.test(webhooks.url)) {
+    throw new EmulatorConfigError("webhooks.url must be an http(s) URL");
+  }
+  for (const key of ["delayMs", "jitterMs", "maxAttempts"] as const) {
+    if (webhooks[key] !== undefined) requireNonNegative(`webhooks.${key}`, webhooks[key]);
+  }
+  for (const key of ["duplicateRate", "dropRate"] as const) {
+    const rate = webhooks[key];
+    if (rate === undefined) continue;
+    requireNonNegative(`webhooks.${key}`, rate);
+    if (rate > 1) throw new EmulatorConfigError(`webhooks.${key} must be at most 1`);
+  }
+  if (webhooks.appKey !== undefined && typeof webhooks.appKey !== "string") {
+    throw new EmulatorConfigError("webhooks.appKey must be a string");
+  }
 }
 
 /** Picks the runtime keys out of the start options. */

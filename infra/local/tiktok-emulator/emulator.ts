@@ -54,6 +54,7 @@ import {
 import { PageTokenCodec } from "./page-token";
 import { mixSeeds, SeededRandom } from "./prng";
 import { TokenBucketLimiter } from "./rate-limiter";
+import { type WebhookCounters, type WebhookDelivery, WebhookSender } from "./webhooks";
 
 const MAX_BODY_BYTES = 1024 * 1024;
 /** Bounds one catch-up of continuous mutation (e.g. after advancing the clock by a month). */
@@ -123,6 +124,19 @@ export interface FloodOptions {
    * stay spread); `create`: that many new orders are created in it (create_time = update_time).
    */
   readonly source?: "update" | "create";
+}
+
+/** One webhook sent on demand (any type), without the drop/duplicate faults. */
+export interface SendWebhookOptions {
+  readonly type: number;
+  readonly shopId: string;
+  readonly data?: Record<string, unknown>;
+  /** Reuse an id (a TikTok retry of the same notification); a fresh one by default. */
+  readonly notificationId?: string;
+  /** Unix seconds; the emulator's now by default. */
+  readonly timestamp?: number;
+  /** Overrides the configured URL. */
+  readonly url?: string;
 }
 
 /** A slice of a shop's orders in (create_time, id) order. */
@@ -205,6 +219,13 @@ export interface TikTokEmulator {
   lastRequestSeq(): number;
   /** Replaces the dataset (shops, orders); tokens stay valid for shops that still exist. */
   loadDataset(options?: DatasetOptions): ShopInfo[];
+  /** Sends one signed webhook now (any type; no drop/duplicate faults). */
+  sendWebhook(options: SendWebhookOptions): WebhookDelivery;
+  /** Webhook deliveries logged after `afterSeq` (bodies and signatures included, for replays). */
+  webhookDeliveries(afterSeq?: number): WebhookDelivery[];
+  webhookCounters(): WebhookCounters;
+  /** Resolves once no webhook delivery is waiting or under way. */
+  webhooksIdle(): Promise<void>;
 }
 
 interface ContinuousMutationState {
@@ -274,6 +295,9 @@ class TikTokEmulatorServer implements TikTokEmulator {
   private pageFaultRandom: SeededRandom;
   private continuous: ContinuousMutationState;
   private readonly hangingTimers = new Set<NodeJS.Timeout>();
+  private readonly webhooks: WebhookSender;
+  /** Applies continuous mutation on a timer while webhooks are on (otherwise it is lazy, per request). */
+  private mutationTimer: NodeJS.Timeout | undefined;
   private readonly requestIdPrefix = randomBytes(3).toString("hex").toUpperCase();
   private requestSequence = 0;
   private readonly server: Server;
@@ -293,6 +317,14 @@ class TikTokEmulatorServer implements TikTokEmulator {
     this.latencyRandom = new SeededRandom(mixSeeds(seed, 0x1a7e));
     this.pageFaultRandom = new SeededRandom(mixSeeds(seed, 0x9a9e));
     this.continuous = this.freshContinuousState();
+    this.webhooks = new WebhookSender({
+      apps: this.apps,
+      seed: mixSeeds(seed, 0x3eb400c),
+      now: () => this.now(),
+      diagnostics: this.log,
+    });
+    this.webhooks.configure(this.options.webhooks);
+    this.syncMutationTimer();
     this.installDataset(resolveShops(startOptions), resolveBursts(startOptions));
     for (const preset of startOptions.presetTokens ?? []) {
       const grant = this.makeGrant(preset.appKey, preset.shopIds);
@@ -350,6 +382,8 @@ class TikTokEmulatorServer implements TikTokEmulator {
     this.stopping ??= new Promise<void>((resolve) => {
       for (const timer of this.hangingTimers) clearTimeout(timer);
       this.hangingTimers.clear();
+      this.webhooks.stop();
+      clearInterval(this.mutationTimer);
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
@@ -387,6 +421,7 @@ class TikTokEmulatorServer implements TikTokEmulator {
     this.mutationRandom = new SeededRandom(mixSeeds(seed, 0x3e7a7e));
     this.latencyRandom = new SeededRandom(mixSeeds(seed, 0x1a7e));
     this.pageFaultRandom = new SeededRandom(mixSeeds(seed, 0x9a9e));
+    this.webhooks.reseed(mixSeeds(seed, 0x3eb400c));
     this.continuous = this.freshContinuousState();
     return this.shops();
   }
@@ -424,7 +459,71 @@ class TikTokEmulatorServer implements TikTokEmulator {
     this.options = mergeRuntimeOptions(this.options, change);
     if (change.continuousMutation !== undefined) this.continuous = this.freshContinuousState();
     if (change.qps !== undefined || change.burst !== undefined) this.limiter.reset();
+    if (change.webhooks !== undefined) this.webhooks.configure(this.options.webhooks);
+    this.syncMutationTimer();
     return this.options;
+  }
+
+  /**
+   * Continuous mutation is applied lazily, on each request. With webhooks on, changes must happen (and
+   * be announced) whether or not anyone calls the API: a timer catches up every 200 ms.
+   */
+  private syncMutationTimer(): void {
+    const wanted = this.webhooks.enabled && this.options.continuousMutation !== null;
+    if (wanted && !this.mutationTimer) {
+      this.mutationTimer = setInterval(() => this.catchUpContinuousMutations(), 200);
+      this.mutationTimer.unref();
+    } else if (!wanted && this.mutationTimer) {
+      clearInterval(this.mutationTimer);
+      this.mutationTimer = undefined;
+    }
+  }
+
+  sendWebhook(options: SendWebhookOptions): WebhookDelivery {
+    if (!Number.isInteger(options.type) || options.type < 0) {
+      throw new AdminRequestError(400, "sendWebhook: type must be a non-negative integer");
+    }
+    try {
+      return this.webhooks.send(
+        {
+          type: options.type,
+          shopId: options.shopId,
+          ...(options.data ? { data: options.data } : {}),
+          ...(options.notificationId ? { notificationId: options.notificationId } : {}),
+          ...(options.timestamp !== undefined ? { timestamp: options.timestamp } : {}),
+        },
+        options.url,
+      );
+    } catch (error) {
+      throw new AdminRequestError(
+        400,
+        `sendWebhook: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
+
+  webhookDeliveries(afterSeq = 0): WebhookDelivery[] {
+    return this.webhooks.deliveries(afterSeq);
+  }
+
+  webhookCounters(): WebhookCounters {
+    return { ...this.webhooks.counters };
+  }
+
+  webhooksIdle(): Promise<void> {
+    return this.webhooks.idle();
+  }
+
+  /** Announces changed orders through the webhooks (when configured). */
+  private announce(changed: readonly OrderSummary[]): void {
+    this.webhooks.ordersChanged(
+      changed.map((order) => ({
+        shopId: order.shop_id,
+        orderId: order.id,
+        status: order.status,
+        updateTime: order.update_time,
+      })),
+    );
   }
 
   config(): RuntimeOptions {
@@ -498,6 +597,7 @@ class TikTokEmulatorServer implements TikTokEmulator {
         store.advance(record, stampFor(position), random);
         changed.push(store.summary(record));
       });
+      this.announce(changed);
       return changed;
     }
     const count = options.count ?? 1;
@@ -515,6 +615,7 @@ class TikTokEmulatorServer implements TikTokEmulator {
       store.advance(record, stampFor(index), random);
       changed.push(store.summary(record));
     }
+    this.announce(changed);
     return changed;
   }
 
@@ -582,11 +683,13 @@ class TikTokEmulatorServer implements TikTokEmulator {
       throw new AdminRequestError(400, `flood: shop ${store.shop.id} has only ${store.size} orders`);
     }
     const random = options.seed === undefined ? this.mutationRandom : new SeededRandom(options.seed);
-    return store.pickDistinct(options.count, random).map((record) => {
+    const flooded = store.pickDistinct(options.count, random).map((record) => {
       // An order updated later than `at` keeps its update_time (never backwards): outside the flood.
       store.advance(record, at, random);
       return store.summary(record);
     });
+    this.announce(flooded);
+    return flooded;
   }
 
   createOrders(options: CreateOrdersOptions): OrderSummary[] {
@@ -612,6 +715,7 @@ class TikTokEmulatorServer implements TikTokEmulator {
       if (options.lineItems !== undefined) store.setLineItems(record.id, options.lineItems);
       created.push(store.summary(record));
     }
+    this.announce(created);
     return created;
   }
 

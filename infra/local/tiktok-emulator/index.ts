@@ -35,6 +35,7 @@ export type {
   IssueTokensOptions,
   MutateOptions,
   OversizeOrdersOptions,
+  SendWebhookOptions,
   TikTokEmulator,
   TruthRange,
 } from "./emulator";
@@ -52,3 +53,4 @@ export {
 export type { FailNextSpec } from "./faults";
 export type { InvalidOrderField, OrderSummary } from "./order-store";
 export { INVALID_ORDER_FIELDS } from "./order-store";
+export type { WebhookCounters, WebhookDelivery, WebhookEnvelope, WebhookOptions } from "./webhooks";
