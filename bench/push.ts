@@ -14,6 +14,7 @@
  * TikTok has it now; a miss exits 1.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { BatchGetCommand } from "@aws-sdk/lib-dynamodb";
@@ -343,32 +344,59 @@ export async function runPushBench(argv: readonly string[]): Promise<number> {
         callsPerChange: { target: TARGET_CALLS_PER_CHANGE, pass: callsPerChange <= TARGET_CALLS_PER_CHANGE },
       },
     };
-    say();
-    say(
+    // Printed and kept for the docs page the tool writes (figures never copied by hand).
+    const resultLines: string[] = [];
+    const report = (line = "") => {
+      say(line);
+      resultLines.push(line);
+    };
+    report();
+    report(
       `  ${settings.changes} changes in ${(producedMs / 1000).toFixed(1)} s; stored by push: ${lagsMs.length}, missing: ${missing}`,
     );
-    say(
+    report(
       `  lag change → DynamoDB  p50 ${Math.round(p50)} ms · p95 ${Math.round(p95)} ms · max ${Math.round(max)} ms (read every ${POLL_MS} ms)`,
     );
-    say(
+    report(
       `  TikTok calls ${calls} (${detailCalls} Get Order Detail, ${result.ordersPerDetailCall?.toFixed(1) ?? "-"} orders each) = ${callsPerChange.toFixed(3)} per change`,
     );
-    say(
+    report(
       `  consumer ${result.consumerInvocations} invocations, ${result.eventsPerInvocation.toFixed(1)} events each`,
     );
-    say(
+    report(
       `  webhooks emitted ${webhooks.emitted}, delivered ${webhooks.delivered}, failed ${webhooks.failed}; status push ${JSON.stringify(push)}`,
     );
-    say(
+    report(
       `  targets   p95 ≤ ${TARGET_P95_MS} ms: ${result.targets.p95LagMs.pass ? "PASS" : "MISS"} · ≤ ${TARGET_CALLS_PER_CHANGE} calls/change: ${result.targets.callsPerChange.pass ? "PASS" : "MISS"}`,
     );
-    if (problems.length > 0) say(`  ${problems.length} warnings/errors logged; last: ${problems.at(-1)}`);
+    if (problems.length > 0) report(`  ${problems.length} warnings/errors logged; last: ${problems.at(-1)}`);
     const outFile = resolve(
       settings.out ?? join("bench-results", `push-${new Date().toISOString().replace(/[:.]/g, "-")}.json`),
     );
     mkdirSync(resolve(outFile, ".."), { recursive: true });
     writeFileSync(outFile, `${JSON.stringify(result, null, 2)}\n`);
     say(`JSON: ${relative(process.cwd(), outFile)}`);
+    const docFile = resolve(join("docs", "benchmark", "push.md"));
+    mkdirSync(resolve(docFile, ".."), { recursive: true });
+    writeFileSync(
+      docFile,
+      [
+        "# Benchmark: push (webhooks)",
+        "",
+        `Written by \`npm run bench -- push ${argv.join(" ")}\` on ${new Date().toISOString().slice(0, 10)}` +
+          ` (${os.availableParallelism()} cores, load average at the end ${os
+            .loadavg()
+            .map((v) => v.toFixed(2))
+            .join(" / ")}).` +
+          " Do not edit by hand: run the tool again.",
+        "",
+        "```text",
+        ...resultLines,
+        "```",
+        "",
+      ].join("\n"),
+    );
+    say(`Report: ${relative(process.cwd(), docFile)}`);
     if (missing > 0) say(`${missing} changed orders never reached DynamoDB by push: FAILED`);
     return missing === 0 ? 0 : 1;
   } finally {

@@ -86,9 +86,10 @@ const USAGE = `npm run bench -- [options]      (or: npm run bench -- push --help
   --floor-items N     items used to measure the store floor (default 2000)
   --lane-orders N     orders of the as-deployed worker scenario: one lane per process, as one Lambda
                       instance runs, into a table of its own (default 5000; 0 skips it)
-  --out FILE          JSON results (default bench-results/bench-<time>.json)`;
+  --out FILE          JSON results (default bench-results/bench-<time>.json)
+  --doc FILE          the results page written (default docs/benchmark/<orders>-orders.md; none: no page)`;
 
-function parseSettings(): BenchSettings & { out: string | undefined } {
+function parseSettings(): BenchSettings & { out: string | undefined; doc: string | undefined } {
   const { values } = parseArgs({
     options: {
       orders: { type: "string", default: "283300" },
@@ -102,6 +103,7 @@ function parseSettings(): BenchSettings & { out: string | undefined } {
       "floor-items": { type: "string", default: "2000" },
       "lane-orders": { type: "string", default: "5000" },
       out: { type: "string" },
+      doc: { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
@@ -132,6 +134,7 @@ function parseSettings(): BenchSettings & { out: string | undefined } {
     laneOrders: Math.min(orders, Math.floor(number("lane-orders", 0, 2_000_000))),
     settleSeconds: SETTLE_SECONDS,
     out: values.out,
+    doc: values.doc,
   };
 }
 
@@ -717,30 +720,36 @@ async function main(): Promise<number> {
   const finishedAt = new Date();
   if (!storeFloor || measurements.length === 0) return 1;
   const { rows, targets } = analyse(settings, storeFloor, measurements);
-  say();
-  say(
+  // The results are printed and kept for the docs page the tool writes (figures never copied by hand).
+  const resultLines: string[] = [];
+  const report = (line = "") => {
+    say(line);
+    resultLines.push(line);
+  };
+  report();
+  report(
     `Results — ${fmtInt(settings.orders)} orders, ${settings.latencyMs} ms latency, ` +
       `${settings.qps} req/s, ` +
       `${settings.workers} workers; ${machine.cores} cores, node ${machine.node}, ` +
       finishedAt.toISOString().slice(0, 10),
   );
-  say(timeTable(rows));
-  say();
-  say(resourceTable(rows));
-  say();
-  say("Bounded by:");
-  say(bottleneckLines(rows));
-  say();
-  say("Targets:");
-  say(targetLines(targets));
-  say();
-  say(
+  report(timeTable(rows));
+  report();
+  report(resourceTable(rows));
+  report();
+  report("Bounded by:");
+  report(bottleneckLines(rows));
+  report();
+  report("Targets:");
+  report(targetLines(targets));
+  report();
+  report(
     `Floors: API calls ceil(orders / 100); wall max(calls floor / ${settings.qps} req/s, ` +
       `store floor = orders ÷ ${fmtInt(storeFloor.writeRate)} orders/s unconditional BatchWriteItem, ` +
       `or ÷ ${fmtInt(storeFloor.readRate)} ` +
       "orders/s BatchGetItem where nothing needs writing). Ticks: our time = wall − latency × calls.",
   );
-  say(
+  report(
     `Cost: AWS on-demand ${PRICES.region} as of ${PRICES.asOf} (bench/prices.ts): ` +
       "DynamoDB units as DynamoDB Local " +
       "accounts them (indexes included, transactions ×2), SQS requests, Lambda arm64 GB-s of the handlers " +
@@ -765,7 +774,7 @@ async function main(): Promise<number> {
         )
       : undefined;
   if (extrapolation) {
-    say(
+    report(
       `Linear extrapolation to 283,300 orders: ${Object.entries(extrapolation)
         .map(
           ([key, value]) =>
@@ -803,6 +812,26 @@ async function main(): Promise<number> {
     )}\n`,
   );
   say(`JSON: ${relative(process.cwd(), outFile)}`);
+  if (settings.doc !== "none") {
+    const docFile = resolve(settings.doc ?? join("docs", "benchmark", `${settings.orders}-orders.md`));
+    mkdirSync(resolve(docFile, ".."), { recursive: true });
+    writeFileSync(
+      docFile,
+      [
+        `# Benchmark: ${fmtInt(settings.orders)} orders`,
+        "",
+        `Written by \`npm run bench -- ${process.argv.slice(2).join(" ")}\`` +
+          ` (${ok ? "every check OK" : "a check FAILED or the run did not complete"}); ` +
+          `load average at start ${machine.loadAverageAtStart.join(" / ")}. Do not edit by hand: run the tool again.`,
+        "",
+        "```text",
+        ...resultLines,
+        "```",
+        "",
+      ].join("\n"),
+    );
+    say(`Report: ${relative(process.cwd(), docFile)}`);
+  }
   if (!checksOk) say("A correctness check FAILED: DynamoDB does not equal the emulator's truth.");
   if (failure) say(`The run did not complete: ${failure.message}`);
   return ok ? 0 : 1;

@@ -488,7 +488,12 @@ export class TikTokShopSyncStack extends Stack {
         indexName: index.indexName,
         partitionKey: key(index.partitionKey),
         sortKey: key(index.sortKey),
-        projectionType: ProjectionType.ALL,
+        ...(index.projection.type === "KEYS_ONLY"
+          ? { projectionType: ProjectionType.KEYS_ONLY }
+          : {
+              projectionType: ProjectionType.INCLUDE,
+              nonKeyAttributes: [...index.projection.nonKeyAttributes],
+            }),
       });
     }
     return table;

@@ -214,6 +214,11 @@ export const syncEnvSchema = z
     SYNC_LOCK_LEASE_SECONDS: integer("SYNC_LOCK_LEASE_SECONDS", 10, 3_600).default(120),
     /** Orders at most one query may page through (TikTok is reported to stop near 5,000). */
     TIKTOK_RESULT_CAP: integer("TIKTOK_RESULT_CAP", 100, 1_000_000).default(5_000),
+    /**
+     * total_count probes a full resync's planner may spend sizing windows up front (0: none — one window
+     * over the range, sized by its own first page; an empty range then takes a worker's page, not a probe).
+     */
+    FULL_RESYNC_PLANNER_PROBES: integer("FULL_RESYNC_PLANNER_PROBES", 0, 10_000).default(0),
     STORE_RECIPIENT_DATA: boolean("STORE_RECIPIENT_DATA").default(true),
     /**
      * Also publish OrdersUnchanged and RunDurationMs to CloudWatch (as totals). Off by default for

@@ -12,10 +12,21 @@ export interface KeyDefinition {
   readonly type: AttributeType;
 }
 
+/**
+ * What a global secondary index copies from each item: its keys (and the table's) only, or those plus
+ * a few named attributes. Never ALL: a full copy per index triples every order's write cost (DESIGN
+ * "Stored data"). A projection cannot be changed in place on an existing table (see
+ * NOTES/README "Migrating the indexes").
+ */
+export type IndexProjection =
+  | { readonly type: "KEYS_ONLY" }
+  | { readonly type: "INCLUDE"; readonly nonKeyAttributes: readonly string[] };
+
 export interface IndexDefinition {
   readonly indexName: string;
   readonly partitionKey: KeyDefinition;
   readonly sortKey: KeyDefinition;
+  readonly projection: IndexProjection;
 }
 
 export interface TableDefinition {
@@ -32,6 +43,15 @@ export interface TableDefinition {
   readonly retainOnDelete: boolean;
 }
 
+/**
+ * The order summary the indexes carry beside the keys: enough for a dashboard's list of orders (status,
+ * total, currency, line count) without reading each order. Top-level attributes of every order item,
+ * taken from the order by shared/orders/stored-order.ts.
+ */
+export const ORDER_SUMMARY_ATTRIBUTES = ["status", "totalAmount", "currency", "lineCount"] as const;
+
+const ORDER_SUMMARY: IndexProjection = { type: "INCLUDE", nonKeyAttributes: ORDER_SUMMARY_ATTRIBUTES };
+
 export const ORDERS_TABLE: TableDefinition = {
   id: "orders",
   partitionKey: { name: "shopId", type: "S" },
@@ -41,11 +61,13 @@ export const ORDERS_TABLE: TableDefinition = {
       indexName: "byCreateTime",
       partitionKey: { name: "shopId", type: "S" },
       sortKey: { name: "createTime", type: "N" },
+      projection: ORDER_SUMMARY,
     },
     {
       indexName: "byUpdateTime",
       partitionKey: { name: "shopId", type: "S" },
       sortKey: { name: "updateTime", type: "N" },
+      projection: ORDER_SUMMARY,
     },
   ],
   timeToLiveAttribute: "expiresAt",

@@ -305,7 +305,14 @@ export async function startLocalStack(input: {
       dynamodb.destroy();
       sqsClient.destroy();
     });
-    const tables = await createTables(dynamodb, LOCAL_NAMESPACE);
+    // A data folder from before issue 17 holds an orders table whose indexes project ALL: rebuilt once.
+    const tables = await createTables(dynamodb, LOCAL_NAMESPACE, {
+      onIndexMigration: (migration) =>
+        terminal.line(
+          `  migrating ${migration.tableName} index ${migration.indexName}: ${migration.from} → ${migration.to} ` +
+            "(once; DynamoDB rebuilds the index from the stored orders)",
+        ),
+    });
     const queues = await createQueues(sqsClient, LOCAL_NAMESPACE, {
       visibilityTimeoutSeconds: LOCAL_VISIBILITY_TIMEOUT_SECONDS,
     });
@@ -327,7 +334,11 @@ export async function startLocalStack(input: {
       sqs: sqsClient,
       rateShare: 1,
     });
-    const notes: string[] = [];
+    const notes: string[] = tables.migrated.map(
+      (migration) =>
+        `index ${migration.indexName} of ${migration.tableName} rebuilt as ${migration.to} ` +
+        `(was ${migration.from}) in ${Math.round(migration.ms / 100) / 10} s`,
+    );
     if (emulator) {
       // The emulator forgets rotated tokens when it restarts: install its fixed pair again.
       const [authId = "default"] = runtime.authorizationIds();

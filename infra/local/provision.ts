@@ -1,6 +1,7 @@
 /**
  * Creates the product's tables and queues on local endpoints from the single definition in
- * shared/resources.ts. Idempotent: existing tables and queues are kept as they are.
+ * shared/resources.ts. Idempotent: existing tables and queues keep their data; an existing table's index
+ * whose projection differs from the definition is rebuilt (see createTables).
  */
 import {
   type AttributeDefinition,
@@ -8,11 +9,15 @@ import {
   type CreateTableCommandInput,
   DescribeTableCommand,
   type DynamoDBClient,
+  type Projection,
   ResourceInUseException,
+  type TableDescription,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
 } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import {
+  type IndexProjection,
   type KeyDefinition,
   physicalName,
   QUEUES,
@@ -20,6 +25,13 @@ import {
   TABLES,
   type TableDefinition,
 } from "../../shared/resources";
+
+/** The CreateTable/UpdateTable form of an index's projection. */
+export function projectionInput(projection: IndexProjection): Projection {
+  return projection.type === "KEYS_ONLY"
+    ? { ProjectionType: "KEYS_ONLY" }
+    : { ProjectionType: "INCLUDE", NonKeyAttributes: [...projection.nonKeyAttributes] };
+}
 
 export function createTableInput(table: TableDefinition, namespace: string): CreateTableCommandInput {
   const attributes = new Map<string, KeyDefinition>();
@@ -47,7 +59,7 @@ export function createTableInput(table: TableDefinition, namespace: string): Cre
               { AttributeName: index.partitionKey.name, KeyType: "HASH" },
               { AttributeName: index.sortKey.name, KeyType: "RANGE" },
             ],
-            Projection: { ProjectionType: "ALL" },
+            Projection: projectionInput(index.projection),
           })),
         }
       : {}),
@@ -60,9 +72,51 @@ export interface LocalTableNames {
   readonly stateTable: string;
 }
 
-export async function createTables(client: DynamoDBClient, namespace: string): Promise<LocalTableNames> {
+/** An index of an existing table rebuilt because its projection differed from the definition. */
+export interface IndexMigration {
+  readonly tableName: string;
+  readonly indexName: string;
+  /** The projection found, e.g. `ALL`, and the one it now has, e.g. `INCLUDE(status, …)`. */
+  readonly from: string;
+  readonly to: string;
+  readonly ms: number;
+}
+
+export interface CreateTablesOptions {
+  /** Told before an index of an existing table is rebuilt (it can take a while on a big table). */
+  readonly onIndexMigration?: (migration: Omit<IndexMigration, "ms">) => void;
+  /** Longest wait for one index to be deleted or built (default 30 minutes). */
+  readonly indexTimeoutMs?: number;
+}
+
+function describeProjection(projection: Projection | undefined): string {
+  const type = projection?.ProjectionType ?? "ALL";
+  return type === "INCLUDE" ? `INCLUDE(${(projection?.NonKeyAttributes ?? []).join(", ")})` : type;
+}
+
+function sameProjection(found: Projection | undefined, wanted: IndexProjection): boolean {
+  const expected = projectionInput(wanted);
+  if ((found?.ProjectionType ?? "ALL") !== expected.ProjectionType) return false;
+  const names = (list: readonly string[] | undefined) => [...(list ?? [])].sort().join("\u0000");
+  return names(found?.NonKeyAttributes) === names(expected.NonKeyAttributes);
+}
+
+/**
+ * Creates the tables that are missing. An existing table keeps its data; an index of it whose
+ * projection differs from the definition (an orders table made before indexes stopped projecting ALL)
+ * is rebuilt: deleted, then created again with the defined projection — DynamoDB cannot change a
+ * projection in place, and takes one index create or delete per UpdateTable. Missing indexes are
+ * created the same way.
+ */
+export async function createTables(
+  client: DynamoDBClient,
+  namespace: string,
+  options: CreateTablesOptions = {},
+): Promise<LocalTableNames & { readonly migrated: readonly IndexMigration[] }> {
+  const migrated: IndexMigration[] = [];
   for (const table of TABLES) {
     const input = createTableInput(table, namespace);
+    let existed = false;
     try {
       await client.send(new CreateTableCommand(input));
       if (table.timeToLiveAttribute) {
@@ -75,10 +129,90 @@ export async function createTables(client: DynamoDBClient, namespace: string): P
       }
     } catch (error) {
       if (!(error instanceof ResourceInUseException)) throw error;
+      existed = true;
     }
-    await client.send(new DescribeTableCommand({ TableName: input.TableName }));
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: input.TableName }));
+    if (existed) migrated.push(...(await migrateIndexes(client, table, input, Table, options)));
   }
-  return { ordersTable: physicalName(namespace, "orders"), stateTable: physicalName(namespace, "state") };
+  return {
+    ordersTable: physicalName(namespace, "orders"),
+    stateTable: physicalName(namespace, "state"),
+    migrated,
+  };
+}
+
+async function migrateIndexes(
+  client: DynamoDBClient,
+  table: TableDefinition,
+  input: CreateTableCommandInput,
+  described: TableDescription | undefined,
+  options: CreateTablesOptions,
+): Promise<IndexMigration[]> {
+  const tableName = input.TableName as string;
+  const timeoutMs = options.indexTimeoutMs ?? 30 * 60_000;
+  const migrations: IndexMigration[] = [];
+  for (const index of table.globalSecondaryIndexes) {
+    const found = described?.GlobalSecondaryIndexes?.find((gsi) => gsi.IndexName === index.indexName);
+    if (found && sameProjection(found.Projection, index.projection)) continue;
+    const migration = {
+      tableName,
+      indexName: index.indexName,
+      from: found ? describeProjection(found.Projection) : "missing",
+      to: describeProjection(projectionInput(index.projection)),
+    };
+    options.onIndexMigration?.(migration);
+    const started = performance.now();
+    if (found) {
+      await client.send(
+        new UpdateTableCommand({
+          TableName: tableName,
+          GlobalSecondaryIndexUpdates: [{ Delete: { IndexName: index.indexName } }],
+        }),
+      );
+      await waitForIndex(client, tableName, index.indexName, "gone", timeoutMs);
+    }
+    const keys = [index.partitionKey, index.sortKey];
+    await client.send(
+      new UpdateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: keys.map((key) => ({ AttributeName: key.name, AttributeType: key.type })),
+        GlobalSecondaryIndexUpdates: [
+          {
+            Create: {
+              IndexName: index.indexName,
+              KeySchema: [
+                { AttributeName: index.partitionKey.name, KeyType: "HASH" },
+                { AttributeName: index.sortKey.name, KeyType: "RANGE" },
+              ],
+              Projection: projectionInput(index.projection),
+            },
+          },
+        ],
+      }),
+    );
+    await waitForIndex(client, tableName, index.indexName, "ACTIVE", timeoutMs);
+    migrations.push({ ...migration, ms: performance.now() - started });
+  }
+  return migrations;
+}
+
+async function waitForIndex(
+  client: DynamoDBClient,
+  tableName: string,
+  indexName: string,
+  state: "gone" | "ACTIVE",
+  timeoutMs: number,
+): Promise<void> {
+  const started = Date.now();
+  for (let delay = 50; ; delay = Math.min(2_000, delay * 2)) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    const index = Table?.GlobalSecondaryIndexes?.find((gsi) => gsi.IndexName === indexName);
+    if (state === "gone" ? !index : index?.IndexStatus === "ACTIVE" && !index.Backfilling) return;
+    if (Date.now() - started > timeoutMs) {
+      throw new Error(`index ${indexName} of ${tableName} is not ${state} after ${timeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
 }
 
 export interface LocalQueueUrls {

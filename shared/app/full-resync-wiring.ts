@@ -61,6 +61,7 @@ export function fullResyncDeps(runtime: Runtime, options: FullResyncWiringOption
       visibilityTimeoutSeconds: WORK_QUEUE.visibilityTimeoutSeconds,
       maxReceiveCount: WORK_QUEUE.maxReceiveCount ?? 5,
       resultCap: config.TIKTOK_RESULT_CAP,
+      maxProbes: config.FULL_RESYNC_PLANNER_PROBES,
       minWindows: config.WORKER_CONCURRENCY,
       storeRecipientData: config.STORE_RECIPIENT_DATA,
       ...options.settings,

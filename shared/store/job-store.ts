@@ -148,6 +148,11 @@ export interface WindowRecord extends WindowCounts, WindowCursor {
   /** Reconciler re-enqueues since the last progress. */
   readonly requeues: number;
   /**
+   * Orders counted before the window's own first query: the page its split parent kept (first child
+   * only). Its totalCount covers the rest, so progress expects totalCount + carried.
+   */
+  readonly carried?: number;
+  /**
    * SQS messageId of the delivery that committed the last step: only a redelivery of that same
    * message may have lost the continuation (it crashed between its transaction and its send).
    */
@@ -164,6 +169,14 @@ export interface PlannedWindow {
   readonly start: number;
   readonly end: number;
   readonly expected?: number;
+}
+
+/** A child of a split. The first child of a split that kept its page starts past that page. */
+export interface SplitChild extends PlannedWindow {
+  /** Where it starts reading: the kept page's checkpoint (a by-value start at its newest second). */
+  readonly cursor?: WindowCursor;
+  /** What it starts with: the kept page's counts (orders, page, inserted, …). */
+  readonly counts?: Partial<WindowCounts>;
 }
 
 export interface CreateJobInput {
@@ -308,6 +321,23 @@ export class JobStore {
    * failed condition. Failed conditions are returned by item index, never thrown.
    */
   private async transact(items: TransactItems): Promise<TransactResult> {
+    // One update needs no transaction: a conditional UpdateItem is just as atomic and costs half the
+    // write units (a transaction writes each item twice). Most page commits touch the window alone.
+    const only = items.length === 1 ? items[0]?.Update : undefined;
+    if (only) {
+      try {
+        await retryOnConflict(() => this.options.documents.send(new UpdateCommand(only)), this.conflictRetry);
+        return { ok: true };
+      } catch (error) {
+        if (error instanceof Error && error.name === "ConditionalCheckFailedException") {
+          return { ok: false, failed: [0] };
+        }
+        if (isTransactionConflict(error)) {
+          throw new StateConflictError("a full-resync job", this.conflictRetry.retries + 1, { cause: error });
+        }
+        throw error;
+      }
+    }
     try {
       await retryOnConflict(
         () => this.options.documents.send(new TransactWriteCommand({ TransactItems: items })),
@@ -565,9 +595,11 @@ export class JobStore {
     };
   }
 
-  private newWindow(job: JobRecord, window: number, planned: PlannedWindow, now: number, parent?: number) {
+  private newWindow(job: JobRecord, window: number, planned: SplitChild, now: number, parent?: number) {
+    const cursor = planned.cursor;
     const record: WindowRecord = {
       ...ZERO_COUNTS,
+      ...planned.counts,
       shopId: job.shopId,
       jobId: job.jobId,
       window,
@@ -587,6 +619,15 @@ export class JobStore {
       activityAtMs: now,
       ...(planned.expected !== undefined ? { expected: planned.expected } : {}),
       ...(parent !== undefined ? { parent } : {}),
+      ...(cursor
+        ? {
+            lower: cursor.lower,
+            skipIds: [...cursor.skipIds],
+            lastIds: [...cursor.lastIds],
+            ...(cursor.lastCreateTime !== undefined ? { lastCreateTime: cursor.lastCreateTime } : {}),
+            carried: planned.counts?.orders ?? 0,
+          }
+        : {}),
     };
     return record;
   }
@@ -703,16 +744,18 @@ export class JobStore {
 
   /**
    * Replaces an open window at sequence 0 by children covering its range: parent SPLIT, children
-   * created, job counters (openWindows + k − 1, windowsTotal + k, splits + 1, nextWindow + k) in one
-   * transaction. Child numbers come from the job's `nextWindow`, read and checked; a concurrent
-   * split elsewhere makes us re-read and retry. Returns the children, or undefined if the parent
-   * moved on (duplicate delivery) or the job stopped running.
+   * created, job counters (openWindows + k − 1, windowsTotal + k, splits + 1, nextWindow + k; and the
+   * job's expectedOrders when given) in one transaction. A child may start with a cursor and counts:
+   * the page the parent's split kept. Child numbers come from the job's `nextWindow`, read and checked;
+   * a concurrent split elsewhere makes us re-read and retry. Returns the children, or undefined if the
+   * parent moved on (duplicate delivery) or the job stopped running.
    */
   async splitWindow(
     window: WindowRecord,
-    parts: readonly PlannedWindow[],
+    parts: readonly SplitChild[],
     counts: Partial<WindowCounts>,
     messageId?: string,
+    options: { readonly expectedOrders?: number } = {},
   ): Promise<WindowRecord[] | undefined> {
     for (let attempt = 0; attempt < SPLIT_ATTEMPTS; attempt += 1) {
       const job = await this.getJob(window.shopId, window.jobId);
@@ -738,7 +781,7 @@ export class JobStore {
             TableName: this.table,
             Key: this.jobKey(job),
             UpdateExpression: jobExpr.update({
-              set: { updatedAtMs: now },
+              set: { updatedAtMs: now, expectedOrders: options.expectedOrders },
               add: {
                 openWindows: children.length - 1,
                 windowsTotal: children.length,

@@ -29,6 +29,12 @@ import {
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { chunk, mapWithConcurrency } from "../concurrency";
 import { dedupeByOrderId, type NormalizedOrder } from "../orders/normalize";
+import {
+  DEFAULT_ORDER_ENCODING,
+  encodeOrder,
+  type OrderEncoding,
+  orderSummary,
+} from "../orders/stored-order";
 import { isItemTooLargeError, itemBytes } from "./item-size";
 
 export type UpsertStrategy = "read-then-write" | "conditional-put";
@@ -57,6 +63,8 @@ export interface OrderStoreOptions {
   readonly writeConcurrency?: number;
   /** Optional retention: items expire this many days after their create_time (DynamoDB TTL). */
   readonly retentionDays?: number;
+  /** How the `order` attribute is written (default DEFAULT_ORDER_ENCODING; the bench compares others). */
+  readonly orderEncoding?: OrderEncoding;
 }
 
 export interface StoredVersion {
@@ -76,12 +84,24 @@ export function decideWrite(incoming: StoredVersion, stored: StoredVersion | und
   return incoming.fetchedAt > stored.fetchedAt ? "update" : "stale";
 }
 
-/** The orders-table item of an order (DESIGN "Stored data"), with its TTL when retention is set. */
+export interface StoredItemOptions {
+  /** Items expire this many days after their create_time (DynamoDB TTL). */
+  readonly retentionDays?: number | undefined;
+  /** How the `order` attribute is written (default DEFAULT_ORDER_ENCODING). */
+  readonly encoding?: OrderEncoding;
+  /** The `order` attribute already encoded (the store caches it per order). */
+  readonly encoded?: unknown;
+}
+
+/**
+ * The orders-table item of an order (DESIGN "Stored data"): keys, the sync's version attributes, the
+ * order in its encoding, the summary the indexes project, and its TTL when retention is set.
+ */
 export function storedItem(
   shopId: string,
   order: NormalizedOrder,
   fetchedAt: number,
-  retentionDays?: number,
+  options: StoredItemOptions = {},
 ): Record<string, unknown> {
   return {
     shopId,
@@ -89,11 +109,12 @@ export function storedItem(
     status: order.status,
     createTime: order.createTime,
     updateTime: order.updateTime,
-    order: order.order,
+    order: options.encoded ?? encodeOrder(order.order, options.encoding ?? DEFAULT_ORDER_ENCODING),
     contentHash: order.contentHash,
     fetchedAt,
     syncedAt: new Date(fetchedAt).toISOString(),
-    ...(retentionDays ? { expiresAt: order.createTime + retentionDays * 86_400 } : {}),
+    ...orderSummary(order.order),
+    ...(options.retentionDays ? { expiresAt: order.createTime + options.retentionDays * 86_400 } : {}),
   };
 }
 
@@ -110,10 +131,24 @@ export interface VersionsRead {
 export class OrderStore {
   private readonly strategy: UpsertStrategy;
   private readonly writeConcurrency: number;
+  private readonly encoding: OrderEncoding;
+  /** Each order is encoded once, though the size check and the write both need it. */
+  private readonly encoded = new WeakMap<NormalizedOrder, unknown>();
 
   constructor(private readonly options: OrderStoreOptions) {
     this.strategy = options.strategy ?? "read-then-write";
     this.writeConcurrency = options.writeConcurrency ?? 25;
+    this.encoding = options.orderEncoding ?? DEFAULT_ORDER_ENCODING;
+  }
+
+  /** The item this store writes for `order`. */
+  itemFor(shopId: string, order: NormalizedOrder, fetchedAt: number): Record<string, unknown> {
+    let encoded = this.encoded.get(order);
+    if (encoded === undefined) {
+      encoded = encodeOrder(order.order, this.encoding);
+      this.encoded.set(order, encoded);
+    }
+    return storedItem(shopId, order, fetchedAt, { retentionDays: this.options.retentionDays, encoded });
   }
 
   /**
@@ -130,7 +165,7 @@ export class OrderStore {
   ): Promise<UpsertResult> {
     const unique = dedupeByOrderId(orders);
     const counts: UpsertCounts = { inserted: 0, updated: 0, unchanged: 0, stale: 0 };
-    let candidates: { order: NormalizedOrder; expected: Decision }[];
+    let candidates: { order: NormalizedOrder; expected: Decision | undefined }[];
     let itemsRead = 0;
     if (this.strategy === "read-then-write") {
       const known = options.versionsRead;
@@ -145,10 +180,10 @@ export class OrderStore {
         else candidates.push({ order, expected: decision });
       }
     } else {
-      candidates = unique.map((order) => ({ order, expected: "update" as Decision }));
+      candidates = unique.map((order) => ({ order, expected: undefined }));
     }
-    const outcomes = await mapWithConcurrency(candidates, this.writeConcurrency, ({ order }) =>
-      this.conditionalPut(shopId, order, fetchedAt),
+    const outcomes = await mapWithConcurrency(candidates, this.writeConcurrency, ({ order, expected }) =>
+      this.conditionalPut(shopId, order, fetchedAt, expected),
     );
     const tooLarge: NormalizedOrder[] = [];
     outcomes.forEach((outcome, index) => {
@@ -162,7 +197,7 @@ export class OrderStore {
 
   /** DynamoDB's size of the item this order would be stored as (see item-size.ts). */
   storedItemBytes(shopId: string, order: NormalizedOrder, fetchedAt: number): number {
-    return itemBytes(storedItem(shopId, order, fetchedAt, this.options.retentionDays));
+    return itemBytes(this.itemFor(shopId, order, fetchedAt));
   }
 
   /** What is stored of these orders (update time, hash, fetch time): one BatchGetItem per 100. */
@@ -192,12 +227,18 @@ export class OrderStore {
     return versions;
   }
 
+  /**
+   * One conditional PutItem. With the pre-read (`expected` known) nothing comes back on success
+   * (ReturnValues NONE: the decision is already made); without it, ALL_OLD tells inserted from updated.
+   * A failed condition returns the stored item to classify it as unchanged or stale.
+   */
   private async conditionalPut(
     shopId: string,
     order: NormalizedOrder,
     fetchedAt: number,
+    expected: Decision | undefined,
   ): Promise<Decision | "tooLarge"> {
-    const item = storedItem(shopId, order, fetchedAt, this.options.retentionDays);
+    const item = this.itemFor(shopId, order, fetchedAt);
     try {
       const response = await this.options.documents.send(
         new PutCommand({
@@ -209,10 +250,11 @@ export class OrderStore {
             ":contentHash": order.contentHash,
             ":fetchedAt": fetchedAt,
           },
-          ReturnValues: "ALL_OLD",
+          ReturnValues: expected ? "NONE" : "ALL_OLD",
           ReturnValuesOnConditionCheckFailure: "ALL_OLD",
         }),
       );
+      if (expected) return expected;
       return response.Attributes ? "update" : "insert";
     } catch (error) {
       if (isItemTooLargeError(error)) return "tooLarge";

@@ -46,6 +46,7 @@ const BAD_ENV: readonly [string, string, RegExp][] = [
   ["WORKER_CONCURRENCY", "0", /^WORKER_CONCURRENCY must be between 1 and 1000$/],
   ["SYNC_LOCK_LEASE_SECONDS", "5", /^SYNC_LOCK_LEASE_SECONDS must be between 10 and 3600$/],
   ["TIKTOK_RESULT_CAP", "ten", /^TIKTOK_RESULT_CAP must be a whole number$/],
+  ["FULL_RESYNC_PLANNER_PROBES", "10001", /^FULL_RESYNC_PLANNER_PROBES must be between 0 and 10000$/],
   ["STORE_RECIPIENT_DATA", "yes", /^STORE_RECIPIENT_DATA must be true or false$/],
   ["DETAILED_METRICS", "on", /^DETAILED_METRICS must be true or false$/],
   [

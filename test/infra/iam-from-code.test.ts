@@ -98,6 +98,9 @@ const LOCAL_TUNING: Readonly<Record<string, string>> = {
   SYNC_SETTLE_SECONDS: "0",
   SYNC_MAX_CLOCK_SKEW_SECONDS: "0",
   TIKTOK_MAX_RPS: "1000",
+  // Planners that probe (by default they make no TikTok call): the API's and the tick's planning then
+  // call TikTok, refresh tokens and finalize an empty job at once, the paths whose grants this checks.
+  FULL_RESYNC_PLANNER_PROBES: "200",
   LOG_LEVEL: "SILENT",
   POWERTOOLS_METRICS_DISABLED: "true",
   // Lambda runs Node 22; this runner may not.

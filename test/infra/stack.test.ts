@@ -191,7 +191,13 @@ function expectedTableProperties(definition: TableDefinition) {
               { AttributeName: index.partitionKey.name, KeyType: "HASH" },
               { AttributeName: index.sortKey.name, KeyType: "RANGE" },
             ],
-            Projection: { ProjectionType: "ALL" },
+            Projection:
+              index.projection.type === "KEYS_ONLY"
+                ? { ProjectionType: "KEYS_ONLY" }
+                : {
+                    ProjectionType: "INCLUDE",
+                    NonKeyAttributes: Match.arrayEquals([...index.projection.nonKeyAttributes]),
+                  },
           }))
         : Match.absent(),
     BillingMode: "PAY_PER_REQUEST",
@@ -226,6 +232,28 @@ describe("TikTokShopSyncStack (defaults)", () => {
       });
       expect(table.DeletionPolicy).toBe("Retain");
       expect(table.Properties.DeletionProtectionEnabled).toBe(true);
+    });
+
+    it("projects keys plus the order summary into both order indexes, never ALL (issue 17)", () => {
+      const id = logicalIdStartingWith(template, "AWS::DynamoDB::Table", "OrdersTable");
+      const table = resources(template, "AWS::DynamoDB::Table")[id] as Resource;
+      const indexes = table.Properties.GlobalSecondaryIndexes as {
+        IndexName: string;
+        Projection: { ProjectionType: string; NonKeyAttributes?: string[] };
+      }[];
+      expect(indexes.map((index) => index.IndexName).sort()).toEqual(["byCreateTime", "byUpdateTime"]);
+      for (const index of indexes) {
+        expect(index.Projection.ProjectionType).toBe("INCLUDE");
+        expect([...(index.Projection.NonKeyAttributes ?? [])].sort()).toEqual([
+          "currency",
+          "lineCount",
+          "status",
+          "totalAmount",
+        ]);
+      }
+      expect(JSON.stringify(template.toJSON())).not.toContain('"ProjectionType":"ALL"');
+      // The stream stays: downstream consumers read whole orders from it.
+      expect(table.Properties.StreamSpecification).toEqual({ StreamViewType: "NEW_IMAGE" });
     });
 
     it("streams new images of orders and keeps point-in-time recovery on both tables", () => {

@@ -503,6 +503,11 @@ describe("full resync on TikTok's edge behaviours", () => {
 
 /** DynamoDB's largest item. */
 const ITEM_LIMIT_BYTES = 400 * 1024;
+/**
+ * Line items that make an order's stored item larger than that: ~10 MB of JSON, ~515 KB compressed as
+ * the store writes orders (2,000, the emulator's default bulk order, now fits in ~53 KB).
+ */
+const OVERSIZED_LINE_ITEMS = 20_000;
 
 describe("oversized orders (issue 16 item 4)", () => {
   let harness: SyncHarness | undefined;
@@ -536,6 +541,7 @@ describe("oversized orders (issue 16 item 4)", () => {
     await seedCursor(active);
     const [bulk] = active.emulator.oversizeOrders({
       orderIds: [active.emulator.truthSummary(active.shopId)[70]?.id as string],
+      lineItems: OVERSIZED_LINE_ITEMS,
     });
     const bulkId = bulk?.id as string;
     const first = await completedRun(active);
@@ -580,7 +586,7 @@ describe("oversized orders (issue 16 item 4)", () => {
     });
     const active = resync;
     const bulkId = active.emulator.truthSummary(active.shop.shopId)[120]?.id as string;
-    active.emulator.oversizeOrders({ orderIds: [bulkId] });
+    active.emulator.oversizeOrders({ orderIds: [bulkId], lineItems: OVERSIZED_LINE_ITEMS });
     const job = await startFullResync(active.deps, active.shop.shopId);
     active.startWorkers();
     const progress = await active.waitForJob(job.jobId, isFinished, 45_000);
@@ -598,7 +604,7 @@ describe("oversized orders (issue 16 item 4)", () => {
     const active = await startSyncHarness({ emulator: { shops: [{ id: "shop-1", orders: 5 }] } });
     harness = active;
     const [big] = active.emulator.truthSummary(active.shopId);
-    active.emulator.oversizeOrders({ orderIds: [big?.id as string] });
+    active.emulator.oversizeOrders({ orderIds: [big?.id as string], lineItems: OVERSIZED_LINE_ITEMS });
     const normalized = active.emulator.truth(active.shopId).map((raw) => {
       const order = normalizeOrder(raw, { storeRecipientData: true });
       if ("quarantineId" in order) throw new Error(order.reason);

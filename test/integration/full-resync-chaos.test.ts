@@ -62,6 +62,10 @@ async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number, w
 describe("duplicate deliveries and a worker killed at each crash point", () => {
   const points: CrashPoint[] = ["after-upsert", "after-window-transaction", "after-send"];
   const crashes = new Map<CrashPoint, number>(points.map((point) => [point, 0]));
+  /** Crashes inside a split that keeps its page (the window's first page, written, then split). */
+  const splitCrashes = new Map<CrashPoint, number>(points.map((point) => [point, 0]));
+  /** The point each split window crashes at: the splits take the three points in turn. */
+  const splitPoint = new Map<number, CrashPoint>();
   let harness: Harness;
   beforeAll(async () => {
     harness = await createHarness({
@@ -69,13 +73,23 @@ describe("duplicate deliveries and a worker killed at each crash point", () => {
       orders: 1_000,
       emulatorClockOffsetSeconds: -600,
       visibilityTimeoutSeconds: 4,
-      settings: { pageBudget: 3 },
+      // Windows of 300 orders at most, split in two at a time: the whole-range window's first page and
+      // then its children's split again (three splits at least), each keeping the page it read.
+      settings: { pageBudget: 3, maxSplitFanout: 2 },
       wrapSqs: duplicatingSqs,
       deps: {
         // First receive only, a third of the steps per point: the redelivery must repair each one.
         crashAt: (point, context) => {
           if (context.receiveCount !== 1) return;
-          if ((context.window * 7 + context.sequence) % 3 !== points.indexOf(point)) return;
+          if (context.split) {
+            if (!splitPoint.has(context.window)) {
+              splitPoint.set(context.window, points[splitPoint.size % points.length] as CrashPoint);
+            }
+            if (splitPoint.get(context.window) !== point) return;
+            splitCrashes.set(point, (splitCrashes.get(point) ?? 0) + 1);
+          } else if ((context.window * 7 + context.sequence) % 3 !== points.indexOf(point)) {
+            return;
+          }
           crashes.set(point, (crashes.get(point) ?? 0) + 1);
           throw new SimulatedCrash(point);
         },
@@ -90,6 +104,12 @@ describe("duplicate deliveries and a worker killed at each crash point", () => {
     const progress = await harness.waitForJob(job.jobId, isFinished, 300_000);
     expect(progress.status).toBe("COMPLETED");
     for (const point of points) expect(crashes.get(point)).toBeGreaterThan(0);
+    // Splits kept their page through a crash at each point; the calls show no page read for nothing.
+    expect(progress.splits).toBeGreaterThanOrEqual(3);
+    for (const point of points) expect(splitCrashes.get(point)).toBeGreaterThan(0);
+    const windows = await harness.deps.jobs.listWindows(harness.shop.shopId, job.jobId);
+    const carrying = windows.filter((window) => (window.carried ?? 0) > 0);
+    expect(carrying.length).toBe(progress.splits);
     expect(diffOrders(await harness.stored(), harness.truth())).toEqual({
       missing: [],
       extra: [],
@@ -128,12 +148,15 @@ describe("a message that always fails", () => {
   it("reaches the DLQ, shows in status, and a redrive (resumeJob) completes the job", async () => {
     const shopId = harness.shop.shopId;
     const job = await startFullResync(harness.deps, shopId);
-    expect(job.windows).toBeGreaterThanOrEqual(3);
+    // One planned window (0), split on its first page: window 1 is its first child, carrying that page.
+    expect(job.windows).toBe(1);
     harness.startWorkers({ concurrency: 2 });
     const failed = await harness.waitForJob(job.jobId, isFinished, 240_000);
     expect(failed).toMatchObject({ status: "FAILED", windows: { failed: 1, open: 0 } });
     expect(failed.failed_windows?.[0]).toMatchObject({ window: 1 });
     expect(failed.failed_windows?.[0]?.reason).toMatch(/failed 2 times.*SimulatedCrash/);
+    expect((await harness.deps.jobs.getWindow(shopId, job.jobId, 1))?.carried).toBeGreaterThan(0);
+    expect(failed.windows.total).toBeGreaterThanOrEqual(3);
     const dlq = harness.resources.deadLetterQueueUrl;
     // SQS moves the message on the receive after its last attempt: the poller keeps polling.
     await waitUntil(async () => (await getDlqDepth(harness.resources.sqs, dlq)) === 1, 30_000, "DLQ depth 1");
@@ -188,12 +211,14 @@ describe("the SQS emulator restarted mid-job", () => {
     });
     try {
       const job = await startFullResync(deps, shopId);
-      expect(job.windows).toBeGreaterThanOrEqual(4);
+      // One planned window, split by its first page into windows of at most 200 orders.
+      expect(job.windows).toBe(1);
       await waitUntil(
         async () => ((await getJobProgress(deps, shopId, job.jobId))?.orders ?? 0) >= 200,
         60_000,
         "first pages",
       );
+      expect((await getJobProgress(deps, shopId, job.jobId))?.windows.total).toBeGreaterThanOrEqual(4);
       await sqsService.stop();
       sqsService = await startSqsEmulator({ port: sqsService.port });
       expect(await createQueues(sqs, namespace, overrides)).toEqual(queues);

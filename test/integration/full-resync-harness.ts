@@ -15,6 +15,7 @@ import {
 import { type Clock, systemClock } from "../../shared/clock";
 import { MetricsRecorder, silentLog } from "../../shared/observability/telemetry";
 import { contentHashOf } from "../../shared/orders/normalize";
+import { readStoredOrder } from "../../shared/orders/stored-order";
 import { JobStore } from "../../shared/store/job-store";
 import { OrderStore } from "../../shared/store/order-store";
 import { StateStore } from "../../shared/store/state-store";
@@ -251,15 +252,19 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
                 TableName: resources.ordersTable,
                 KeyConditionExpression: condition.expression,
                 ExpressionAttributeValues: { ":shopId": shopId, ...condition.values },
-                ProjectionExpression: "orderId, updateTime, createTime, contentHash",
                 ExclusiveStartKey: startKey,
               }),
             );
+            // Read as consumers read it; the content is hashed again, so a stored order that does not
+            // match its own contentHash attribute shows up as different.
             for (const item of page.Items ?? []) {
-              result.set(item.orderId as string, {
-                updateTime: item.updateTime as number,
-                createTime: item.createTime as number,
-                contentHash: item.contentHash as string,
+              const read = readStoredOrder(item);
+              const hash = contentHashOf(read.order);
+              result.set(read.orderId, {
+                updateTime: read.updateTime,
+                createTime: read.createTime,
+                contentHash:
+                  hash === read.contentHash ? hash : `attribute ${read.contentHash} ≠ content ${hash}`,
               });
             }
             startKey = page.LastEvaluatedKey;

@@ -165,8 +165,25 @@ describe("with the emulator's result cap at 200 per query", () => {
     expect(seen.size).toBe(N);
   });
 
-  it("sizes windows below a configured cap (no restart; floor + one partial page per window)", async () => {
+  it("by default sizes the one planned window by its first page: split there, the page kept", async () => {
     const { job, progress } = await runJob({ resultCap: 200 });
+    // The planner made no call: one window over the whole range.
+    expect(job).toMatchObject({ windows: 1, probes: 0 });
+    expect(progress).toMatchObject({ status: "COMPLETED", orders: N, unchanged: N, restarts: 0, probes: 0 });
+    expect(progress.splits).toBeGreaterThanOrEqual(1);
+    expect(progress.windows.total).toBeGreaterThanOrEqual(3);
+    // The root's first page announced the job's total.
+    expect((await harness.deps.jobs.getJob(harness.shop.shopId, job.jobId))?.expectedOrders).toBe(N);
+    expect(seen).toEqual(new Set(harness.truth().keys()));
+    const searches = harness.emulator.counters().successfulSearchCalls;
+    expect(searches).toBe(progress.successful_search_calls);
+    // No page is read for sizing alone: the floor, a partial page per extra window, and per split at most
+    // the re-read of the kept page's newest second (its first child goes on by value from there).
+    expect(searches).toBeLessThanOrEqual(Math.ceil(N / 100) + progress.windows.total - 1 + progress.splits);
+  });
+
+  it("sizes windows below a configured cap with probes (no restart; floor + one partial page per window)", async () => {
+    const { job, progress } = await runJob({ resultCap: 200, maxProbes: 200 });
     expect(job.windows).toBeGreaterThanOrEqual(3);
     // Every order read once: the table already held them, so all come back unchanged.
     expect(progress).toMatchObject({ status: "COMPLETED", orders: N, unchanged: N, restarts: 0, splits: 0 });
@@ -245,7 +262,12 @@ describe("one job per shop, date-range backfill and cancel", () => {
     expect((await harness.stored()).size).toBe(before.size);
     // The slot is free again.
     const next = await startFullResync(harness.deps, shopId, { from: 0, to: 1 });
-    expect(next.status).toBe("COMPLETED");
+    // The planner makes no call: the empty range is one window, which the workers find empty.
+    expect(next).toMatchObject({ status: "RUNNING", windows: 1 });
+    expect(await harness.waitForJob(next.jobId, isFinished)).toMatchObject({
+      status: "COMPLETED",
+      orders: 0,
+    });
   });
 });
 

@@ -1,15 +1,19 @@
 /** The local AWS twins are real: tables from the shared definition, SQS with visibility and a DLQ. */
-import { DescribeTableCommand, DescribeTimeToLiveCommand } from "@aws-sdk/client-dynamodb";
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DescribeTimeToLiveCommand,
+} from "@aws-sdk/client-dynamodb";
 import {
   ChangeMessageVisibilityCommand,
   DeleteMessageBatchCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
 } from "@aws-sdk/client-sqs";
-import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
-import { createTables } from "../../infra/local/provision";
+import { GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { createTableInput, createTables, type IndexMigration } from "../../infra/local/provision";
 import { ORDERS_TABLE, STATE_TABLE } from "../../shared/resources";
-import { createTestResources, type TestResources } from "../support/local-aws";
+import { createTestResources, type TestResources, uniqueNamespace } from "../support/local-aws";
 
 let resources: TestResources;
 
@@ -37,6 +41,82 @@ describe("DynamoDB Local", () => {
       new DescribeTimeToLiveCommand({ TableName: resources.stateTable }),
     );
     expect(ttl.TimeToLiveDescription?.AttributeName).toBe(STATE_TABLE.timeToLiveAttribute);
+  });
+
+  it("projects keys plus the order summary into both indexes (the shared definition, never ALL)", async () => {
+    const { Table } = await resources.dynamodb.send(
+      new DescribeTableCommand({ TableName: resources.ordersTable }),
+    );
+    const indexes = Table?.GlobalSecondaryIndexes ?? [];
+    expect(indexes).toHaveLength(2);
+    for (const index of indexes) {
+      expect(index.Projection?.ProjectionType).toBe("INCLUDE");
+      expect([...(index.Projection?.NonKeyAttributes ?? [])].sort()).toEqual([
+        "currency",
+        "lineCount",
+        "status",
+        "totalAmount",
+      ]);
+    }
+  });
+
+  it("rebuilds the indexes of an orders table made before issue 17 (ALL), keeping its orders", async () => {
+    const namespace = uniqueNamespace("migrate");
+    const old = createTableInput(ORDERS_TABLE, namespace);
+    await resources.dynamodb.send(
+      new CreateTableCommand({
+        ...old,
+        GlobalSecondaryIndexes: old.GlobalSecondaryIndexes?.map((index) => ({
+          ...index,
+          Projection: { ProjectionType: "ALL" },
+        })),
+      }),
+    );
+    const legacy = {
+      shopId: "shop-1",
+      orderId: "o-1",
+      status: "DELIVERED",
+      createTime: 100,
+      updateTime: 200,
+      order: { id: "o-1", status: "DELIVERED", create_time: 100, update_time: 200 },
+      contentHash: "h",
+      fetchedAt: 1,
+      syncedAt: "1970-01-01T00:00:00.001Z",
+    };
+    await resources.documents.send(new PutCommand({ TableName: old.TableName, Item: legacy }));
+    const announced: Omit<IndexMigration, "ms">[] = [];
+    const first = await createTables(resources.dynamodb, namespace, {
+      onIndexMigration: (migration) => announced.push(migration),
+    });
+    expect(first.migrated.map((migration) => [migration.indexName, migration.from, migration.to])).toEqual([
+      ["byCreateTime", "ALL", "INCLUDE(status, totalAmount, currency, lineCount)"],
+      ["byUpdateTime", "ALL", "INCLUDE(status, totalAmount, currency, lineCount)"],
+    ]);
+    expect(announced.map((migration) => migration.indexName)).toEqual(["byCreateTime", "byUpdateTime"]);
+    const { Table } = await resources.dynamodb.send(new DescribeTableCommand({ TableName: old.TableName }));
+    for (const index of Table?.GlobalSecondaryIndexes ?? []) {
+      expect(index.Projection?.ProjectionType).toBe("INCLUDE");
+      expect(index.IndexStatus).toBe("ACTIVE");
+    }
+    expect(Table?.StreamSpecification).toEqual({ StreamEnabled: true, StreamViewType: "NEW_IMAGE" });
+    // The order is still there, and the rebuilt index serves it with the summary only.
+    const { Item } = await resources.documents.send(
+      new GetCommand({ TableName: old.TableName, Key: { shopId: "shop-1", orderId: "o-1" } }),
+    );
+    expect(Item).toEqual(legacy);
+    const byUpdate = await resources.documents.send(
+      new QueryCommand({
+        TableName: old.TableName,
+        IndexName: "byUpdateTime",
+        KeyConditionExpression: "shopId = :shop AND updateTime >= :since",
+        ExpressionAttributeValues: { ":shop": "shop-1", ":since": 150 },
+      }),
+    );
+    expect(byUpdate.Items).toEqual([
+      { shopId: "shop-1", orderId: "o-1", updateTime: 200, status: "DELIVERED" },
+    ]);
+    // Once migrated, provisioning again changes nothing.
+    expect((await createTables(resources.dynamodb, namespace)).migrated).toEqual([]);
   });
 
   it("stores and reads an item, and provisioning twice keeps the data", async () => {

@@ -82,7 +82,13 @@ describe("one shop's request budget shared by tick, API and workers", () => {
         if (String(input).includes("/orders/search")) times.push(Date.now());
         return fetch(input, init);
       };
-      return harness.newRuntime({ rateShare: rateShareFor(role, WORKERS), fetch: timed });
+      // The API's planner sizes the windows by probes (maxProbes; by default it makes no call and the
+      // workers' first pages size them): so it, too, sends requests beside the tick and the workers.
+      return harness.newRuntime(
+        { rateShare: rateShareFor(role, WORKERS), fetch: timed },
+        {},
+        role === "api" ? { maxProbes: 200 } : {},
+      );
     };
     const sentBy = (role: Role) =>
       [...sent.values()]

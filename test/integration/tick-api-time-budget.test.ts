@@ -67,7 +67,8 @@ describe("a first sync planned inside a tick with slow probes", () => {
   afterAll(() => harness.close());
 
   it("stops probing in time, leaves unsized windows to the workers, and the job completes", async () => {
-    const { runtime, workerDeps } = harness.newRuntime();
+    // A planner that sizes windows by probes (by default it makes no call: nothing to cut short).
+    const { runtime, workerDeps } = harness.newRuntime({}, {}, { maxProbes: 200 });
     // The shop's cipher is asked of TikTok once (then kept in META): not part of the timing below.
     await runtime.shop("shop-plan");
     // 3.5 s per probe. 15 s of context: 12 s of deadline (planning may start, ≥ 9 s left), probes

@@ -5,6 +5,7 @@
 
 import {
   DEFAULT_RUNTIME_OPTIONS,
+  MAX_LINE_ITEMS,
   type OrderSummary,
   PAGE_TOKEN_REFUSAL_OTHER_CODE,
   PAGE_TOKEN_REFUSED,
@@ -1401,7 +1402,7 @@ describe("TikTok's edge behaviours (issue 16)", () => {
     const created = emulator.createOrders({ count: 1, shopId: SHOP_B.id, lineItems: 1_500 });
     const createdOrder = emulator.truth(SHOP_B.id).find((order) => order.id === created[0]?.id);
     expect(createdOrder?.line_items).toHaveLength(1_500);
-    expect(() => emulator.createOrders({ count: 1, lineItems: 10_001 })).toThrow("lineItems");
+    expect(() => emulator.createOrders({ count: 1, lineItems: MAX_LINE_ITEMS + 1 })).toThrow("lineItems");
   });
 
   it("same-second floods beyond the result cap, by updates (create_times spread) or by creates", async () => {

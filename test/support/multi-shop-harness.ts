@@ -15,7 +15,7 @@ import { wireFullResync } from "../../shared/app/full-resync-wiring";
 import { Runtime, type RuntimeOverrides } from "../../shared/app/runtime";
 import { parseConfig } from "../../shared/config";
 import { LogRecorder, MetricsRecorder } from "../../shared/observability/telemetry";
-import type { FullResyncDeps } from "../../shared/sync/full-resync/deps";
+import type { FullResyncDeps, FullResyncSettings } from "../../shared/sync/full-resync/deps";
 import { createTestResources, type TestResources } from "./local-aws";
 import { SharedTestClock, testSyncEnv } from "./sync-harness";
 import { diffWithTruth, type TruthDiff } from "./truth";
@@ -36,6 +36,8 @@ export interface MultiShopHarness {
       Pick<RuntimeOverrides, "authorizations" | "shops" | "tokenManager" | "rateShare" | "fetch">
     >,
     env?: Record<string, string>,
+    /** Full-resync settings beyond the config's (e.g. maxProbes: the planner sizes windows by probes). */
+    fullResync?: Partial<FullResyncSettings>,
   ): { runtime: Runtime; workerDeps: FullResyncDeps };
   startWorkers(workerDeps: FullResyncDeps, concurrency?: number): SqsPoller;
   advance(seconds: number): void;
@@ -91,7 +93,7 @@ export async function startMultiShopHarness(options: {
     metrics,
     log,
     env,
-    newRuntime(overrides = {}, extraEnv = {}) {
+    newRuntime(overrides = {}, extraEnv = {}, fullResync = {}) {
       const runtime = new Runtime(parseConfig({ ...env, ...extraEnv }), {
         clock,
         metrics,
@@ -105,7 +107,7 @@ export async function startMultiShopHarness(options: {
       });
       runtimes.push(runtime);
       const workerDeps = wireFullResync(runtime, {
-        settings: { visibilityTimeoutSeconds: VISIBILITY_TIMEOUT_SECONDS, maxReceiveCount: 5 },
+        settings: { visibilityTimeoutSeconds: VISIBILITY_TIMEOUT_SECONDS, maxReceiveCount: 5, ...fullResync },
       });
       return { runtime, workerDeps };
     },

@@ -1,15 +1,26 @@
-/** Planner sizing (probes, bisection, merging), worker split spans, the work message and job ids. */
+/** Planner sizing (probes, bisection, merging), worker split cuts and limits, the work message and job ids. */
 import type { PlannedWindow } from "../../shared/store/job-store";
-import { fullResyncSettings, type ShopAccess, windowOrderLimit } from "../../shared/sync/full-resync/deps";
+import {
+  fullResyncSettings,
+  type ShopAccess,
+  windowOrderLimit,
+  windowSplitLimits,
+} from "../../shared/sync/full-resync/deps";
 import { InvalidWorkMessageError } from "../../shared/sync/full-resync/errors";
 import { encodeWorkMessage, parseWorkMessage } from "../../shared/sync/full-resync/messages";
 import { mergeRanges, newJobId, planWindows } from "../../shared/sync/full-resync/planner";
-import { splitRange } from "../../shared/sync/full-resync/worker";
+import { splitCuts } from "../../shared/sync/full-resync/worker";
 import { TikTokInvalidRequestError, TikTokServerError } from "../../shared/tiktok/errors";
 
 const DAY = 86_400;
 const NOW = 1_760_000_000;
-const settings = fullResyncSettings({ settleSeconds: 30, visibilityTimeoutSeconds: 10, maxReceiveCount: 4 });
+// The probing planner (maxProbes > 0; the default plans one window and lets its first page size it).
+const settings = fullResyncSettings({
+  settleSeconds: 30,
+  visibilityTimeoutSeconds: 10,
+  maxReceiveCount: 4,
+  maxProbes: 200,
+});
 
 /** A fake search port answering total_count from sorted create_times (what the planner's probes read). */
 function fakeShop(createTimes: number[]): ShopAccess & { probes: { ge: number; lt: number }[] } {
@@ -216,21 +227,38 @@ describe("mergeRanges", () => {
   });
 });
 
-describe("splitRange", () => {
-  it("cuts a window into equal spans covering it exactly", () => {
-    const spans = splitRange(100, 200, 3);
-    expect(spans).toEqual([
-      { start: 100, end: 133 },
-      { start: 133, end: 166 },
-      { start: 166, end: 200 },
-    ]);
+describe("splitCuts and windowSplitLimits (a window split on its first page)", () => {
+  it("cuts after the kept page for even shares, the first child's share reduced by the page", () => {
+    // 300 orders left after the page's newest second (100), three children of 100: the first already
+    // holds 50 of its share, so it reaches only a sixth of the way; the second's share ends halfway.
+    expect(splitCuts(100, 200, 300, 50, 3)).toEqual([117, 150]);
+    expect(splitCuts(100, 200, 300, 100, 3)).toEqual([133, 167]);
   });
 
-  it("never makes spans shorter than a second", () => {
-    expect(splitRange(100, 102, 8)).toEqual([
-      { start: 100, end: 101 },
-      { start: 101, end: 102 },
-    ]);
+  it("keeps every cut strictly inside the span, one second apart at least", () => {
+    expect(splitCuts(100, 102, 1_000, 0, 8)).toEqual([101]);
+    expect(splitCuts(100, 101, 1_000, 0, 8)).toEqual([]);
+    const cuts = splitCuts(0, 50, 10_000, 0, 16);
+    expect(cuts.length).toBe(15);
+    cuts.forEach((cut, index) => {
+      expect(cut).toBeGreaterThan(index === 0 ? 0 : (cuts[index - 1] as number));
+      expect(cut).toBeLessThan(50);
+    });
+  });
+
+  it("splits above the window limit always, and a spread job's windows only well above their share", () => {
+    const limit = windowOrderLimit(settings);
+    expect(windowSplitLimits(settings, 283_300)).toEqual({
+      splitAbove: limit,
+      childTarget: Math.floor(limit * 0.96),
+    });
+    // 20,000 orders on 10 workers: six windows of 3,334 orders, split again only above 1.25 × that.
+    const spread = { ...settings, minWindows: 10 };
+    expect(windowSplitLimits(spread, 20_000)).toEqual({ splitAbove: 4_167, childTarget: 3_334 });
+    // 3,000 orders: six windows of five pages.
+    expect(windowSplitLimits(spread, 3_000)).toEqual({ splitAbove: 625, childTarget: 500 });
+    // One worker: nothing to spread, a job below the limit is never split.
+    expect(windowSplitLimits(settings, 3_000).splitAbove).toBeGreaterThan(3_000);
   });
 });
 

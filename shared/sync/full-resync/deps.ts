@@ -24,7 +24,13 @@ export interface FullResyncSettings {
   readonly pageBudget: number;
   /** Orders one query may page through (TIKTOK_RESULT_CAP); windows are sized not to exceed it. */
   readonly resultCap: number;
-  /** Planner probes at most; windows still too big are split by workers on their first page. */
+  /**
+   * Planner probes at most (default 0: none). A window's first page is its own probe — it carries
+   * total_count, and a window found too big splits there keeping the page it read — so the planner
+   * writes one window over the whole range and the workers size it. Probes (page_size 1) only cost
+   * calls; set this to size windows up front from exact counts instead (the first probe is the job's
+   * total).
+   */
   readonly maxProbes: number;
   /** Children at most when a worker splits a window. */
   readonly maxSplitFanout: number;
@@ -62,7 +68,7 @@ export function fullResyncSettings(
     pageSize: 100,
     pageBudget: 50,
     resultCap: 5_000,
-    maxProbes: 200,
+    maxProbes: 0,
     maxSplitFanout: 16,
     minWindows: 1,
     storeRecipientData: true,
@@ -78,16 +84,55 @@ export function windowOrderLimit(settings: FullResyncSettings): number {
   return Math.max(settings.pageSize, Math.min(settings.pageBudget * settings.pageSize, settings.resultCap));
 }
 
-/** Smaller windows than this cost more in probes and partial last pages than parallelism returns. */
+/** Smaller windows than this cost more in partial last pages than parallelism returns. */
 export const MIN_PAGES_PER_WINDOW = 5;
 
 /**
- * The size the planner cuts windows to for a job of `total` orders: the window limit, lowered so the
- * job spreads over `minWindows` windows when it is small, but never below MIN_PAGES_PER_WINDOW pages.
+ * Spreading a job over the workers adds windows, and every window ends on a partial page (half a call
+ * on average): a spread may spend about this share of the job's call floor on them, and may always
+ * make MIN_SPREAD_WINDOWS windows. 20,000 orders on 10 workers: 6 windows (~1.5 % more calls), not 10.
+ */
+export const SPREAD_CALL_SHARE = 0.015;
+export const MIN_SPREAD_WINDOWS = 6;
+
+/**
+ * The size windows are cut to for a job of `total` orders: the window limit, lowered so the job spreads
+ * over up to `minWindows` windows when it is small (within SPREAD_CALL_SHARE of extra calls), but never
+ * below MIN_PAGES_PER_WINDOW pages.
  */
 export function plannedWindowLimit(settings: FullResyncSettings, total: number): number {
-  const spread = Math.ceil(total / Math.max(1, settings.minWindows));
-  return Math.min(windowOrderLimit(settings), Math.max(settings.pageSize * MIN_PAGES_PER_WINDOW, spread));
+  const pages = Math.ceil(total / settings.pageSize);
+  const spread = Math.max(
+    1,
+    Math.min(settings.minWindows, Math.max(MIN_SPREAD_WINDOWS, Math.floor(2 * SPREAD_CALL_SHARE * pages))),
+  );
+  return Math.min(
+    windowOrderLimit(settings),
+    Math.max(settings.pageSize * MIN_PAGES_PER_WINDOW, Math.ceil(total / spread)),
+  );
+}
+
+/** A window sized to the API's limits is cut into children this full, so few of them exceed it. */
+export const LIMIT_FILL = 0.96;
+/** A window sized for the spread is split again only when it holds this much more than planned. */
+export const SPREAD_TOLERANCE = 1.25;
+
+/**
+ * When a window's first page shows `count` orders, for a job of `total`: it is split when `count`
+ * exceeds `splitAbove`, into children of about `childTarget` orders. Above the window limit (page budget
+ * or result cap) a split is required (DESIGN rule 8); below it only the spread asks for one, and a
+ * child a little over its share is not worth another window's partial page.
+ */
+export function windowSplitLimits(
+  settings: FullResyncSettings,
+  total: number,
+): { readonly splitAbove: number; readonly childTarget: number } {
+  const limit = windowOrderLimit(settings);
+  const planned = plannedWindowLimit(settings, total);
+  if (planned >= limit) {
+    return { splitAbove: limit, childTarget: Math.max(settings.pageSize, Math.floor(limit * LIMIT_FILL)) };
+  }
+  return { splitAbove: Math.min(limit, Math.floor(planned * SPREAD_TOLERANCE)), childTarget: planned };
 }
 
 /** Where a test stops a worker as if its process died (DESIGN rule 8 crash points). */
@@ -98,6 +143,8 @@ export interface CrashContext {
   readonly window: number;
   readonly sequence: number;
   readonly receiveCount: number;
+  /** The step splits its window on the page it read (its crash points are the split's). */
+  readonly split: boolean;
 }
 
 export interface FullResyncDeps {

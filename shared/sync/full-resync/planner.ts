@@ -1,16 +1,20 @@
 /**
  * Full-resync planner (DESIGN rules 6 and 8): takes the shop's single job slot, fixes
- * `windowEnd = now − settle`, sizes `create_time` windows with `total_count` probes, writes them to
- * the state table (the truth) and enqueues one SQS message per window.
+ * `windowEnd = now − settle`, writes the job's `create_time` windows to the state table (the truth)
+ * and enqueues one SQS message per window.
  *
- * Sizing: probe the whole range, then bisect the biggest range until every range holds at most
- * `windowOrderLimit` orders (page budget, and never more than the API's result cap). Only the left
- * half is probed — the right half's count is the parent's minus the left's (create_time windows in
- * the settled past do not change) — so empty years before a shop's first order cost one probe each.
- * Adjacent small ranges are then merged up to the limit and the windows made contiguous over the
- * whole range (gaps are proven empty), so page counts stay even and the API-call overhead is about
- * one partial page per window. A small job is cut into at least `minWindows` windows (the worker
- * concurrency) of at least MIN_PAGES_PER_WINDOW pages, so every worker has a window to page.
+ * By default (settings.maxProbes = 0) it makes no TikTok call: one window covers the whole range, and
+ * its first page — which carries total_count — sizes it. The worker writes that page and splits the
+ * window there into children sized from the count, the first of which goes on from the page's
+ * checkpoint (worker.ts, "Splitting"). Every call is then a page of orders; planning is instant, even
+ * inside the API's 29 s.
+ *
+ * With maxProbes > 0 the planner sizes windows up front with `total_count` probes (page_size 1):
+ * probe the whole range, then cut the biggest range until every range holds at most the planned
+ * window size. Only the left part is probed — the right part's count is the parent's minus the left's
+ * (create_time windows in the settled past do not change) — so empty years before a shop's first order
+ * cost one probe each. Adjacent small ranges are then merged up to the limit and the windows made
+ * contiguous over the whole range (gaps are proven empty).
  *
  * If probes run out, the caller's time runs short (a deadline: the tick's or the API request's), or a
  * sizing probe still fails after the client's retries (a flaky shop), the range stays whole and its
@@ -109,11 +113,17 @@ export async function startFullResync(
   let plan: WindowPlan;
   let windows: Awaited<ReturnType<FullResyncDeps["jobs"]["activateJob"]>>;
   try {
-    plan = await deps.apiCalls.measure(meter, () =>
-      segments
-        ? planSegments(access, segments, settings, { log: deps.log, deadline })
-        : planWindows(access, rangeStart, rangeEnd, settings, { log: deps.log, deadline }),
-    );
+    // Healing segments come with their counts (no probe; any bisection only within maxProbes); a
+    // range is one window sized by its own first page unless the planner may probe.
+    plan = segments
+      ? await deps.apiCalls.measure(meter, () =>
+          planSegments(access, segments, settings, { log: deps.log, deadline }),
+        )
+      : settings.maxProbes > 0
+        ? await deps.apiCalls.measure(meter, () =>
+            planWindows(access, rangeStart, rangeEnd, settings, { log: deps.log, deadline }),
+          )
+        : wholeRange(rangeStart, rangeEnd);
     windows = await deps.jobs.activateJob(job, plan.windows, {
       probes: plan.probes,
       apiCalls: meter.calls,
@@ -182,6 +192,14 @@ export async function startOrJoinFullResync(
     if (error instanceof JobAlreadyRunningError) return { jobId: error.runningJobId, started: false };
     throw error;
   }
+}
+
+/**
+ * The plan without probes: one window over the whole range. Its first page is its probe: the worker
+ * splits it there, keeping the page, into windows sized from that page's total_count.
+ */
+export function wholeRange(from: number, to: number): WindowPlan {
+  return { windows: [{ start: from, end: to }], probes: 0, expectedOrders: 0 };
 }
 
 export interface WindowPlan {

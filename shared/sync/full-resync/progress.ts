@@ -2,7 +2,8 @@
  * Job progress for the status route and the local progress bar. Page-level counts live on the
  * windows (so page commits never contend on the job item) and are summed here; window states are
  * counted from the windows themselves. Split parents are replaced by their children: they count
- * neither in `windows` nor in the sums of orders (their first page was not stored).
+ * neither in `windows` nor in the sums of orders (the page a split kept is counted on its first child,
+ * as `carried`); their API calls are counted.
  */
 import { GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { Clock } from "../../clock";
@@ -78,7 +79,12 @@ export async function getJobProgress(
       total +
       (window.status === "DONE"
         ? window.orders
-        : Math.max(window.orders, window.totalCount ?? window.expected ?? 0)),
+        : Math.max(
+            window.orders,
+            window.totalCount !== undefined
+              ? window.totalCount + (window.carried ?? 0)
+              : (window.expected ?? 0),
+          )),
     0,
   );
   const now = deps.clock.nowMs();

@@ -9,21 +9,26 @@
  *    the copy that committed sends the continuation (or is redelivered and re-sends it).
  * 2. Fetch the page at the stored position: `create_time_ge = lower`, `create_time_lt = end`,
  *    `sort_field=create_time&sort_order=ASC`, page_size 100, the stored page token if any.
- * 3. On the window's first page, a `total_count` above the window limit (page budget / result cap)
- *    splits the window instead (see "Splitting" below).
- * 4. Upsert the page through writePage (rule 5), skipping ids the window already wrote at `lower`.
+ * 3. Upsert the page through writePage (rule 5), skipping ids the window already wrote at `lower`.
+ * 4. On the window's first page, a `total_count` above what a window should hold splits the window
+ *    there, keeping the page just written (see "Splitting" below).
  * 5. Commit the step in one TransactWriteItems conditional on sequence s: s + 1, the next token, the
  *    checkpoint (newest create_time written and the ids at that second), counts. A last page instead
  *    closes the window and decrements the job's openWindows in the same transaction.
  * 6. Send the continuation {n, s + 1}, then let the message be acknowledged. The last window's
  *    worker finalizes the job (conditional, exactly once).
  *
- * Splitting and the result cap: windows are split only at sequence 0, on their first page's
- * total_count, into equal create_time spans (children re-check their own first page). A window that
- * has started paging is never split, so no create_time tie can straddle a split point. The planner
- * sizes windows below the cap; should a query still end early (no next token while fewer orders were
- * served than its total_count — the cap, or a cap we were not told about), the window restarts by
- * value from its checkpoint: `create_time_ge` = the newest committed create_time, skipping the ids
+ * Splitting and the result cap: a window's first page is its probe. Windows are split only at
+ * sequence 0, on that page's total_count (above the window limit — page budget, result cap — or well
+ * above the spread's share), after the page is written: in one transaction the window turns SPLIT and
+ * its children are created, the first going on by value from the page's checkpoint with the page's
+ * counts (`carried`), the others cutting the rest of the range after the page's newest second for
+ * even shares (children re-check their own first page). A window that has committed a step is never
+ * split, and no cut lies at or before the kept page's newest second, so no create_time tie can
+ * straddle a split point. No call is spent on probing: by default the planner writes one window over
+ * the whole range and the workers size it. Should a query still end early (no next token while
+ * fewer orders were served than its total_count — the cap, or a cap we were not told about), the
+ * window restarts by value from its checkpoint: `create_time_ge` = the newest committed create_time, skipping the ids
  * committed at that second. Every order of the window is therefore read: orders before the
  * checkpoint second were served, the checkpoint second is re-read whole, later ones follow. Only a
  * single second holding more orders than the cap cannot be read through create_time filters: that
@@ -46,6 +51,7 @@ import { MetricName } from "../../observability/metric-names";
 import {
   checkpointRestart,
   type JobRecord,
+  type SplitChild,
   type WindowCounts,
   type WindowCursor,
   type WindowRecord,
@@ -54,7 +60,7 @@ import { isPageTokenRefusal, TikTokRateLimitedError, TikTokReauthRequiredError }
 import { Deadline, isOutOfTime, TIME_BUDGET } from "../../time-budget";
 import { writePage } from "../page-writer";
 import { ApiCallMeter, type ApiCallSnapshot } from "../ports";
-import { type CrashPoint, type FullResyncDeps, windowOrderLimit } from "./deps";
+import { type CrashPoint, type FullResyncDeps, windowSplitLimits } from "./deps";
 import { messageFor, settleJob } from "./lifecycle";
 import { parseWorkMessage, type WorkMessage } from "./messages";
 import { sendWork } from "./work-queue";
@@ -197,12 +203,13 @@ function takeCalls(context: StepContext): Partial<WindowCounts> {
   return counts;
 }
 
-async function crash(context: StepContext, point: CrashPoint) {
+async function crash(context: StepContext, point: CrashPoint, split = false) {
   await context.deps.crashAt?.(point, {
     jobId: context.window.jobId,
     window: context.window.window,
     sequence: context.window.seq,
     receiveCount: context.receiveCount,
+    split,
   });
 }
 
@@ -295,10 +302,10 @@ async function fetchAndCommit(context: StepContext): Promise<WindowOutcome> {
     throw error;
   }
 
-  const limit = windowOrderLimit(settings);
-  if (window.seq === 0 && page.totalCount > limit && window.end - window.start > 1) {
-    return split(context, page.totalCount);
-  }
+  // The window's first page is its probe: total_count sizes it (the job's total: from the planner, the
+  // root's first page, or — at the root itself — this page).
+  const limits = windowSplitLimits(settings, context.job.expectedOrders || page.totalCount);
+  const oversized = window.seq === 0 && page.totalCount > limits.splitAbove;
 
   const skip = new Set(window.skipIds);
   const isSkipped = (order: { createTime: number; orderId: string }) =>
@@ -310,7 +317,7 @@ async function fetchAndCommit(context: StepContext): Promise<WindowOutcome> {
     deps.clock.nowMs(),
     { source: "full-resync", skip: isSkipped },
   );
-  await crash(context, "after-upsert");
+  await crash(context, "after-upsert", oversized);
 
   // The checkpoint: newest create_time written and every id written at that second.
   let lastCreateTime = window.lastCreateTime;
@@ -345,6 +352,13 @@ async function fetchAndCommit(context: StepContext): Promise<WindowOutcome> {
     queryNew: window.queryNew + fresh,
     ...(window.seq === 0 ? { totalCount: page.totalCount } : {}),
   };
+
+  if (oversized) {
+    const kept = { page, counts, checkpoint: written.valid.length > 0 ? cursor : undefined };
+    const outcome = await splitKeepingPage(context, kept, limits.childTarget);
+    if (outcome) return outcome;
+    // No second after the page's newest to cut at: the window is paged on as it is.
+  }
 
   let outcome: WindowOutcome;
   if (page.nextPageToken) {
@@ -471,53 +485,143 @@ async function restartFromCheckpoint(context: StepContext, refusal: unknown): Pr
   return "restarted";
 }
 
-/** Equal create_time spans; children check their own first page and split again if needed. */
-export function splitRange(start: number, end: number, parts: number) {
-  const count = Math.max(1, Math.min(parts, end - start));
-  const spans: { start: number; end: number }[] = [];
-  for (let index = 0; index < count; index += 1) {
-    spans.push({
-      start: start + Math.floor(((end - start) * index) / count),
-      end: start + Math.floor(((end - start) * (index + 1)) / count),
-    });
-  }
-  return spans;
+interface KeptPage {
+  readonly page: { readonly orders: readonly unknown[]; readonly totalCount: number };
+  /** The page's counts (orders, page, outcomes, API calls), as a page commit would add them. */
+  readonly counts: Partial<WindowCounts>;
+  /** The window's checkpoint after the page; undefined when the page stored no valid order. */
+  readonly checkpoint: WindowCursor | undefined;
 }
 
-async function split(context: StepContext, totalCount: number): Promise<WindowOutcome> {
+/**
+ * Where to cut [from, end) into `parts` windows for `remaining` orders spread evenly over it, the first
+ * taking `firstShare` of them: ascending cuts strictly inside (from, end). Fewer when the span is short.
+ */
+export function splitCuts(from: number, end: number, remaining: number, firstShare: number, parts: number) {
+  const cuts: number[] = [];
+  const span = end - from;
+  const share = remaining / parts;
+  for (let index = 1; index < parts; index += 1) {
+    const before = firstShare + (index - 1) * share;
+    const cut = from + Math.round((span * before) / Math.max(1, remaining));
+    const previous = cuts.at(-1) ?? from;
+    const bounded = Math.min(end - 1, Math.max(previous + 1, cut));
+    if (bounded > previous && bounded < end) cuts.push(bounded);
+  }
+  return cuts;
+}
+
+/**
+ * The window's first page showed more orders than a window should hold: split it there, keeping the
+ * page. Its orders are already written; in one transaction the window becomes SPLIT and its children
+ * are created, the first going on from the page's checkpoint (by value: `create_time_ge` = the page's
+ * newest second, skipping the ids written there) with the page's counts, the others covering the rest
+ * of the range, cut for `target` orders each by the page's total_count (orders assumed even in time
+ * after the page). Nothing is read twice but the skipped ids at that second; nothing is skipped: every
+ * cut lies after the page's newest second, so its ties stay with the first child. Crash points as for
+ * a page: a redelivery before the transaction re-reads and re-writes the page (unchanged), after it
+ * re-sends the children; a duplicate after it finds the window SPLIT and writes nothing.
+ *
+ * A page that stored no valid order (all quarantined) sets no checkpoint: the split is then made
+ * without keeping it (counts dropped, the children read it again). Returns undefined, committing
+ * nothing, when no second is left after the checkpoint to cut at.
+ */
+async function splitKeepingPage(
+  context: StepContext,
+  kept: KeptPage,
+  target: number,
+): Promise<WindowOutcome | undefined> {
   const { deps, window } = context;
-  const settings = deps.settings;
-  const parts = Math.min(
-    settings.maxSplitFanout,
-    Math.max(2, Math.ceil(totalCount / windowOrderLimit(settings))),
-  );
-  const spans = splitRange(window.start, window.end, parts);
-  const children = await deps.jobs.splitWindow(
+  const { totalCount } = kept.page;
+  // Cuts lie after the page's newest second, so that second's ties all stay with the first child.
+  const from = kept.checkpoint?.lastCreateTime ?? window.lower;
+  if (from + 1 >= window.end) return undefined;
+  const keptOrders = kept.checkpoint ? (kept.counts.orders ?? 0) : 0;
+  const parts = Math.min(deps.settings.maxSplitFanout, Math.max(2, Math.ceil(totalCount / target)));
+  // The page's orders are the query's first; the rest lie at or after its newest second.
+  const remaining = Math.max(1, totalCount - (kept.checkpoint ? kept.page.orders.length : 0));
+  const share = totalCount / parts;
+  const firstShare = Math.max(0, Math.min(remaining, share - keptOrders));
+  const cuts = splitCuts(from, window.end, remaining, firstShare, parts);
+  if (cuts.length === 0) return undefined;
+  const bounds = [window.start, ...cuts, window.end];
+  // What the first child starts with: whatever this window already carried (a page its own parent
+  // kept) plus the page just written; the window turns SPLIT and its counts leave the sums.
+  const carriedCounts = addCounts(withoutCalls(window), kept.checkpoint ? withoutCalls(kept.counts) : {});
+  const firstCursor: WindowCursor = kept.checkpoint
+    ? checkpointRestart(kept.checkpoint)
+    : {
+        lower: window.lower,
+        skipIds: window.skipIds,
+        lastCreateTime: window.lastCreateTime,
+        lastIds: window.lastIds,
+        queryServed: 0,
+        queryNew: 0,
+      };
+  const children: SplitChild[] = bounds.slice(1).map((end, index) => {
+    const span = { start: bounds[index] as number, end };
+    if (index > 0) return { ...span, expected: Math.round(share) };
+    return {
+      ...span,
+      expected: Math.round((carriedCounts.orders ?? 0) + firstShare),
+      cursor: firstCursor,
+      counts: carriedCounts,
+    };
+  });
+  const root = window.parent === undefined && context.job.expectedOrders === 0;
+  // The page's API calls (taken into its counts) stay on this window, with any made since.
+  const created = await deps.jobs.splitWindow(
     window,
-    spans.map((span) => ({ ...span, expected: Math.round(totalCount / spans.length) })),
-    takeCalls(context),
+    children,
+    addCounts(callsOf(kept.counts), takeCalls(context)),
     context.messageId,
+    root ? { expectedOrders: totalCount } : {},
   );
-  if (!children) return "duplicate";
-  deps.log.info("window split", {
+  if (!created) return "duplicate";
+  deps.log.info("window split on its first page", {
     jobId: window.jobId,
     window: window.window,
     totalCount,
-    children: children.length,
+    children: created.length,
+    keptOrders,
   });
-  await crash(context, "after-window-transaction");
+  await crash(context, "after-window-transaction", true);
   await sendWork(
     queue(deps),
-    children.map((child) => ({ message: messageFor(child) })),
+    created.map((child) => ({ message: messageFor(child) })),
   );
-  await crash(context, "after-send");
-  deps.metrics.record(
-    window.shopId,
-    MetricName.JobWindowsOpen,
-    context.job.openWindows + children.length - 1,
-    "Count",
-  );
+  await crash(context, "after-send", true);
+  recordPageMetrics(context, kept.checkpoint ? kept.counts : {}, created.length - 1);
   return "split";
+}
+
+/** Order and page counts without the API calls (those stay on the window that made them). */
+function withoutCalls(counts: Partial<WindowCounts>): Partial<WindowCounts> {
+  return {
+    orders: counts.orders ?? 0,
+    pages: counts.pages ?? 0,
+    inserted: counts.inserted ?? 0,
+    updated: counts.updated ?? 0,
+    unchanged: counts.unchanged ?? 0,
+    stale: counts.stale ?? 0,
+    quarantined: counts.quarantined ?? 0,
+  };
+}
+
+function callsOf(counts: Partial<WindowCounts>): Partial<WindowCounts> {
+  return {
+    apiCalls: counts.apiCalls ?? 0,
+    successfulSearches: counts.successfulSearches ?? 0,
+    throttled: counts.throttled ?? 0,
+  };
+}
+
+function addCounts(a: Partial<WindowCounts>, b: Partial<WindowCounts>): Partial<WindowCounts> {
+  const sum: Partial<Record<keyof WindowCounts, number>> = { ...a };
+  for (const [field, value] of Object.entries(b) as [keyof WindowCounts, number][]) {
+    sum[field] = (sum[field] ?? 0) + value;
+  }
+  return sum;
 }
 
 /** How long a page of a shop that needs re-authorizing waits before it is tried again. */
