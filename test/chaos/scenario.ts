@@ -252,11 +252,11 @@ export function chaosPlan(seed: number, orders: number, faultRate = 0.1): ChaosP
     datasetBursts,
     invalidOrders: ["id", "create_time", "update_time"],
     // One a little past DynamoDB's item limit, one well past it; the one created later is read by the
-    // incremental runs. The line items' text varies: 1,100 of them still fit some orders' items, 1,150
-    // none of 300 tried (the emulator's seed 7), so the smallest drawn is 1,200.
+    // incremental runs. Sizes as the store writes orders (compressed, docs/encoding.md): 2,000 line items
+    // fit in ~53 KB, 20,000 (~10 MB of JSON) make ~515 KB (test/integration/edge-behaviours.test.ts).
     oversized: {
-      initial: [random.int(1_200, 1_400), random.int(1_500, 3_000)],
-      created: random.int(1_200, 3_000),
+      initial: [random.int(20_000, 22_000), random.int(24_000, 32_000)],
+      created: random.int(20_000, 32_000),
     },
     events,
     sameSecondBurst,
