@@ -1,8 +1,8 @@
 /**
- * `npm run chaos -- [--seeds N] [--seed S] [--first S] [--orders N] [--fault-rate R] [--verbose]`: seeded
- * chaos runs (test/chaos/scenario.ts) against a DynamoDB Local started here (or DYNAMODB_ENDPOINT). One
- * line per seed with the faults injected, the differences of any failed seed, a summary; exit code 1 when
- * any seed failed, 2 on bad arguments.
+ * `npm run chaos -- [--seeds N] [--seed S] [--first S] [--orders N] [--fault-rate R] [--verbose]
+ * [--log-grep RE]`: seeded chaos runs (test/chaos/scenario.ts) against a DynamoDB Local started here (or
+ * DYNAMODB_ENDPOINT). One line per seed with the faults injected, the differences of any failed seed, a
+ * summary; exit code 1 when any seed failed, 2 on bad arguments.
  */
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
@@ -14,16 +14,20 @@ interface CliOptions {
   readonly orders: number;
   readonly faultRate: number;
   readonly verbose: boolean;
+  /** Prints each seed's product log lines matching this (to investigate a seed). */
+  readonly logGrep: RegExp | undefined;
 }
 
-const USAGE = `Usage: npm run chaos -- [--seeds N] [--seed S] [--first S] [--orders N] [--fault-rate R] [--verbose]
+const USAGE = `Usage: npm run chaos -- [--seeds N] [--seed S] [--first S] [--orders N] [--fault-rate R] [--verbose] [--log-grep RE]
 
   --seeds N        run N seeds, --first, --first+1, … (default 5)
   --first S        first seed of --seeds (default 1)
   --seed S         run only seed S (repeatable)
   --orders N       orders per seed (default 1500)
   --fault-rate R   share of TikTok calls failing while chaos is on (default 0.1)
-  --verbose        print each seed's plan and events as they happen`;
+  --verbose        print each seed's plan and events as they happen
+  --log-grep RE    print each seed's product log lines matching the regular expression RE (the first
+                   200, cut at 400 characters), e.g. --seed 7 --log-grep "restarting window|result cap"`;
 
 class UsageError extends Error {}
 
@@ -34,6 +38,7 @@ function parseArgs(argv: readonly string[]): CliOptions {
   let orders = 1500;
   let faultRate = 0.1;
   let verbose = false;
+  let logGrep: RegExp | undefined;
   const integer = (name: string, value: string | undefined, min: number, max: number) => {
     if (value === undefined || !/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
       throw new UsageError(`${name} needs a whole number between ${min} and ${max}, got "${value ?? ""}"`);
@@ -69,6 +74,15 @@ function parseArgs(argv: readonly string[]): CliOptions {
         index++;
         break;
       }
+      case "--log-grep":
+        if (!value) throw new UsageError("--log-grep needs a regular expression");
+        try {
+          logGrep = new RegExp(value);
+        } catch (error) {
+          throw new UsageError(`--log-grep needs a regular expression: ${(error as Error).message}`);
+        }
+        index++;
+        break;
       case "--verbose":
         verbose = true;
         break;
@@ -80,7 +94,7 @@ function parseArgs(argv: readonly string[]): CliOptions {
     }
   }
   const seeds = explicit.length > 0 ? explicit : Array.from({ length: count }, (_, index) => first + index);
-  return { seeds, orders, faultRate, verbose };
+  return { seeds, orders, faultRate, verbose, logGrep };
 }
 
 function summarize(result: ChaosResult): string {
@@ -123,6 +137,12 @@ async function main(argv: readonly string[]): Promise<number> {
         if (!options.verbose) out(describePlan(result.plan));
         out(summarize(result));
         for (const problem of result.problems) out(`    ✖ ${problem}`);
+        if (options.logGrep) {
+          const pattern = options.logGrep;
+          const matching = result.logText.split("\n").filter((line) => pattern.test(line));
+          out(`  ${matching.length} log line(s) matching ${pattern}:`);
+          for (const line of matching.slice(0, 200)) out(`    ${line.slice(0, 400)}`);
+        }
       } catch (error) {
         out(`✖ FAIL seed ${seed}: ${(error as Error).message}`);
         results.push({ seed, ok: false } as ChaosResult);

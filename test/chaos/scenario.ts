@@ -6,6 +6,12 @@
  * - ~10 % of TikTok calls fail: 5xx (500, 504), 429 with and without Retry-After, timeouts (the client's
  *   own), connection resets, malformed JSON, refused page tokens, an expired access token (refresh and
  *   rotation); and once, every access token expires for real;
+ * - TikTok's edge behaviours (issue 16): cut pages that still carry a next token (`shortPage`, possibly
+ *   empty), an order served past the window's end by a lagging index (`outOfWindowOrder`), unsorted
+ *   pages, on some seeds a silent page-size cap (`maxPageSize`), refused page tokens worded one of three
+ *   ways (`pageTokenRefusal`, by seed), bulk orders larger than a DynamoDB item (quarantined, never
+ *   stored), and two same-second floods beyond the result cap: an update flood (read by create_time) and
+ *   a create flood in several statuses (read status by status);
  * - both page-token modes (the run starts in one and flips to the other), a per-query result cap below
  *   the full resync's window size (capped queries restart by value);
  * - workers killed at every crash point of the window protocol, duplicated SQS deliveries, the SQS
@@ -23,7 +29,12 @@
  * rate-drawn fault hits, which message is in flight at a restart) is reported: the faults injected.
  */
 import { randomUUID } from "node:crypto";
-import { DeleteTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import {
+  DeleteTableCommand,
+  type DynamoDBClient,
+  ProvisionedThroughputExceededException,
+  TransactionCanceledException,
+} from "@aws-sdk/client-dynamodb";
 import {
   GetQueueAttributesCommand,
   SendMessageBatchCommand,
@@ -36,9 +47,12 @@ import { startSqsEmulator } from "../../infra/local/emulators";
 import { createQueues, createTables } from "../../infra/local/provision";
 import { type SqsPoller, startSqsPoller } from "../../infra/local/sqs-poller";
 import {
+  type BurstOptions,
   type FaultKind,
   type FaultRates,
   type InvalidOrderField,
+  PAGE_TOKEN_REFUSALS,
+  type PageTokenRefusal,
   startTikTokEmulator,
   type TikTokEmulator,
 } from "../../infra/local/tiktok-emulator";
@@ -49,13 +63,14 @@ import { runTick } from "../../shared/app/tick";
 import { createDynamoDbClient, createSqsClient } from "../../shared/aws-clients";
 import { parseConfig } from "../../shared/config";
 import { type LogPort, LogRecorder, MetricsRecorder } from "../../shared/observability/telemetry";
+import { MAX_ITEM_BYTES } from "../../shared/store/item-size";
 import type { StateStore } from "../../shared/store/state-store";
 import type { CrashPoint, FullResyncDeps } from "../../shared/sync/full-resync/deps";
 import { getJobProgress, type JobProgress } from "../../shared/sync/full-resync/progress";
 import { type IncrementalOutcome, runIncrementalSync } from "../../shared/sync/incremental";
 import type { OrderSearchPort } from "../../shared/sync/ports";
 import type { TikTokOrder } from "../../shared/tiktok/api-types";
-import { diffWithTruth } from "../support/truth";
+import { diffWithTruth, storedOrders } from "../support/truth";
 import { hashUnit, Prng } from "./prng";
 
 export interface ChaosOptions {
@@ -90,16 +105,50 @@ export interface ChaosPlan {
   readonly tokenModes: readonly ["keyset" | "offset", "keyset" | "offset"];
   readonly resultCap: number;
   readonly pageBudget: number;
+  /** Request faults (refusals) and page faults (altered answers: shortPage, outOfWindowOrder, unsortedPage). */
   readonly faultRates: FaultRates;
+  /** A silent page-size cap on some seeds (pages of at most this many orders, with a next token). */
+  readonly maxPageSize: number | null;
+  /** How refused page tokens are worded (by seed, so consecutive seeds cover all three). */
+  readonly pageTokenRefusal: PageTokenRefusal;
+  /** Same-second bursts of the generated history: below the result cap (a full resync cannot split one). */
+  readonly datasetBursts: Pick<BurstOptions, "minSize" | "maxSize">;
   readonly invalidOrders: readonly InvalidOrderField[];
+  /** Line items of the bulk orders: existing orders made oversized at the start, and one created later. */
+  readonly oversized: { readonly initial: readonly number[]; readonly created: number };
   /** Job progress (share of expected orders) at which each event fires. */
   readonly events: Readonly<Record<ChaosEvent, number>>;
+  /** More than a page of orders updated in one second, below the result cap (tokens inside a second). */
   readonly sameSecondBurst: number;
+  /** Existing orders updated in one second, beyond the result cap. */
+  readonly updateFlood: number;
+  /** Orders created in one second beyond the result cap, half of them moved on in that second. */
+  readonly createFlood: number;
   readonly duplicateRate: number;
   readonly crashRate: number;
+  /** DynamoDB faults (issue 16 items 6 and 8), injected in the product's client while chaos is on. */
+  readonly dynamoFaults: DynamoFaultRates;
 }
 
-export type ChaosEvent = "lockHolderDies" | "tokensExpire" | "tokenModeFlips" | "sqsRestart" | "burst";
+/**
+ * `transactionConflict`: a TransactWriteItems cancelled for a conflict on one of its items (never run);
+ * `tokenSaveFailure`: a save of a refreshed token pair to the TOKEN item throttled (never run). Each is
+ * the share of such writes failing.
+ */
+export interface DynamoFaultRates {
+  readonly transactionConflict: number;
+  readonly tokenSaveFailure: number;
+}
+
+export type ChaosEvent =
+  | "lockHolderDies"
+  | "tokensExpire"
+  | "tokenModeFlips"
+  | "sqsRestart"
+  | "burst"
+  | "updateFlood"
+  | "createFlood"
+  | "bulkOrder";
 
 export interface ChaosResult {
   readonly seed: number;
@@ -136,47 +185,92 @@ class SimulatedCrash extends Error {
   }
 }
 
+/** Page faults' share of the fault rate: they alter answers instead of failing calls. */
+const PAGE_FAULT_SHARE = 0.6;
+
+/** Splits `rate` over the kinds by their weights, each jittered by the seed. */
+function drawRates(random: Prng, weights: Readonly<Record<string, number>>, rate: number): FaultRates {
+  const jittered = Object.entries(weights).map(
+    ([kind, weight]) => [kind, weight * (0.5 + random.next())] as const,
+  );
+  const total = jittered.reduce((sum, [, weight]) => sum + weight, 0);
+  return Object.fromEntries(
+    jittered.map(([kind, weight]) => [kind, Math.round((weight / total) * rate * 1e4) / 1e4]),
+  ) as FaultRates;
+}
+
 export function chaosPlan(seed: number, orders: number, faultRate = 0.1): ChaosPlan {
   const random = new Prng(seed);
   const first = random.chance(0.5) ? "keyset" : "offset";
-  const weights: Record<string, number> = {
-    http500: 2,
-    http504: 1,
-    timeout: 0.6,
-    connectionReset: 0.6,
-    malformedJson: 1.5,
-    rateLimit: 1.2,
-    rateLimitNoRetryAfter: 1,
-    expiredPageToken: 1.5,
-    expiredAccessToken: 0.6,
-  };
-  const jittered = Object.entries(weights).map(([kind, weight]) => [kind, weight * (0.5 + random.next())]);
-  const total = jittered.reduce((sum, [, weight]) => sum + (weight as number), 0);
-  const faultRates = Object.fromEntries(
-    jittered.map(([kind, weight]) => [
-      kind,
-      Math.round(((weight as number) / total) * faultRate * 1e4) / 1e4,
-    ]),
-  ) as FaultRates;
+  const requestFaults = drawRates(
+    random,
+    {
+      http500: 2,
+      http504: 1,
+      timeout: 0.6,
+      connectionReset: 0.6,
+      malformedJson: 1.5,
+      rateLimit: 1.2,
+      rateLimitNoRetryAfter: 1,
+      expiredPageToken: 1.5,
+      expiredAccessToken: 0.6,
+    },
+    faultRate,
+  );
   const at = () => Math.round((0.1 + random.next() * 0.6) * 100) / 100;
+  // The cap stays above the history's create_time bursts (a full resync reads one second by create_time
+  // only) and above a page; the floods go beyond it, the burst stays between a page and the cap.
+  const datasetBursts = { minSize: 110, maxSize: 170 };
+  const resultCap = random.int(20, 30) * 10;
+  const pageBudget = random.int(7, 12);
+  const events = {
+    lockHolderDies: at(),
+    tokensExpire: at(),
+    tokenModeFlips: at(),
+    sqsRestart: at(),
+    burst: at(),
+    updateFlood: at(),
+    createFlood: at(),
+    bulkOrder: at(),
+  };
+  const sameSecondBurst = random.int(110, resultCap - 20);
+  // outOfWindowOrder applies to update_time searches only (incremental runs, the fewer): weighed up.
+  const pageFaults = drawRates(
+    random,
+    { shortPage: 1, outOfWindowOrder: 1.5, unsortedPage: 0.7 },
+    faultRate * PAGE_FAULT_SHARE,
+  );
   return {
     seed,
     orders,
     tokenModes: [first, first === "keyset" ? "offset" : "keyset"],
-    resultCap: random.int(3, 6) * 100,
-    pageBudget: random.int(7, 12),
-    faultRates,
+    resultCap,
+    pageBudget,
+    faultRates: { ...requestFaults, ...pageFaults },
+    maxPageSize: random.chance(0.5) ? random.int(4, 9) * 10 : null,
+    pageTokenRefusal: PAGE_TOKEN_REFUSALS[seed % PAGE_TOKEN_REFUSALS.length] as PageTokenRefusal,
+    datasetBursts,
     invalidOrders: ["id", "create_time", "update_time"],
-    events: {
-      lockHolderDies: at(),
-      tokensExpire: at(),
-      tokenModeFlips: at(),
-      sqsRestart: at(),
-      burst: at(),
+    // One a little past DynamoDB's item limit, one well past it; the one created later is read by the
+    // incremental runs. Sizes as the store writes orders (compressed, docs/encoding.md): 2,000 line items
+    // fit in ~53 KB, 20,000 (~10 MB of JSON) make ~515 KB (test/integration/edge-behaviours.test.ts).
+    oversized: {
+      initial: [random.int(20_000, 22_000), random.int(24_000, 32_000)],
+      created: random.int(20_000, 32_000),
     },
-    sameSecondBurst: random.int(130, 260),
+    events,
+    sameSecondBurst,
+    updateFlood: resultCap + random.int(10, 80),
+    // Each status of it (UNPAID, and the steps half of them take) stays under the cap: none is stuck.
+    createFlood: resultCap + random.int(10, 80),
     duplicateRate: 0.3,
     crashRate: 0.06,
+    // Below the stores' conflict retries (5 attempts: 0.15^5 ≈ 1e-4 a write gives up) and the token
+    // saves' (5 attempts; should all fail, the pair stays pending and in memory, then is stored later).
+    dynamoFaults: {
+      transactionConflict: Math.round((0.08 + random.next() * 0.07) * 100) / 100,
+      tokenSaveFailure: Math.round((0.3 + random.next() * 0.3) * 100) / 100,
+    },
   };
 }
 
@@ -189,9 +283,10 @@ export function describePlan(plan: ChaosPlan): string {
     .map(([event, share]) => `${event}@${Math.round(share * 100)}%`)
     .join(" ");
   return [
-    `seed ${plan.seed}: ${plan.orders} orders · page tokens ${plan.tokenModes[0]}→${plan.tokenModes[1]} · result cap ${plan.resultCap} · page budget ${plan.pageBudget}`,
+    `seed ${plan.seed}: ${plan.orders} orders · page tokens ${plan.tokenModes[0]}→${plan.tokenModes[1]}, refused as ${plan.pageTokenRefusal} · result cap ${plan.resultCap} · page budget ${plan.pageBudget} · silent page cap ${plan.maxPageSize ?? "none"}`,
     `  faults (${(Object.values(plan.faultRates).reduce((a, b) => a + (b ?? 0), 0) * 100).toFixed(1)}% of calls): ${rates}`,
-    `  events by job progress: ${events} · same-second burst ${plan.sameSecondBurst} · duplicates: the first send and ${plan.duplicateRate * 100}% of the others · crashes ${plan.crashRate * 100}% per point (each point at least once) · invalid orders without ${plan.invalidOrders.join(", ")}`,
+    `  DynamoDB faults: transaction conflicts ${(plan.dynamoFaults.transactionConflict * 100).toFixed(0)}% of transactions, token saves failing ${(plan.dynamoFaults.tokenSaveFailure * 100).toFixed(0)}%`,
+    `  events by job progress: ${events} · same-second burst ${plan.sameSecondBurst} · update flood ${plan.updateFlood} · create flood ${plan.createFlood} · duplicates: the first send and ${plan.duplicateRate * 100}% of the others · crashes ${plan.crashRate * 100}% per point (each point at least once) · invalid orders without ${plan.invalidOrders.join(", ")} · bulk orders of ${[...plan.oversized.initial, plan.oversized.created].join(", ")} line items`,
   ].join("\n");
 }
 
@@ -239,10 +334,88 @@ function duplicatingSqs(sqs: SQSClient, random: Prng, rate: number, on: () => bo
   });
 }
 
-/** A fetch that remembers every credential it carries or receives (the log scan looks for them). */
-function recordingFetch(secrets: Set<string>): typeof fetch {
+/**
+ * Fails some of the product's DynamoDB writes before they are sent (a middleware on the client, shared by
+ * the document clients built on it), while `on()`: transactions cancelled for a conflict, with the reason
+ * on one of their items and `None` on the others, as DynamoDB words it; saves of a refreshed token pair
+ * throttled (the first one always). Counted by kind.
+ */
+function injectDynamoFaults(
+  client: DynamoDBClient,
+  random: Prng,
+  rates: DynamoFaultRates,
+  on: () => boolean,
+  count: (what: string) => void,
+) {
+  let tokenSaves = 0;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (!on()) return next(args);
+      const input = args.input as { TransactItems?: unknown[]; Key?: unknown; UpdateExpression?: string };
+      if (context.commandName === "TransactWriteItemsCommand" && random.chance(rates.transactionConflict)) {
+        count("dynamo:transactionConflict");
+        const items = input.TransactItems?.length ?? 1;
+        const conflicted = random.int(0, items - 1);
+        const codes = Array.from({ length: items }, (_, index) =>
+          index === conflicted ? "TransactionConflict" : "None",
+        );
+        throw new TransactionCanceledException({
+          $metadata: { httpStatusCode: 400 },
+          message: `Transaction cancelled, please refer cancellation reasons for specific reasons [${codes.join(", ")}]`,
+          CancellationReasons: codes.map((Code) => ({ Code })),
+        });
+      }
+      // saveRefreshed: the only UpdateItem of the TOKEN item that writes a refresh token and a new version.
+      const key = JSON.stringify(input.Key ?? null);
+      const savesPair =
+        context.commandName === "UpdateItemCommand" &&
+        key.includes("AUTH#") &&
+        key.includes('"TOKEN"') &&
+        /refreshToken = :refreshToken/.test(input.UpdateExpression ?? "");
+      // The first save while chaos is on fails whatever the draw: each run shows it at least once.
+      if (savesPair && (tokenSaves++ === 0 || random.chance(rates.tokenSaveFailure))) {
+        count("dynamo:tokenSaveFailure");
+        throw new ProvisionedThroughputExceededException({
+          $metadata: { httpStatusCode: 400 },
+          message: "The level of configured provisioned throughput for the table was exceeded (injected)",
+        });
+      }
+      return next(args);
+    },
+    { step: "initialize", name: "chaosDynamoFaults", priority: "high" },
+  );
+}
+
+/**
+ * Which way an order search reads (the body's filters): `byCreateTime` reads one update_time second by
+ * create_time, `byStatus` one (update_time, create_time) second status by status; undefined otherwise.
+ */
+function searchSplit(url: URL, body: RequestInit["body"]): "byCreateTime" | "byStatus" | undefined {
+  if (!url.pathname.endsWith("/orders/search") || typeof body !== "string") return undefined;
+  let filters: Record<string, unknown>;
+  try {
+    filters = JSON.parse(body) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  if (filters.order_status !== undefined) return "byStatus";
+  const oneSecond =
+    typeof filters.update_time_ge === "number" && filters.update_time_lt === filters.update_time_ge + 1;
+  return oneSecond && url.searchParams.get("sort_field") === "create_time" ? "byCreateTime" : undefined;
+}
+
+/**
+ * A fetch that remembers every credential it carries or receives (the log scan looks for them), and
+ * reports searches that read one second in parts (the floods beyond the result cap forced them).
+ */
+function recordingFetch(
+  secrets: Set<string>,
+  onSplit: (how: "byCreateTime" | "byStatus") => void,
+): typeof fetch {
   return async (input, init) => {
     const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
+    const split = searchSplit(url, init?.body);
+    if (split) onSplit(split);
     for (const name of ["sign", "app_secret", "refresh_token", "access_token"]) {
       const value = url.searchParams.get(name);
       if (value) secrets.add(value);
@@ -299,28 +472,35 @@ async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<number> {
   );
 }
 
-async function quarantineKeys(runtime: Runtime, shopId: string): Promise<string[]> {
-  const keys: string[] = [];
+/** The shop's QUARANTINE items: order id → the size recorded (bulk orders), or undefined (invalid ones). */
+async function quarantineItems(runtime: Runtime, shopId: string): Promise<Map<string, number | undefined>> {
+  const items = new Map<string, number | undefined>();
   for await (const page of paginateQuery(
     { client: runtime.documents },
     {
       TableName: runtime.config.STATE_TABLE_NAME,
       KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
       ExpressionAttributeValues: { ":pk": `SHOP#${shopId}`, ":prefix": "QUARANTINE#" },
-      ProjectionExpression: "sk",
+      ProjectionExpression: "sk, sizeBytes",
     },
   )) {
-    for (const item of page.Items ?? []) keys.push(String(item.sk).slice("QUARANTINE#".length));
+    for (const item of page.Items ?? []) {
+      const size = item.sizeBytes;
+      items.set(String(item.sk).slice("QUARANTINE#".length), typeof size === "number" ? size : undefined);
+    }
   }
-  return keys;
+  return items;
 }
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const started = Date.now();
   const deadline = started + (options.deadlineMs ?? 240_000);
   const plan = chaosPlan(options.seed, options.orders, options.faultRate);
-  const print = options.print ?? (() => {});
-  print(describePlan(plan));
+  const report = options.print ?? (() => {});
+  // Each line after the plan says when (seconds since the start): where a slow seed spends its time.
+  const print = (line: string) =>
+    report(`${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s ${line}`);
+  report(describePlan(plan));
   const random = new Prng(options.seed).fork(0xc4a05);
   const recorder = options.log ? undefined : new LogRecorder();
   const log: LogPort = options.log ?? (recorder as LogRecorder);
@@ -339,30 +519,50 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const emulator: TikTokEmulator = await startTikTokEmulator({
       seed: options.seed,
       shops: [{ id: shopId, orders: plan.orders, historyDays: 30, burstFraction: 0.15 }],
-      bursts: { minSize: 120, maxSize: 250 },
+      bursts: plan.datasetBursts,
       log: () => {},
     });
     cleanups.push(() => emulator.stop());
     const shop = emulator.shops()[0];
     if (!shop) throw new Error("the emulator has no shop");
-    emulator.configure({ tokenMode: plan.tokenModes[0], resultCap: plan.resultCap, hangMs: 2_500 });
+    emulator.configure({
+      tokenMode: plan.tokenModes[0],
+      resultCap: plan.resultCap,
+      maxPageSize: plan.maxPageSize,
+      pageTokenRefusal: plan.pageTokenRefusal,
+      hangMs: 2_500,
+    });
     secrets.add(emulator.appSecret);
     const issued = emulator.issueTokens();
     secrets.add(issued.access_token).add(issued.refresh_token);
 
     // Invalid orders: never mutated (their stored key must stay stable), always served without a field.
+    // Taken from orders last changed over a day ago: no incremental window holds them, so no page fault
+    // (outOfWindowOrder changes an order of the page it alters) ever touches one.
     const initial = emulator.truthSummary(shopId);
+    const settled = initial.filter((order) => order.update_time < emulator.now() - 86_400);
     const invalid = new Map<string, InvalidOrderField>();
     for (const field of plan.invalidOrders) {
-      let candidate = random.pick(initial).id;
-      while (invalid.has(candidate)) candidate = random.pick(initial).id;
+      let candidate = random.pick(settled).id;
+      while (invalid.has(candidate)) candidate = random.pick(settled).id;
       invalid.set(candidate, field);
       emulator.corruptOrders({ orderIds: [candidate], field });
+    }
+    // Bulk orders larger than a DynamoDB item: expected quarantined (with their size), never stored. They
+    // may change later like any other order (re-quarantined in place).
+    for (const lineItems of plan.oversized.initial) {
+      let candidate = random.pick(initial).id;
+      while (invalid.has(candidate) || emulator.oversizedOrders(shopId).has(candidate)) {
+        candidate = random.pick(initial).id;
+      }
+      emulator.oversizeOrders({ orderIds: [candidate], lineItems, shopId });
+      count("oversizedOrders");
     }
 
     let sqsService = await startSqsEmulator();
     cleanups.push(() => sqsService.stop());
     const dynamodb: DynamoDBClient = createDynamoDbClient({ dynamodbEndpoint: options.dynamodbEndpoint });
+    injectDynamoFaults(dynamodb, random.fork(0xdd8), plan.dynamoFaults, () => chaosOn, count);
     const sqs = createSqsClient({ sqsEndpoint: sqsService.endpoint });
     cleanups.push(() => {
       dynamodb.destroy();
@@ -411,7 +611,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         log,
         dynamodb,
         sqs: duplicates,
-        fetch: recordingFetch(secrets),
+        fetch: recordingFetch(secrets, (how) => count(`incrementalSplit:${how}`)),
         credentials: {
           appKey: emulator.appKey,
           appSecret: emulator.appSecret,
@@ -470,23 +670,79 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
 
     // --- Ticks, mutations and events while chaos is on --------------------------------------------
     const outcomes: IncrementalOutcome[] = [];
+    /**
+     * DESIGN rule 4 after each completed run, not only at the end (where the overlap may have healed a
+     * loss): its cursor moved past its window, so every order the truth has inside that window is
+     * stored. Nothing changes an order while a tick runs but a page fault, which moves it past the
+     * window; so the truth now is the truth the run had to read.
+     */
+    const checkRunStoredItsWindow = async (outcome: IncrementalOutcome) => {
+      if (outcome.status !== "completed") return;
+      const { run_id, window_start, window_end } = outcome.lastRun;
+      const quarantinedIds = new Set(emulator.oversizedOrders(shopId).keys());
+      const inWindow = emulator
+        .truthSummary(shopId)
+        .filter(
+          (order) =>
+            order.update_time >= window_start &&
+            order.update_time < window_end &&
+            !invalid.has(order.id) &&
+            !quarantinedIds.has(order.id),
+        );
+      if (inWindow.length === 0) return;
+      count("runsChecked");
+      const stored = await storedOrders(tickRuntime.documents, tables.ordersTable, shopId);
+      const lost = inWindow.filter((order) => (stored.get(order.id)?.updateTime ?? -1) < order.update_time);
+      if (lost.length > 0) {
+        const seconds = [...new Set(lost.map((order) => order.update_time))].sort();
+        problems.push(
+          `run ${run_id} completed [${window_start}, ${window_end}) without storing ${lost.length} of its ${inWindow.length} orders (update_time ${seconds.slice(0, 5).join(", ")}): ${lost
+            .slice(0, 5)
+            .map((order) => order.id)
+            .join(", ")}`,
+        );
+      }
+    };
     const tick = async (runtime: Runtime) => {
+      let results: Awaited<ReturnType<typeof runTick>>;
       try {
-        for (const result of await runTick(runtime)) if (result.outcome) outcomes.push(result.outcome);
+        results = await runTick(runtime);
       } catch {
         count("failedTicks");
+        return;
+      }
+      for (const { outcome } of results) {
+        if (!outcome) continue;
+        outcomes.push(outcome);
+        await checkRunStoredItsWindow(outcome);
       }
     };
     let lastChangeSecond = emulator.now();
     const mutationRandom = random.fork(0x3e7);
+    /**
+     * Orders later mutations leave alone: the floods' orders stay in their second, so that second still
+     * holds more than the cap when a run reads it (else a burst drawn right after could thin it out
+     * before any run came by), and every run whose overlap covers it reads it in parts again.
+     */
+    const flooded = new Set<string>();
     const mutateSome = (howMany: number) => {
-      const candidates = emulator.truthSummary(shopId).filter((order) => !invalid.has(order.id));
+      const candidates = emulator
+        .truthSummary(shopId)
+        .filter((order) => !invalid.has(order.id) && !flooded.has(order.id));
       const ids = new Set<string>();
       while (ids.size < Math.min(howMany, candidates.length)) ids.add(mutationRandom.pick(candidates).id);
       const changed = emulator.mutate({ orderIds: [...ids] });
       lastChangeSecond = Math.max(lastChangeSecond, ...changed.map((order) => order.update_time));
       return changed;
     };
+
+    /** Waits for the emulator's next second: what follows at once shares one second, whole. */
+    const atSecondStart = async () => {
+      const second = emulator.now();
+      while (emulator.now() === second) await new Promise((resolve) => setTimeout(resolve, 5));
+    };
+    const ordersInSecond = (second: number) =>
+      emulator.truthSummary(shopId).filter((order) => order.update_time === second);
 
     const fired = new Set<ChaosEvent>();
     const fire = async (event: ChaosEvent) => {
@@ -512,10 +768,63 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
           break;
         }
         case "burst": {
+          await atSecondStart();
           const changed = mutateSome(plan.sameSecondBurst);
           const seconds = new Set(changed.map((order) => order.update_time));
           count("sameSecondBurstOrders", changed.length);
           if (seconds.size !== 1) problems.push(`the same-second burst spread over ${seconds.size} seconds`);
+          break;
+        }
+        case "updateFlood": {
+          // Existing orders (spread create_times) updated in one second, more than one query serves. Drawn
+          // like the other mutations (never an invalid order), as emulator.flood({source: "update"}) does.
+          await atSecondStart();
+          const changed = mutateSome(plan.updateFlood);
+          for (const order of changed) flooded.add(order.id);
+          const seconds = new Set(changed.map((order) => order.update_time));
+          const [second] = seconds;
+          const inSecond = second === undefined ? 0 : ordersInSecond(second).length;
+          count("updateFloodOrders", changed.length);
+          if (seconds.size !== 1 || inSecond <= plan.resultCap) {
+            problems.push(
+              `the update flood spread over ${seconds.size} seconds, ${inSecond} orders in its second (cap ${plan.resultCap})`,
+            );
+          }
+          break;
+        }
+        case "createFlood": {
+          // New orders in one second (create_time = update_time), beyond the cap; half of them move on in
+          // that second, so the statuses split it and none holds more than the cap (one status beyond
+          // the cap is a visible stop, not drawn here).
+          await atSecondStart();
+          const created = emulator.flood({ count: plan.createFlood, shopId, source: "create" });
+          for (const order of created) flooded.add(order.id);
+          const moved = emulator.mutate({
+            orderIds: created.filter((_, index) => index % 2 === 0).map((order) => order.id),
+          });
+          const second = created[0]?.update_time ?? 0;
+          lastChangeSecond = Math.max(lastChangeSecond, second, ...moved.map((order) => order.update_time));
+          const inSecond = ordersInSecond(second).filter((order) => order.create_time === second);
+          const byStatus = new Map<string, number>();
+          for (const order of inSecond) byStatus.set(order.status, (byStatus.get(order.status) ?? 0) + 1);
+          count("createFloodOrders", created.length);
+          count("createFloodStatuses", byStatus.size);
+          const largest = Math.max(...byStatus.values());
+          if (
+            inSecond.length < created.length ||
+            inSecond.length <= plan.resultCap ||
+            largest > plan.resultCap
+          ) {
+            problems.push(
+              `the create flood left ${inSecond.length} of ${created.length} orders in its second, statuses ${JSON.stringify(Object.fromEntries(byStatus))} (cap ${plan.resultCap})`,
+            );
+          }
+          break;
+        }
+        case "bulkOrder": {
+          const created = emulator.createOrders({ count: 1, shopId, lineItems: plan.oversized.created });
+          lastChangeSecond = Math.max(lastChangeSecond, ...created.map((order) => order.update_time));
+          count("oversizedOrders", created.length);
           break;
         }
       }
@@ -542,6 +851,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       progress = await getJobProgress(tickDeps, shopId).catch(() => undefined);
       if (!jobId && progress) {
         jobId = progress.job_id;
+        print(
+          `  seed ${options.seed}: full resync ${jobId} running, ${progress.expected_orders} orders expected`,
+        );
         // Besides the rates, each kind of fault at least once, on the next search calls (seeded order).
         const kinds = Object.keys(plan.faultRates) as FaultKind[];
         for (let index = kinds.length - 1; index > 0; index--) {
@@ -565,7 +877,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     chaosOn = false;
     emulator.configure({ faults: {} });
     emulator.clearFaultQueue();
-    print(`  seed ${options.seed}: settling`);
+    // Page faults changed orders too (outOfWindowOrder advances the order it serves): the truth says last.
+    for (const order of emulator.truthSummary(shopId)) {
+      lastChangeSecond = Math.max(lastChangeSecond, order.update_time);
+    }
+    print(
+      `  seed ${options.seed}: settling after ${outcomes.length} incremental runs (job ${progress?.status ?? "not started"}, ${Math.round(share() * 100)}%)`,
+    );
     if ((progress?.status as string | undefined) === "RUNNING" || !jobId) {
       progress = await until(
         "the full resync to finish",
@@ -578,11 +896,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         500,
       );
     }
+    print(`  seed ${options.seed}: job ${progress?.status}, draining the work queue`);
     await until(
       "the work queue to drain",
       async () => (await queueDepth(sqs, queues.workQueueUrl)) === 0,
       deadline,
     );
+    print(`  seed ${options.seed}: queue drained, waiting for a quiet tick`);
     // A tick whose window ends after the last change, and finds nothing new: the system is at rest.
     await until(
       "a quiet tick past the last change",
@@ -600,10 +920,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     await Promise.all(pollers.map((poller) => poller.stop()));
 
     // --- Check -------------------------------------------------------------------------------------
+    print(`  seed ${options.seed}: at rest, checking`);
     const truth = emulator.truth(shopId);
+    const oversized = new Set(emulator.oversizedOrders(shopId).keys());
     const checkAll = async () => {
       const found: string[] = [];
-      const expected = truth.filter((order) => !invalid.has(order.id));
+      const expected = truth.filter((order) => !invalid.has(order.id) && !oversized.has(order.id));
       const diff = await diffWithTruth(tickRuntime.documents, tables.ordersTable, shopId, expected);
       const list = (ids: readonly string[]) =>
         `${ids.length} (${ids.slice(0, 10).join(", ")}${ids.length > 10 ? ", …" : ""})`;
@@ -618,7 +940,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       if (diff.stale.length > 0) found.push(`stale orders: ${list(diff.stale)}`);
       if (diff.extra.length > 0) found.push(`extra orders: ${list(diff.extra)}`);
       if (diff.stored !== expected.length) {
-        found.push(`stored ${diff.stored} orders, the truth has ${expected.length} valid ones`);
+        found.push(
+          `stored ${diff.stored} orders, the truth has ${expected.length} valid ones that fit an item`,
+        );
       }
       found.push(
         ...(await checkStatus({
@@ -626,7 +950,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
           shopId,
           truth,
           invalid,
-          quarantined: await quarantineKeys(tickRuntime, shopId),
+          oversized,
+          quarantined: await quarantineItems(tickRuntime, shopId),
           crashes,
         })),
       );
@@ -651,6 +976,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     }
     for (const [outcome, value] of Object.entries(emulator.counters().byOutcome)) {
       if (outcome !== "ok" && outcome !== "total" && value > 0) injected[`api:${outcome}`] = value;
+    }
+    for (const [kind, value] of Object.entries(emulator.counters().faultsByKind)) {
+      injected[`fault:${kind}`] = value;
     }
     injected.apiCalls = emulator.counters().total;
     injected.lockedTicks = outcomes.filter((outcome) => outcome.status === "locked").length;
@@ -719,9 +1047,12 @@ async function dieHoldingTheLock(runtime: Runtime, shopId: string, outcomes: Inc
 /**
  * "Status counters agree with what is stored" (README "Guarantees"), on the status route's document:
  * - job: COMPLETED, no open or failed window; `orders − quarantined` (what the job stored, each order
- *   once; the value finalize writes as `records_synced`) = the valid orders of the truth in its range;
- * - `quarantined_orders` = QUARANTINE items = the invalid orders the API served, one item each;
+ *   once; the value finalize writes as `records_synced`) = the valid orders of the truth in its range
+ *   that fit an item (bulk orders are quarantined);
+ * - `quarantined_orders` = QUARANTINE items = the invalid orders the API served plus the bulk orders,
+ *   one item each; each bulk order's item records a size beyond DynamoDB's limit;
  * - last run: `records_synced` = its inserted + updated; the cursor is the run's window end, in the past;
+ *   no incremental run left stopped (`incremental_stopped` null);
  * - `dlq_depth` 0, the token not in need of re-authorization.
  * (runChaos adds: the API calls the runtimes metered = the requests the emulator received.)
  */
@@ -730,10 +1061,11 @@ async function checkStatus(input: {
   shopId: string;
   truth: readonly TikTokOrder[];
   invalid: ReadonlyMap<string, InvalidOrderField>;
-  quarantined: readonly string[];
+  oversized: ReadonlySet<string>;
+  quarantined: ReadonlyMap<string, number | undefined>;
   crashes: ReadonlyMap<CrashPoint, number>;
 }): Promise<string[]> {
-  const { runtime, shopId, truth, invalid } = input;
+  const { runtime, shopId, truth, invalid, oversized, quarantined } = input;
   const problems: string[] = [];
   const [status] = (await createSyncService(runtime).status([shopId])) as Record<string, unknown>[];
   if (!status) return ["the status route lists no shop"];
@@ -747,7 +1079,11 @@ async function checkStatus(input: {
     const from = Date.parse(job.range.from) / 1000;
     const to = Date.parse(job.range.to) / 1000;
     const inRange = truth.filter(
-      (order) => !invalid.has(order.id) && order.create_time >= from && order.create_time < to,
+      (order) =>
+        !invalid.has(order.id) &&
+        !oversized.has(order.id) &&
+        order.create_time >= from &&
+        order.create_time < to,
     ).length;
     if (job.orders - job.quarantined !== inRange) {
       problems.push(
@@ -755,14 +1091,23 @@ async function checkStatus(input: {
       );
     }
   }
-  if (status.quarantined_orders !== invalid.size || input.quarantined.length !== invalid.size) {
+  const expectedQuarantined = invalid.size + oversized.size;
+  if (status.quarantined_orders !== expectedQuarantined || quarantined.size !== expectedQuarantined) {
     problems.push(
-      `quarantined: status ${String(status.quarantined_orders)}, items ${input.quarantined.length} (${input.quarantined.join(", ")}), invalid orders served ${invalid.size}`,
+      `quarantined: status ${String(status.quarantined_orders)}, items ${quarantined.size} (${[...quarantined.keys()].join(", ")}), invalid orders served ${invalid.size} + bulk orders ${oversized.size}`,
     );
   }
   for (const [id, field] of invalid) {
-    if (field !== "id" && !input.quarantined.includes(id))
-      problems.push(`invalid order ${id} not quarantined`);
+    if (field !== "id" && !quarantined.has(id)) problems.push(`invalid order ${id} not quarantined`);
+  }
+  for (const id of oversized) {
+    const size = quarantined.get(id);
+    if (size === undefined || size <= MAX_ITEM_BYTES) {
+      problems.push(`bulk order ${id} not quarantined for its size (item: ${String(size)})`);
+    }
+  }
+  if (status.incremental_stopped !== null) {
+    problems.push(`an incremental run is left stopped: ${JSON.stringify(status.incremental_stopped)}`);
   }
   const lastRun = status.last_run as { inserted: number; updated: number; window_end: number } | null;
   if (status.sync_type !== "incremental" || !lastRun) problems.push("status shows no last incremental run");

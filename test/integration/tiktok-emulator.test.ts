@@ -850,6 +850,13 @@ describe("rate limiting and faults", () => {
     });
     expect(counters.successfulSearchCalls).toBe(1);
     expect(counters.faultsInjected).toBe(6);
+    expect(counters.faultsByKind).toEqual({
+      http500: 1,
+      http504: 1,
+      malformedJson: 1,
+      rateLimit: 2,
+      expiredAccessToken: 1,
+    });
   });
 
   it("answers 429 without Retry-After on demand (rateLimitNoRetryAfter), whatever retryAfter says", async () => {

@@ -26,6 +26,8 @@ export interface CountersSnapshot {
   /** Orders returned by successful search calls. */
   readonly ordersServed: number;
   readonly faultsInjected: number;
+  /** `faultsInjected` by fault kind (kinds never drawn are absent). */
+  readonly faultsByKind: Record<string, number>;
   /**
    * Per shop, then per endpoint: order calls by `shop_cipher`; `/shops` and token calls under every
    * shop of the grant behind their token or auth code.
@@ -77,6 +79,7 @@ export class EmulatorCounters {
   private successfulSearchCalls = 0;
   private ordersServed = 0;
   private faultsInjected = 0;
+  private faultsByKind = new Map<string, number>();
   private byShop = new Map<string, Map<string, OutcomeCounts>>();
   private log: RequestLogEntry[] = [];
   private sequence = 0;
@@ -115,8 +118,9 @@ export class EmulatorCounters {
     this.ordersServed += orders;
   }
 
-  recordFault(): void {
+  recordFault(kind: string): void {
     this.faultsInjected++;
+    this.faultsByKind.set(kind, (this.faultsByKind.get(kind) ?? 0) + 1);
   }
 
   snapshot(): CountersSnapshot {
@@ -127,6 +131,7 @@ export class EmulatorCounters {
       successfulSearchCalls: this.successfulSearchCalls,
       ordersServed: this.ordersServed,
       faultsInjected: this.faultsInjected,
+      faultsByKind: Object.fromEntries(this.faultsByKind),
       byShop: Object.fromEntries(
         [...this.byShop].map(([shopId, endpoints]) => [
           shopId,
@@ -156,6 +161,7 @@ export class EmulatorCounters {
     this.successfulSearchCalls = 0;
     this.ordersServed = 0;
     this.faultsInjected = 0;
+    this.faultsByKind = new Map();
     this.byShop = new Map();
   }
 }

@@ -889,7 +889,7 @@ class TikTokEmulatorServer implements TikTokEmulator {
     );
     let pageFault: PageFaultKind | undefined;
     if (fault !== undefined) {
-      this.counterState.recordFault();
+      this.counterState.recordFault(fault);
       // Page faults alter the page the handler serves; every other fault answers instead of it.
       if (isPageFault(fault)) pageFault = fault;
       else {
