@@ -676,7 +676,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
      * stored. Nothing changes an order while a tick runs but a page fault, which moves it past the
      * window; so the truth now is the truth the run had to read.
      */
-    const checkRunStoredItsWindow = async (outcome: IncrementalOutcome) => {
+    const outOfWindowFaults = () => emulator.counters().faultsByKind.outOfWindowOrder ?? 0;
+    let tokenModeNow = plan.tokenModes[0];
+    const checkRunStoredItsWindow = async (outcome: IncrementalOutcome, ordersMovedDuringRun: boolean) => {
       if (outcome.status !== "completed") return;
       const { run_id, window_start, window_end } = outcome.lastRun;
       const quarantinedIds = new Set(emulator.oversizedOrders(shopId).keys());
@@ -692,7 +694,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       if (inWindow.length === 0) return;
       count("runsChecked");
       const stored = await storedOrders(tickRuntime.documents, tables.ordersTable, shopId);
-      const lost = inWindow.filter((order) => (stored.get(order.id)?.updateTime ?? -1) < order.update_time);
+      let lost = inWindow.filter((order) => (stored.get(order.id)?.updateTime ?? -1) < order.update_time);
+      // DESIGN rule 2 follows page tokens only inside one second; with offset tokens an order moved out
+      // of that second mid-query (here only an outOfWindowOrder fault moves one) shifts the rest by one,
+      // so one unchanged order of that second can be skipped by this run. The contract leaves it to the
+      // next run's overlap, which the end-of-seed checks prove; this per-run check counts it instead.
+      if (lost.length > 0 && ordersMovedDuringRun && tokenModeNow === "offset") {
+        const pageSize = Math.min(100, plan.maxPageSize ?? 100);
+        const ordersInSecond = (second: number) =>
+          inWindow.filter((order) => order.update_time === second).length;
+        const shifted = lost.filter((order) => ordersInSecond(order.update_time) + 1 > pageSize);
+        if (shifted.length > 0) {
+          count("offsetShiftSkipsLeftToOverlap", shifted.length);
+          lost = lost.filter((order) => !shifted.includes(order));
+        }
+      }
       if (lost.length > 0) {
         const seconds = [...new Set(lost.map((order) => order.update_time))].sort();
         problems.push(
@@ -704,6 +720,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       }
     };
     const tick = async (runtime: Runtime) => {
+      const faultsBefore = outOfWindowFaults();
       let results: Awaited<ReturnType<typeof runTick>>;
       try {
         results = await runTick(runtime);
@@ -714,7 +731,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       for (const { outcome } of results) {
         if (!outcome) continue;
         outcomes.push(outcome);
-        await checkRunStoredItsWindow(outcome);
+        await checkRunStoredItsWindow(outcome, outOfWindowFaults() > faultsBefore);
       }
     };
     let lastChangeSecond = emulator.now();
@@ -758,6 +775,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
           break;
         case "tokenModeFlips":
           emulator.configure({ tokenMode: plan.tokenModes[1] });
+          tokenModeNow = plan.tokenModes[1];
           break;
         case "sqsRestart": {
           count("sqsRestarts");
