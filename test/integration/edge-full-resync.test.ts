@@ -7,9 +7,14 @@
  *
  * `it.failing` marks a test that reproduces a bug not fixed yet; the fix flips it to `it`.
  */
-import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import { TransactionCanceledException, TransactionConflictException } from "@aws-sdk/client-dynamodb";
 import type { SQSClient } from "@aws-sdk/client-sqs";
-import { type DynamoDBDocumentClient, QueryCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  type DynamoDBDocumentClient,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
 import { wireFullResync } from "../../shared/app/full-resync-wiring";
 import { runTick, tickFailure } from "../../shared/app/tick";
 import { systemClock } from "../../shared/clock";
@@ -159,10 +164,21 @@ describe("job store on DynamoDB Local", () => {
     expect((await store.getJob(shopId, "job-1"))?.failedWindows).toBe(0);
   });
 
-  /** The real client, except that the next `count` transactions are cancelled by a conflict on their first item. */
+  /**
+   * The real client, except that the next `count` state writes meet a conflict: a transaction is cancelled
+   * by a conflict on its first item; a single UpdateItem (a page commit touching only its window) fails
+   * with TransactionConflictException, as DynamoDB answers a write to an item a transaction holds.
+   */
   function withConflicts(count: number, shape: "reasons" | "message-only") {
     let remaining = count;
     const send = async (command: Parameters<DynamoDBDocumentClient["send"]>[0]) => {
+      if (command instanceof UpdateCommand && remaining > 0) {
+        remaining -= 1;
+        throw new TransactionConflictException({
+          message: "Transaction is ongoing for the item",
+          $metadata: { httpStatusCode: 400 },
+        });
+      }
       if (command instanceof TransactWriteCommand && remaining > 0) {
         remaining -= 1;
         const codes = (command.input.TransactItems ?? []).map((_, index) =>

@@ -58,9 +58,19 @@ describe("TikTok webhooks → DynamoDB (push)", () => {
       changes.push({ id, updateTime: changed?.update_time ?? 0, at: Date.now() });
       await sleep(40);
     }
-    const lags = await Promise.all(
-      changes.map(async (change) => (await storedAt(change.id, change.updateTime)) - change.at),
-    );
+    // One observer reads every pending order in one consistent BatchGetItem every 50 ms (not one poller
+    // per order: twenty pollers would load the DynamoDB Local the consumer writes to).
+    const seenAt = new Map<string, number>();
+    await waitFor("the 20 changed orders in DynamoDB", async () => {
+      const pending = changes.filter((change) => !seenAt.has(change.id));
+      const stored = await push.storedUpdateTimes(pending.map((change) => change.id));
+      const now = Date.now();
+      for (const change of pending) {
+        if ((stored.get(change.id) ?? -1) >= change.updateTime) seenAt.set(change.id, now);
+      }
+      return seenAt.size === changes.length ? true : undefined;
+    });
+    const lags = changes.map((change) => (seenAt.get(change.id) ?? Number.POSITIVE_INFINITY) - change.at);
     for (const [index, lag] of lags.entries()) {
       expect({ order: changes[index]?.id, withinFiveSeconds: lag <= 5_000 }).toEqual({
         order: changes[index]?.id,

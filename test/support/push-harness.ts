@@ -6,7 +6,7 @@
  * test runs one: ticks are "far apart".
  */
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
-import { GetCommand } from "@aws-sdk/lib-dynamodb";
+import { BatchGetCommand, type BatchGetCommandOutput, GetCommand } from "@aws-sdk/lib-dynamodb";
 import { makeWebhookConsumerHandler } from "../../functions/webhook-consumer/handler-core";
 import { startHttpApi } from "../../infra/local/http-server";
 import { localApiRoutes } from "../../infra/local/local-stack";
@@ -35,6 +35,8 @@ export interface PushHarness extends SyncHarness {
   storedOrder(
     orderId: string,
   ): Promise<{ updateTime: number; status: string; fetchedAt: number } | undefined>;
+  /** The stored update_time of each of these orders that is stored (one BatchGetItem, ≤ 100 ids). */
+  storedUpdateTimes(orderIds: readonly string[]): Promise<Map<string, number>>;
   /** Messages visible or in flight on the webhook queue. */
   webhookQueueDepth(): Promise<number>;
   /** Detail calls the emulator answered so far. */
@@ -102,6 +104,32 @@ export async function startPushHarness(options: HarnessOptions = {}): Promise<Pu
         }),
       );
       return Item as { updateTime: number; status: string; fetchedAt: number } | undefined;
+    },
+    async storedUpdateTimes(orderIds) {
+      const found = new Map<string, number>();
+      if (orderIds.length === 0) return found;
+      let keys: Record<string, unknown>[] | undefined = orderIds.map((orderId) => ({
+        shopId: base.shopId,
+        orderId,
+      }));
+      while (keys && keys.length > 0) {
+        const output: BatchGetCommandOutput = await resources.documents.send(
+          new BatchGetCommand({
+            RequestItems: {
+              [resources.ordersTable]: {
+                Keys: keys,
+                ConsistentRead: true,
+                ProjectionExpression: "orderId, updateTime",
+              },
+            },
+          }),
+        );
+        for (const item of output.Responses?.[resources.ordersTable] ?? []) {
+          found.set(item.orderId as string, item.updateTime as number);
+        }
+        keys = output.UnprocessedKeys?.[resources.ordersTable]?.Keys;
+      }
+      return found;
     },
     async webhookQueueDepth() {
       const { Attributes } = await resources.sqs.send(
