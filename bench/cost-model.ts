@@ -145,7 +145,7 @@ export interface CostAssumptions {
   /** Billed bytes of one stored order (measured on the emulator's orders). */
   readonly bytesPerOrder: number;
   /** Bytes of an index entry that projects only keys (table keys + index key). */
-  readonly keysOnlyIndexEntryBytes: number;
+  readonly summaryIndexEntryBytes: number;
   /** DETAILED_METRICS=true publishes OrdersUnchanged and RunDurationMs as totals. */
   readonly detailedMetrics: boolean;
 }
@@ -427,7 +427,7 @@ export function monthlyCost(inputs: CostModelInputs, shops: number): CostLine[] 
   // Storage: what the orders kept cost, whatever the ticks do.
   const itemBytes = a.bytesPerOrder + p.dynamodbItemOverheadBytes;
   const indexEntryBytes =
-    (template.orderIndexesProjectAll ? a.bytesPerOrder : a.keysOnlyIndexEntryBytes) +
+    (template.orderIndexesProjectAll ? a.bytesPerOrder : a.summaryIndexEntryBytes) +
     p.dynamodbItemOverheadBytes;
   const tableGb = (shops * a.ordersPerShop * itemBytes) / GB;
   const indexGb = (shops * a.ordersPerShop * template.orderIndexes * indexEntryBytes) / GB;
@@ -443,7 +443,7 @@ export function monthlyCost(inputs: CostModelInputs, shops: number): CostLine[] 
   });
   add({
     service: "DynamoDB",
-    item: `${template.orderIndexes} index(es) storage (${template.orderIndexesProjectAll ? "ALL projection: a full copy each" : "keys only"})`,
+    item: `${template.orderIndexes} index(es) storage (${template.orderIndexesProjectAll ? "ALL projection: a full copy each" : "keys plus the order summary"})`,
     quantity: indexGb,
     unit: "GB-month",
     monthly: indexGb * p.dynamodbStorageGbMonth,

@@ -667,7 +667,8 @@ async function main(): Promise<void> {
       tracesPerTick: 1,
       ordersPerShop: Number(values["orders-per-shop"]),
       bytesPerOrder,
-      keysOnlyIndexEntryBytes: 60,
+      // Keys (shopId, orderId, the sort key) plus status, totalAmount, currency and lineCount.
+      summaryIndexEntryBytes: 100,
       detailedMetrics: env.DETAILED_METRICS === "true",
     };
     const inputs: CostModelInputs = {

@@ -73,7 +73,7 @@ function inputs(overrides: Partial<CostModelInputs> = {}): CostModelInputs {
       tracesPerTick: 1,
       ordersPerShop: 100_000,
       bytesPerOrder: 2000,
-      keysOnlyIndexEntryBytes: 60,
+      summaryIndexEntryBytes: 60,
       detailedMetrics: false,
     },
     ...overrides,
