@@ -5,7 +5,7 @@
  * and a role with only what the check and the healing's planning need.
  */
 import type { Context } from "aws-lambda";
-import { lambdaApp } from "../../shared/app/lambda";
+import { lambdaApp, shopRunStatus } from "../../shared/app/lambda";
 import { reconcileDeadline, reconciliationFailure, runReconciliation } from "../../shared/app/reconcile";
 
 const app = lambdaApp("tiktok-shop-sync-reconcile", { role: "reconcile" });
@@ -18,13 +18,7 @@ async function reconcile(_event: unknown, context: Context) {
   if (failure) throw failure;
   return results.map((result) => ({
     shopId: result.shopId,
-    status: result.notConfigured
-      ? "not-configured"
-      : result.needsReauth
-        ? "needs-reauth"
-        : result.notReached
-          ? "not-reached"
-          : result.result?.status,
+    status: shopRunStatus(result, result.result?.status),
     ...(result.result?.reason ? { reason: result.result.reason } : {}),
     ...(result.result?.jobId ? { jobId: result.result.jobId } : {}),
   }));

@@ -1,6 +1,6 @@
 /** Scheduled tick (EventBridge Scheduler): reconcile full-resync jobs, then incremental sync per shop. */
 import type { Context } from "aws-lambda";
-import { lambdaApp } from "../../shared/app/lambda";
+import { lambdaApp, shopRunStatus } from "../../shared/app/lambda";
 import { runTick, tickDeadline, tickFailure } from "../../shared/app/tick";
 
 const app = lambdaApp("tiktok-shop-sync-tick", { role: "tick" });
@@ -14,13 +14,7 @@ async function tick(_event: unknown, context: Context) {
   if (failure) throw failure;
   return results.map((result) => ({
     shopId: result.shopId,
-    status: result.notConfigured
-      ? "not-configured"
-      : result.needsReauth
-        ? "needs-reauth"
-        : result.notReached
-          ? "not-reached"
-          : result.outcome?.status,
+    status: shopRunStatus(result, result.outcome?.status),
   }));
 }
 

@@ -167,3 +167,14 @@ export function lambdaApp(serviceName: string, options: LambdaAppOptions) {
     },
   };
 }
+
+/** What a scheduled function reports for one shop: why it did not run, or the status of its run. */
+export function shopRunStatus(
+  result: { readonly notConfigured?: boolean; readonly needsReauth?: boolean; readonly notReached?: boolean },
+  runStatus: string | undefined,
+): string | undefined {
+  if (result.notConfigured) return "not-configured";
+  if (result.needsReauth) return "needs-reauth";
+  if (result.notReached) return "not-reached";
+  return runStatus;
+}
