@@ -42,8 +42,11 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import { paginateQuery } from "@aws-sdk/lib-dynamodb";
+import { makeWebhookConsumerHandler } from "../../functions/webhook-consumer/handler-core";
 import { makeWorkerHandler } from "../../functions/worker/handler-core";
 import { startSqsEmulator } from "../../infra/local/emulators";
+import { startHttpApi } from "../../infra/local/http-server";
+import { localApiRoutes } from "../../infra/local/local-stack";
 import { createQueues, createTables } from "../../infra/local/provision";
 import { type SqsPoller, startSqsPoller } from "../../infra/local/sqs-poller";
 import {
@@ -57,12 +60,16 @@ import {
   type TikTokEmulator,
 } from "../../infra/local/tiktok-emulator";
 import { wireFullResync } from "../../shared/app/full-resync-wiring";
+import { pushStatsStore } from "../../shared/app/push-status";
 import { Runtime } from "../../shared/app/runtime";
 import { createSyncService } from "../../shared/app/service";
 import { runTick } from "../../shared/app/tick";
+import { webhookConsumerDeps, webhookReceiver } from "../../shared/app/webhook-wiring";
 import { createDynamoDbClient, createSqsClient } from "../../shared/aws-clients";
 import { parseConfig } from "../../shared/config";
+import { makeApiHandler } from "../../shared/http/api";
 import { type LogPort, LogRecorder, MetricsRecorder } from "../../shared/observability/telemetry";
+import { WEBHOOK_BATCH_SIZE, WEBHOOK_BATCHING_WINDOW_SECONDS } from "../../shared/resources";
 import { MAX_ITEM_BYTES } from "../../shared/store/item-size";
 import type { StateStore } from "../../shared/store/state-store";
 import type { CrashPoint, FullResyncDeps } from "../../shared/sync/full-resync/deps";
@@ -70,6 +77,8 @@ import { getJobProgress, type JobProgress } from "../../shared/sync/full-resync/
 import { type IncrementalOutcome, runIncrementalSync } from "../../shared/sync/incremental";
 import type { OrderSearchPort } from "../../shared/sync/ports";
 import type { TikTokOrder } from "../../shared/tiktok/api-types";
+import { PUSH_CONCURRENCY } from "../../shared/tiktok/rate-budget";
+import { WEBHOOK_PATH } from "../../shared/webhooks/receiver";
 import { diffWithTruth, storedOrders } from "../support/truth";
 import { hashUnit, Prng } from "./prng";
 
@@ -128,6 +137,16 @@ export interface ChaosPlan {
   readonly crashRate: number;
   /** DynamoDB faults (issue 16 items 6 and 8), injected in the product's client while chaos is on. */
   readonly dynamoFaults: DynamoFaultRates;
+  /** Push (issue 18): the emulator's signed webhooks, some dropped, some delivered twice, reordered. */
+  readonly webhooks: ChaosWebhooks;
+}
+
+export interface ChaosWebhooks {
+  readonly dropRate: number;
+  readonly duplicateRate: number;
+  readonly delayMs: number;
+  /** Deliveries closer together than this can swap order. */
+  readonly jitterMs: number;
 }
 
 /**
@@ -273,6 +292,13 @@ export function chaosPlan(seed: number, orders: number, faultRate = 0.1): ChaosP
       transactionConflict: Math.round((0.08 + random.next() * 0.07) * 100) / 100,
       tokenSaveFailure: Math.round((0.3 + random.next() * 0.3) * 100) / 100,
     },
+    // Drawn last, so the plan above stays what it was for a seed.
+    webhooks: {
+      dropRate: Math.round((0.18 + random.next() * 0.04) * 100) / 100,
+      duplicateRate: Math.round((0.15 + random.next() * 0.15) * 100) / 100,
+      delayMs: random.int(50, 300),
+      jitterMs: random.int(200, 800),
+    },
   };
 }
 
@@ -287,6 +313,7 @@ export function describePlan(plan: ChaosPlan): string {
   return [
     `seed ${plan.seed}: ${plan.orders} orders · page tokens ${plan.tokenModes[0]}→${plan.tokenModes[1]}, refused as ${plan.pageTokenRefusal} · result cap ${plan.resultCap} · page budget ${plan.pageBudget} · silent page cap ${plan.maxPageSize ?? "none"}`,
     `  faults (${(Object.values(plan.faultRates).reduce((a, b) => a + (b ?? 0), 0) * 100).toFixed(1)}% of calls): ${rates}`,
+    `  webhooks: ${(plan.webhooks.dropRate * 100).toFixed(0)}% dropped, ${(plan.webhooks.duplicateRate * 100).toFixed(0)}% delivered twice, delay ${plan.webhooks.delayMs} ms + jitter up to ${plan.webhooks.jitterMs} ms`,
     `  DynamoDB faults: transaction conflicts ${(plan.dynamoFaults.transactionConflict * 100).toFixed(0)}% of transactions, token saves failing ${(plan.dynamoFaults.tokenSaveFailure * 100).toFixed(0)}%`,
     `  events by job progress: ${events} · same-second burst ${plan.sameSecondBurst} · update flood ${plan.updateFlood} · create flood ${plan.createFlood} · duplicates: the first send and ${plan.duplicateRate * 100}% of the others · crashes ${plan.crashRate * 100}% per point (each point at least once) · invalid orders without ${plan.invalidOrders.join(", ")} · bulk orders of ${[...plan.oversized.initial, plan.oversized.created].join(", ")} line items`,
   ].join("\n");
@@ -593,6 +620,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       STATE_TABLE_NAME: tables.stateTable,
       WORK_QUEUE_URL: queues.workQueueUrl,
       DEAD_LETTER_QUEUE_URL: queues.deadLetterQueueUrl,
+      WEBHOOK_QUEUE_URL: queues.webhookQueueUrl,
       SYNC_SETTLE_SECONDS: "1",
       SYNC_MAX_CLOCK_SKEW_SECONDS: "0",
       SYNC_OVERLAP_SECONDS: "300",
@@ -667,6 +695,37 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     };
     startPoller();
     cleanups.push(() => Promise.all(pollers.map((poller) => poller.stop())).then(() => {}));
+
+    // Push, wired as `npm start` does: the HTTP API's webhook route -> webhook queue -> the consumer under
+    // the SQS poller with the deployed batching; the emulator announces its changes there, signed.
+    const webhookRuntime = newRuntime();
+    const api = await startHttpApi(
+      localApiRoutes({
+        api: makeApiHandler({ service: createSyncService(webhookRuntime), log }),
+        webhook: webhookReceiver({
+          loadCredentials: async () => ({ appKey: emulator.appKey, appSecret: emulator.appSecret }),
+          sqs,
+          queueUrl: queues.webhookQueueUrl,
+          metrics,
+          log,
+        }),
+      }),
+      { port: 0 },
+    );
+    cleanups.push(() => api.close());
+    pollers.push(
+      startSqsPoller({
+        sqs,
+        queueUrl: queues.webhookQueueUrl,
+        handler: makeWebhookConsumerHandler(webhookConsumerDeps(webhookRuntime)),
+        batchSize: WEBHOOK_BATCH_SIZE,
+        batchingWindowMs: WEBHOOK_BATCHING_WINDOW_SECONDS * 1000,
+        concurrency: PUSH_CONCURRENCY,
+        waitTimeSeconds: 1,
+        log,
+      }),
+    );
+    emulator.configure({ webhooks: { url: `${api.url}${WEBHOOK_PATH}`, ...plan.webhooks } });
 
     emulator.configure({ faults: plan.faultRates });
 
@@ -916,10 +975,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         500,
       );
     }
-    print(`  seed ${options.seed}: job ${progress?.status}, draining the work queue`);
+    print(`  seed ${options.seed}: job ${progress?.status}, draining the work and webhook queues`);
+    // Nothing changes any more: every webhook still due is delivered (or given up), then consumed.
+    await until("webhook deliveries to end", async () => emulator.webhookCounters().pending === 0, deadline);
     await until(
-      "the work queue to drain",
-      async () => (await queueDepth(sqs, queues.workQueueUrl)) === 0,
+      "the work and webhook queues to drain",
+      async () =>
+        (await queueDepth(sqs, queues.workQueueUrl)) === 0 &&
+        (await queueDepth(sqs, queues.webhookQueueUrl)) === 0,
       deadline,
     );
     print(`  seed ${options.seed}: queue drained, waiting for a quiet tick`);
@@ -980,7 +1043,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const checked = await checkAll();
     problems.push(...checked.found);
     // api_calls counts every HTTP request sent to TikTok, retries, timeouts and refreshes included.
-    const metered = [tickRuntime, otherTickRuntime, workerRuntime].reduce(
+    const metered = [tickRuntime, otherTickRuntime, workerRuntime, webhookRuntime].reduce(
       (total, runtime) => total + runtime.apiCalls.calls,
       0,
     );
@@ -1006,6 +1069,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     injected.windowRestarts = progress?.restarts ?? 0;
     injected.windowSplits = progress?.splits ?? 0;
     if (injected.lockedTicks === 0) problems.push("no tick ever found the dead holder's lock");
+    // Push really ran: webhooks delivered (some dropped, some twice), consumed, orders refreshed by them.
+    const webhookCounts = emulator.webhookCounters();
+    for (const kind of ["emitted", "delivered", "dropped", "duplicated", "failed"] as const) {
+      injected[`webhooks:${kind}`] = webhookCounts[kind];
+    }
+    const push = await pushStatsStore(webhookRuntime).get(shopId);
+    injected["push:ordersRefreshed"] = push?.orders_refreshed ?? 0;
+    if (webhookCounts.delivered === 0) problems.push("no webhook was delivered");
+    if (!push || push.orders_refreshed === 0) {
+      problems.push(`webhooks refreshed no order (push status: ${JSON.stringify(push ?? null)})`);
+    }
     const logText = recorder?.text() ?? "";
     const personalData = personalDataOf(truth);
     if (recorder) problems.push(...scanLogs(logText, secrets, personalData));

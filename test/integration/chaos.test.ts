@@ -1,6 +1,6 @@
 /**
  * The chaos suite inside `npm test`: three fixed seeds of test/chaos/scenario.ts (a few thousand orders in
- * all), every fault at once; after the settle DynamoDB must equal the emulator's truth and the status
+ * all), every fault at once, push included (webhooks dropped, duplicated, reordered); after the settle DynamoDB must equal the emulator's truth and the status
  * document must agree with what is stored. `npm run chaos -- --seeds N` runs more seeds.
  *
  * The first seed also:
@@ -93,6 +93,11 @@ async function runSeed(
     // DynamoDB: transactions cancelled for a conflict, saves of a refreshed token pair failing.
     "dynamo:transactionConflict",
     "dynamo:tokenSaveFailure",
+    // Push (issue 18): signed webhooks delivered, ~20 % dropped, some twice; the consumer refreshed orders.
+    "webhooks:delivered",
+    "webhooks:dropped",
+    "webhooks:duplicated",
+    "push:ordersRefreshed",
   ];
   const missing = required.filter((what) => !((result.injected[what] ?? 0) > 0));
   expect({ seed, notInjected: missing }).toEqual({ seed, notInjected: [] });
