@@ -70,6 +70,15 @@ export interface WebhookCounters {
 /** Deliveries kept in the log. */
 const LOG_SIZE = 5_000;
 
+/** An event the emulator sends: its type, shop and data; id and time are drawn when absent. */
+export interface EmulatedWebhookEvent {
+  readonly type: number;
+  readonly shopId: string;
+  readonly data?: Record<string, unknown>;
+  readonly notificationId?: string;
+  readonly timestamp?: number;
+}
+
 export class WebhookSender {
   private options: WebhookOptions | null = null;
   private random: SeededRandom;
@@ -135,31 +144,13 @@ export class WebhookSender {
    * Sends one event (any type) now, without the drop/duplicate faults: what tests use for types 3, 6,
    * 7, unknown shops and the like. Needs a URL (configured, or given here).
    */
-  send(
-    event: {
-      type: number;
-      shopId: string;
-      data?: Record<string, unknown>;
-      notificationId?: string;
-      timestamp?: number;
-    },
-    url?: string,
-  ): WebhookDelivery {
+  send(event: EmulatedWebhookEvent, url?: string): WebhookDelivery {
     const target = url ?? this.options?.url;
     if (!target) throw new Error("no webhook URL configured");
     return this.emit(event, { faults: false, url: target });
   }
 
-  private emit(
-    event: {
-      type: number;
-      shopId: string;
-      data?: Record<string, unknown>;
-      notificationId?: string;
-      timestamp?: number;
-    },
-    how: { faults: boolean; url?: string },
-  ): WebhookDelivery {
+  private emit(event: EmulatedWebhookEvent, how: { faults: boolean; url?: string }): WebhookDelivery {
     const options = this.options ?? { url: how.url ?? "" };
     const url = how.url ?? options.url;
     this.notificationSeq += 1;
