@@ -18,7 +18,8 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  QueryCommand,
+  paginateQuery,
+  type QueryCommandInput,
   TransactWriteCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
@@ -401,45 +402,39 @@ export class StateStore {
   async quarantinedCreateTimes(shopId: string): Promise<{ createTimes: number[]; unplaced: number }> {
     const createTimes: number[] = [];
     let unplaced = 0;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.options.documents.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
-          ExpressionAttributeValues: { ":pk": stateKeys.shop(shopId), ":prefix": "QUARANTINE#" },
-          ProjectionExpression: "createTime, #raw",
-          ExpressionAttributeNames: { "#raw": "raw" },
-          ExclusiveStartKey: startKey,
-        }),
-      );
+    for await (const page of this.quarantinePages(shopId, {
+      ProjectionExpression: "createTime, #raw",
+      ExpressionAttributeNames: { "#raw": "raw" },
+    })) {
       for (const item of page.Items ?? []) {
         const createTime = typeof item.createTime === "number" ? item.createTime : createTimeOfRaw(item.raw);
         if (createTime === undefined) unplaced += 1;
         else createTimes.push(createTime);
       }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    }
     return { createTimes: createTimes.sort((a, b) => a - b), unplaced };
   }
 
   async countQuarantined(shopId: string): Promise<number> {
     let count = 0;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.options.documents.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
-          ExpressionAttributeValues: { ":pk": stateKeys.shop(shopId), ":prefix": "QUARANTINE#" },
-          Select: "COUNT",
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      count += page.Count ?? 0;
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    for await (const page of this.quarantinePages(shopId, { Select: "COUNT" })) count += page.Count ?? 0;
     return count;
+  }
+
+  /** Every page of the shop's QUARANTINE# items, with the given projection or select. */
+  private quarantinePages(
+    shopId: string,
+    read: Pick<QueryCommandInput, "ProjectionExpression" | "ExpressionAttributeNames" | "Select">,
+  ) {
+    return paginateQuery(
+      { client: this.options.documents },
+      {
+        TableName: this.table,
+        KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues: { ":pk": stateKeys.shop(shopId), ":prefix": "QUARANTINE#" },
+        ...read,
+      },
+    );
   }
 }
 
