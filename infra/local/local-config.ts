@@ -18,6 +18,8 @@ export interface LocalOptions {
   readonly emulatorCreatesPerSecond: number;
   /** The built-in emulator sends signed webhooks for its changes to the local API. */
   readonly emulatorWebhooks: boolean;
+  /** The local orders table gets its DynamoDB stream (off by default: see provision.ts). */
+  readonly ordersStream: boolean;
 }
 
 /** The local app credentials the built-in TikTok emulator is started with. */
@@ -55,6 +57,10 @@ export const localEnvSchema = z.object({
     .enum(["true", "false", "1", "0"], { message: "EMULATOR_WEBHOOKS must be true or false" })
     .transform((value) => value === "true" || value === "1")
     .default(true),
+  LOCAL_ORDERS_STREAM: z
+    .enum(["true", "false", "1", "0"], { message: "LOCAL_ORDERS_STREAM must be true or false" })
+    .transform((value) => value === "true" || value === "1")
+    .default(false),
 });
 
 function withoutBlanks(env: NodeJS.ProcessEnv): Record<string, string> {
@@ -86,6 +92,7 @@ export function parseLocalOptions(argv: readonly string[], env: NodeJS.ProcessEn
     emulatorUpdatesPerSecond: parsed.data.EMULATOR_UPDATES_PER_SECOND,
     emulatorCreatesPerSecond: parsed.data.EMULATOR_CREATES_PER_SECOND,
     emulatorWebhooks: parsed.data.EMULATOR_WEBHOOKS,
+    ordersStream: parsed.data.LOCAL_ORDERS_STREAM,
   };
 }
 

@@ -307,6 +307,7 @@ export async function startLocalStack(input: {
     });
     // A data folder from before issue 17 holds an orders table whose indexes project ALL: rebuilt once.
     const tables = await createTables(dynamodb, LOCAL_NAMESPACE, {
+      streams: options.ordersStream,
       onIndexMigration: (migration) =>
         terminal.line(
           `  migrating ${migration.tableName} index ${migration.indexName}: ${migration.from} → ${migration.to} ` +

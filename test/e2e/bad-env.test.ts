@@ -64,6 +64,7 @@ const BAD_ENV: readonly [string, string, RegExp][] = [
   ["EMULATOR_UPDATES_PER_SECOND", "-2", /^EMULATOR_UPDATES_PER_SECOND must be a number ≥ 0$/],
   ["EMULATOR_CREATES_PER_SECOND", "5000", /^EMULATOR_CREATES_PER_SECOND must be at most 1000$/],
   ["EMULATOR_WEBHOOKS", "maybe", /^EMULATOR_WEBHOOKS must be true or false$/],
+  ["LOCAL_ORDERS_STREAM", "yes", /^LOCAL_ORDERS_STREAM must be true or false$/],
 ];
 const LOCAL_ONLY = new Set(Object.keys(localEnvSchema.shape));
 const CREDENTIALS = /APP_KEY|APP_SECRET|ACCESS_TOKEN|REFRESH_TOKEN/;

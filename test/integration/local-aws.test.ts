@@ -25,7 +25,7 @@ beforeAll(async () => {
 afterAll(() => resources.destroy());
 
 describe("DynamoDB Local", () => {
-  it("creates the orders table with the keys, GSIs and stream of the shared definition", async () => {
+  it("creates the orders table with the keys and GSIs of the shared definition, its stream off locally", async () => {
     const { Table } = await resources.dynamodb.send(
       new DescribeTableCommand({ TableName: resources.ordersTable }),
     );
@@ -37,7 +37,7 @@ describe("DynamoDB Local", () => {
       "byCreateTime",
       "byUpdateTime",
     ]);
-    expect(Table?.StreamSpecification).toEqual({ StreamEnabled: true, StreamViewType: "NEW_IMAGE" });
+    expect(Table?.StreamSpecification?.StreamEnabled ?? false).toBe(false);
     expect(Table?.BillingModeSummary?.BillingMode).toBe("PAY_PER_REQUEST");
     const ttl = await resources.dynamodb.send(
       new DescribeTimeToLiveCommand({ TableName: resources.stateTable }),
@@ -113,7 +113,8 @@ describe("DynamoDB Local", () => {
       expect(index.Projection?.ProjectionType).toBe("INCLUDE");
       expect(index.IndexStatus).toBe("ACTIVE");
     }
-    expect(Table?.StreamSpecification).toEqual({ StreamEnabled: true, StreamViewType: "NEW_IMAGE" });
+    // Made with the stream on (as before it was off locally): switched off, the order kept.
+    expect(Table?.StreamSpecification?.StreamEnabled ?? false).toBe(false);
     // The order is still there, and the rebuilt index serves it with the summary only.
     const { Item } = await resources.documents.send(
       new GetCommand({ TableName: old.TableName, Key: { shopId: "shop-1", orderId: "o-1" } }),
@@ -133,6 +134,24 @@ describe("DynamoDB Local", () => {
     // Once migrated, provisioning again changes nothing.
     expect((await createTables(resources.dynamodb, namespace)).migrated).toEqual([]);
   }
+
+  it("gives the orders table its NEW_IMAGE stream when asked, and switches it off again keeping the data", async () => {
+    const namespace = uniqueNamespace("stream");
+    const { ordersTable } = await createTables(resources.dynamodb, namespace, { streams: true });
+    const describe = async () =>
+      (await resources.dynamodb.send(new DescribeTableCommand({ TableName: ordersTable }))).Table;
+    expect((await describe())?.StreamSpecification).toEqual({ StreamEnabled: true, StreamViewType: "NEW_IMAGE" });
+    const item = { shopId: "shop-1", orderId: "o-1", updateTime: 1, createTime: 1 };
+    await resources.documents.send(new PutCommand({ TableName: ordersTable, Item: item }));
+    await createTables(resources.dynamodb, namespace);
+    expect((await describe())?.StreamSpecification?.StreamEnabled ?? false).toBe(false);
+    await createTables(resources.dynamodb, namespace, { streams: true });
+    expect((await describe())?.StreamSpecification).toEqual({ StreamEnabled: true, StreamViewType: "NEW_IMAGE" });
+    const { Item } = await resources.documents.send(
+      new GetCommand({ TableName: ordersTable, Key: { shopId: "shop-1", orderId: "o-1" } }),
+    );
+    expect(Item).toEqual(item);
+  });
 
   it("stores and reads an item, and provisioning twice keeps the data", async () => {
     await resources.documents.send(

@@ -54,6 +54,11 @@ export interface FullResyncSettings {
   readonly maxRestartsWithoutProgress: number;
   /** A job still planning after this long was interrupted (the planner died): it is failed. */
   readonly planningTimeoutMs: number;
+  /**
+   * How long one work message may go on paging its window before sending its continuation (default a
+   * third of the visibility timeout; the invocation's deadline bounds it too). 0: one page a message.
+   */
+  readonly maxRunMs?: number;
 }
 
 /** TikTok Shop opened in 2016: nothing older can exist, and empty years cost one probe each. */

@@ -103,8 +103,43 @@ interface StepContext {
   readonly meter: ApiCallMeter;
   /** When the invocation must be done (its end margin already taken off). */
   readonly deadline: Deadline;
+  /** Past this, a committed step sends its continuation instead of going on in this invocation. */
+  readonly runUntil: Deadline;
   /** Meter reading already committed to the window (so a failure adds only the rest). */
   committed: ApiCallSnapshot;
+  /** This page fetched ahead by the previous step of the same message (used if it is the same query). */
+  readonly prefetched: PrefetchedPage | undefined;
+  /** Set by a committed step that goes on in this invocation instead of sending its continuation. */
+  continuation?: { readonly message: WorkMessage; readonly prefetched: PrefetchedPage | undefined };
+}
+
+type SearchPage = Awaited<
+  ReturnType<Awaited<ReturnType<FullResyncDeps["resolveShop"]>>["tiktok"]["searchOrders"]>
+>;
+
+/** A page requested ahead, while the page before it was written (settled: it never rejects). */
+interface PrefetchedPage {
+  readonly query: WindowQuery;
+  readonly result: Promise<{ readonly page: SearchPage } | { readonly error: unknown }>;
+}
+
+/** What a window's next request asks for: its range and the stored page token. */
+interface WindowQuery {
+  readonly lower: number;
+  readonly end: number;
+  readonly pageToken: string | undefined;
+}
+
+function sameQuery(a: WindowQuery, b: WindowQuery): boolean {
+  return a.lower === b.lower && a.end === b.end && a.pageToken === b.pageToken;
+}
+
+/** Thrown through by the crash hook: a simulated process death is never handed off as an error. */
+class SimulatedCrash extends Error {
+  constructor(cause: unknown) {
+    super("simulated crash", { cause });
+    this.name = "SimulatedCrash";
+  }
 }
 
 const EMPTY_SNAPSHOT: ApiCallSnapshot = { calls: 0, successful: 0, throttled: 0, successfulSearches: 0 };
@@ -118,48 +153,104 @@ export interface ProcessOptions {
   readonly deadline?: Deadline;
 }
 
+/**
+ * One SQS message: its page, and while time allows the window's next pages in the same invocation
+ * (each step committed exactly as a message of its own would be, the next page fetched while the
+ * current one is written). A window thus costs one message per run of pages, not per page, and its
+ * TikTok latency overlaps its writes. The run stops well inside the visibility timeout (a third of
+ * it, `maxRunMs`) and the invocation's deadline; then the continuation is sent as usual.
+ */
 export async function processWindowMessage(
   deps: FullResyncDeps,
   record: WorkRecord,
   options: ProcessOptions = {},
 ): Promise<WindowOutcome> {
-  const message = parseWorkMessage(record.body);
+  const first = parseWorkMessage(record.body);
   const receiveCount = Math.max(1, Number(record.attributes?.ApproximateReceiveCount ?? "1") || 1);
-  const job = await deps.jobs.getJob(message.shopId, message.jobId);
-  if (job?.status !== "RUNNING") {
-    deps.log.info("work message dropped: job not running", {
-      shopId: message.shopId,
-      jobId: message.jobId,
-      status: job?.status ?? "unknown",
-    });
-    return "dropped";
-  }
-  const window = await deps.jobs.getWindow(message.shopId, message.jobId, message.window);
-  if (!window) {
-    deps.log.warn("work message dropped: unknown window", { jobId: message.jobId, window: message.window });
-    return "dropped";
-  }
-  const context: StepContext = {
-    deps,
-    messageId: record.messageId,
-    job,
-    window,
-    message,
-    receiveCount,
-    meter: new ApiCallMeter(),
-    deadline: options.deadline ?? Deadline.none(),
-    committed: EMPTY_SNAPSHOT,
-  };
+  const meter = new ApiCallMeter();
+  const deadline = options.deadline ?? Deadline.none();
+  const runUntil = deadline.within(runLimitMs(deps));
+  let shopId = first.shopId;
   try {
-    return await deps.apiCalls.measure(context.meter, () => step(context));
-  } catch (error) {
-    await onFailure(context, error);
-    throw error;
+    return await deps.apiCalls.measure(meter, async () => {
+      let message = first;
+      let prefetched: PrefetchedPage | undefined;
+      let committed = EMPTY_SNAPSHOT;
+      for (let stepIndex = 0; ; stepIndex += 1) {
+        const job = await deps.jobs.getJob(message.shopId, message.jobId);
+        shopId = job?.shopId ?? shopId;
+        if (job?.status !== "RUNNING") {
+          deps.log.info("work message dropped: job not running", {
+            shopId: message.shopId,
+            jobId: message.jobId,
+            status: job?.status ?? "unknown",
+          });
+          return "dropped";
+        }
+        const window = await deps.jobs.getWindow(message.shopId, message.jobId, message.window);
+        if (!window) {
+          deps.log.warn("work message dropped: unknown window", {
+            jobId: message.jobId,
+            window: message.window,
+          });
+          return "dropped";
+        }
+        const context: StepContext = {
+          deps,
+          messageId: record.messageId,
+          job,
+          window,
+          message,
+          receiveCount,
+          meter,
+          deadline,
+          runUntil,
+          committed,
+          prefetched,
+        };
+        let outcome: WindowOutcome;
+        try {
+          outcome = await step(context);
+        } catch (error) {
+          if (stepIndex === 0 || error instanceof SimulatedCrash) {
+            await onFailure(context, error);
+            throw error;
+          }
+          return handOffFailedStep(context, error);
+        }
+        committed = context.committed;
+        if (!context.continuation) return outcome;
+        ({ message, prefetched } = context.continuation);
+      }
+    });
   } finally {
-    const spent = context.meter.snapshot();
-    deps.metrics.record(job.shopId, MetricName.ApiCalls, spent.calls, "Count");
-    deps.metrics.record(job.shopId, MetricName.ApiThrottled, spent.throttled, "Count");
+    const spent = meter.snapshot();
+    deps.metrics.record(shopId, MetricName.ApiCalls, spent.calls, "Count");
+    deps.metrics.record(shopId, MetricName.ApiThrottled, spent.throttled, "Count");
   }
+}
+
+/** How long one message may go on paging its window: a third of the visibility timeout. */
+function runLimitMs(deps: FullResyncDeps): number {
+  return deps.settings.maxRunMs ?? (deps.settings.visibilityTimeoutSeconds * 1000) / 3;
+}
+
+/**
+ * A later step of a message failed: its window is sent on as a message of its own (a fresh
+ * receive count, so the failure is retried and, if it persists, dead-lettered like any page), and
+ * this message — whose own page committed — is acknowledged. The step's API calls are kept.
+ */
+async function handOffFailedStep(context: StepContext, error: unknown): Promise<WindowOutcome> {
+  const { deps, window } = context;
+  await deps.jobs.addWindowCounts(window, uncommittedCalls(context)).catch(() => {});
+  await sendWork(queue(deps), [{ message: messageFor(window) }]);
+  deps.log.warn("a later page of a message failed; its window goes on as a message of its own", {
+    jobId: window.jobId,
+    window: window.window,
+    sequence: window.seq,
+    error: describe(error),
+  });
+  return "handed-back";
 }
 
 /** Keeps the API calls of a failed attempt, and on the last receive marks the window FAILED. */
@@ -204,13 +295,17 @@ function takeCalls(context: StepContext): Partial<WindowCounts> {
 }
 
 async function crash(context: StepContext, point: CrashPoint, split = false) {
-  await context.deps.crashAt?.(point, {
-    jobId: context.window.jobId,
-    window: context.window.window,
-    sequence: context.window.seq,
-    receiveCount: context.receiveCount,
-    split,
-  });
+  try {
+    await context.deps.crashAt?.(point, {
+      jobId: context.window.jobId,
+      window: context.window.window,
+      sequence: context.window.seq,
+      receiveCount: context.receiveCount,
+      split,
+    });
+  } catch (error) {
+    throw new SimulatedCrash(error);
+  }
 }
 
 function queue(deps: FullResyncDeps) {
@@ -219,8 +314,9 @@ function queue(deps: FullResyncDeps) {
 
 async function step(context: StepContext): Promise<WindowOutcome> {
   const { deps, job, window, message } = context;
-  // This delivery committed the window's last step, so its continuation may never have been sent.
-  const ownStep = message.sequence === window.seq - 1 && window.committedBy === context.messageId;
+  // This delivery committed the window's latest step (a message may commit several in a row), so its
+  // continuation may never have been sent.
+  const ownStep = message.sequence < window.seq && window.committedBy === context.messageId;
   if (window.status === "DONE" || window.status === "SPLIT") {
     if (window.status === "SPLIT" && ownStep) await resendChildren(context);
     // A crash between closing the last window and finalizing leaves this to the redelivery.
@@ -272,23 +368,41 @@ async function resendChildren(context: StepContext) {
   });
 }
 
+/** The request for `query`'s page of the window (its deadline keeps the commit's reserve back). */
+async function searchWindowPage(context: StepContext, query: WindowQuery): Promise<SearchPage> {
+  const { deps } = context;
+  const { shop, tiktok } = await deps.resolveShop(context.window.shopId);
+  return tiktok.searchOrders({
+    shopCipher: shop.shopCipher,
+    query: {
+      page_size: deps.settings.pageSize,
+      sort_field: "create_time",
+      sort_order: "ASC",
+      ...(query.pageToken ? { page_token: query.pageToken } : {}),
+    },
+    body: { create_time_ge: query.lower, create_time_lt: query.end },
+    deadline: context.deadline.minus(TIME_BUDGET.pageCommitReserveMs),
+  });
+}
+
+/** The page at the window's stored position: fetched ahead by the previous step, or now. */
+async function windowPage(context: StepContext): Promise<SearchPage> {
+  const { window, prefetched } = context;
+  const query: WindowQuery = { lower: window.lower, end: window.end, pageToken: window.pageToken };
+  if (prefetched && sameQuery(prefetched.query, query)) {
+    const settled = await prefetched.result;
+    if ("error" in settled) throw settled.error;
+    return settled.page;
+  }
+  return searchWindowPage(context, query);
+}
+
 async function fetchAndCommit(context: StepContext): Promise<WindowOutcome> {
   const { deps, window } = context;
   const settings = deps.settings;
-  const { shop, tiktok } = await deps.resolveShop(window.shopId);
-  let page: Awaited<ReturnType<typeof tiktok.searchOrders>>;
+  let page: SearchPage;
   try {
-    page = await tiktok.searchOrders({
-      shopCipher: shop.shopCipher,
-      query: {
-        page_size: settings.pageSize,
-        sort_field: "create_time",
-        sort_order: "ASC",
-        ...(window.pageToken ? { page_token: window.pageToken } : {}),
-      },
-      body: { create_time_ge: window.lower, create_time_lt: window.end },
-      deadline: context.deadline.minus(TIME_BUDGET.pageCommitReserveMs),
-    });
+    page = await windowPage(context);
   } catch (error) {
     const waitMs = deferral(error);
     if (waitMs !== undefined) return throttled(context, waitMs, "throttled");
@@ -306,6 +420,19 @@ async function fetchAndCommit(context: StepContext): Promise<WindowOutcome> {
   // root's first page, or — at the root itself — this page).
   const limits = windowSplitLimits(settings, context.job.expectedOrders || page.totalCount);
   const oversized = window.seq === 0 && page.totalCount > limits.splitAbove;
+
+  // Going on in this invocation: the next page is requested now, while this one is written.
+  const nextQuery: WindowQuery | undefined =
+    page.nextPageToken && !oversized && !context.runUntil.expired()
+      ? { lower: window.lower, end: window.end, pageToken: page.nextPageToken }
+      : undefined;
+  const prefetched: PrefetchedPage | undefined = nextQuery && {
+    query: nextQuery,
+    result: searchWindowPage(context, nextQuery).then(
+      (next) => ({ page: next }),
+      (error: unknown) => ({ error }),
+    ),
+  };
 
   const skip = new Set(window.skipIds);
   const isSkipped = (order: { createTime: number; orderId: string }) =>
@@ -371,10 +498,13 @@ async function fetchAndCommit(context: StepContext): Promise<WindowOutcome> {
       return "duplicate";
     }
     await crash(context, "after-window-transaction");
-    await sendWork(queue(deps), [
-      { message: { ...messageFor(window), sequence: window.seq + 1, pageToken: page.nextPageToken } },
-    ]);
-    await crash(context, "after-send");
+    const next = { ...messageFor(window), sequence: window.seq + 1, pageToken: page.nextPageToken };
+    if (prefetched) {
+      context.continuation = { message: next, prefetched };
+    } else {
+      await sendWork(queue(deps), [{ message: next }]);
+      await crash(context, "after-send");
+    }
     outcome = "advanced";
   } else if (cursor.queryServed < page.totalCount) {
     outcome = await restartCappedQuery(context, cursor, counts, page.totalCount, fresh > 0);
