@@ -1,8 +1,10 @@
 /**
  * The full-resync worker as an SQS batch handler (Lambda with ReportBatchItemFailures, or the local
- * poller): records are processed one after another (they may share a window chain and all share
- * the shop's request budget); each failing record becomes a batch item failure, so only it is
- * retried after the visibility timeout and, after maxReceiveCount receives, lands in the DLQ.
+ * poller): the records are processed side by side — each pages its own window on for as long as time
+ * allows (see processWindowMessage), so one after another the first would hold the rest back; they
+ * share the shop's request budget, and two copies of one window's message settle by the window's
+ * conditional commits. Each failing record becomes a batch item failure, so only it is retried after
+ * the visibility timeout and, after maxReceiveCount receives, lands in the DLQ.
  *
  * Time: the invocation's deadline comes from the Lambda context, less an end margin (the response,
  * the metrics flush). A record is started only while a whole page still fits
@@ -48,7 +50,7 @@ export function makeWorkerHandler(deps: FullResyncDeps, options: WorkerHandlerOp
     const processor = new BatchProcessor(EventType.SQS);
     return processPartialResponse(event, recordHandler, processor, {
       ...(context ? { context } : {}),
-      processInParallel: false,
+      processInParallel: true,
       // Every record failed: report them all rather than throw (same redelivery, no Lambda error).
       throwOnFullBatchFailure: false,
     });

@@ -421,9 +421,13 @@ async function fetchAndCommit(context: StepContext): Promise<WindowOutcome> {
   const limits = windowSplitLimits(settings, context.job.expectedOrders || page.totalCount);
   const oversized = window.seq === 0 && page.totalCount > limits.splitAbove;
 
-  // Going on in this invocation: the next page is requested now, while this one is written.
+  // Going on in this invocation (within the run's limit, and with time for this page's commit and a
+  // whole next page): the next page is requested now, while this one is written.
+  const goesOn =
+    !context.runUntil.expired() &&
+    context.deadline.allows(TIME_BUDGET.pageCommitReserveMs + TIME_BUDGET.pageStartMs);
   const nextQuery: WindowQuery | undefined =
-    page.nextPageToken && !oversized && !context.runUntil.expired()
+    page.nextPageToken && !oversized && goesOn
       ? { lower: window.lower, end: window.end, pageToken: page.nextPageToken }
       : undefined;
   const prefetched: PrefetchedPage | undefined = nextQuery && {
