@@ -140,13 +140,19 @@ describe("DynamoDB Local", () => {
     const { ordersTable } = await createTables(resources.dynamodb, namespace, { streams: true });
     const describe = async () =>
       (await resources.dynamodb.send(new DescribeTableCommand({ TableName: ordersTable }))).Table;
-    expect((await describe())?.StreamSpecification).toEqual({ StreamEnabled: true, StreamViewType: "NEW_IMAGE" });
+    expect((await describe())?.StreamSpecification).toEqual({
+      StreamEnabled: true,
+      StreamViewType: "NEW_IMAGE",
+    });
     const item = { shopId: "shop-1", orderId: "o-1", updateTime: 1, createTime: 1 };
     await resources.documents.send(new PutCommand({ TableName: ordersTable, Item: item }));
     await createTables(resources.dynamodb, namespace);
     expect((await describe())?.StreamSpecification?.StreamEnabled ?? false).toBe(false);
     await createTables(resources.dynamodb, namespace, { streams: true });
-    expect((await describe())?.StreamSpecification).toEqual({ StreamEnabled: true, StreamViewType: "NEW_IMAGE" });
+    expect((await describe())?.StreamSpecification).toEqual({
+      StreamEnabled: true,
+      StreamViewType: "NEW_IMAGE",
+    });
     const { Item } = await resources.documents.send(
       new GetCommand({ TableName: ordersTable, Key: { shopId: "shop-1", orderId: "o-1" } }),
     );
