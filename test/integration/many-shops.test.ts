@@ -132,7 +132,10 @@ describe("three shops of one seller", () => {
         (sum, counts) => sum + counts.serverError + counts.connectionReset,
         0,
       );
-    expect(failuresOf(FLAKY)).toBeGreaterThan(10);
+    const callsOf = (shopId: string) =>
+      Object.values(counters.byShop[shopId] ?? {}).reduce((sum, counts) => sum + counts.total, 0);
+    // Half its calls fail (a fair coin per call): well over a quarter of them, however few it needed.
+    expect(failuresOf(FLAKY)).toBeGreaterThan(Math.max(4, callsOf(FLAKY) / 4));
     for (const shopId of HEALTHY) expect(failuresOf(shopId)).toBe(0);
     // Each shop has its own metadata, cursor and job.
     for (const shop of SHOPS) {
