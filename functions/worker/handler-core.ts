@@ -1,10 +1,12 @@
 /**
  * The full-resync worker as an SQS batch handler (Lambda with ReportBatchItemFailures, or the local
- * poller): the records are processed side by side — each pages its own window on for as long as time
- * allows (see processWindowMessage), so one after another the first would hold the rest back; they
- * share the shop's request budget, and two copies of one window's message settle by the window's
- * conditional commits. Each failing record becomes a batch item failure, so only it is retried after
- * the visibility timeout and, after maxReceiveCount receives, lands in the DLQ.
+ * poller): records are processed one after another (they may share a window chain and all share the
+ * shop's request budget), each paging its window on for its share of the invocation's time (see
+ * processWindowMessage: the time left, less a page's start margin, split evenly over the records not
+ * yet started), then sending its continuation — so no record holds the others back, and a batch keeps
+ * one page in flight plus the next one requested ahead, as many as DynamoDB takes without slowing every
+ * page past the time budget. Each failing record becomes a batch item failure, so only it is retried
+ * after the visibility timeout and, after maxReceiveCount receives, lands in the DLQ.
  *
  * Time: the invocation's deadline comes from the Lambda context, less an end margin (the response,
  * the metrics flush). A record is started only while a whole page still fits
@@ -33,10 +35,14 @@ export function workerDeadline(context: Context | undefined, now?: Now): Deadlin
 export function makeWorkerHandler(deps: FullResyncDeps, options: WorkerHandlerOptions = {}): WorkerHandler {
   return async (event, context) => {
     const deadline = workerDeadline(context, options.now);
+    let recordsLeft = event.Records.length;
     const recordHandler = async (record: SQSRecord) => {
+      const share = recordsLeft;
+      recordsLeft -= 1;
       if (!deadline.allows(TIME_BUDGET.pageStartMs)) return handBack(deps, record);
+      const runMs = (deadline.remainingMs() - TIME_BUDGET.pageStartMs) / Math.max(1, share);
       try {
-        return await processWindowMessage(deps, record, { deadline });
+        return await processWindowMessage(deps, record, { deadline, runMs });
       } catch (error) {
         deps.log.warn("work message failed; SQS will redeliver it", {
           messageId: record.messageId,
@@ -50,7 +56,7 @@ export function makeWorkerHandler(deps: FullResyncDeps, options: WorkerHandlerOp
     const processor = new BatchProcessor(EventType.SQS);
     return processPartialResponse(event, recordHandler, processor, {
       ...(context ? { context } : {}),
-      processInParallel: true,
+      processInParallel: false,
       // Every record failed: report them all rather than throw (same redelivery, no Lambda error).
       throwOnFullBatchFailure: false,
     });

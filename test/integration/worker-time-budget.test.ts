@@ -123,6 +123,7 @@ describe("slow TikTok answers with little time left", () => {
     expect(invocations.every((invocation) => invocation.leftMs > 0)).toBe(true);
     expect(invocations.some((invocation) => invocation.records > 1)).toBe(true);
     expect(await getDlqDepth(harness.resources.sqs, harness.resources.deadLetterQueueUrl)).toBe(0);
+    await poller.stop();
   });
 
   it("hands records back unstarted when the invocation has less than a page's time", async () => {
@@ -142,9 +143,14 @@ describe("slow TikTok answers with little time left", () => {
     // Acknowledged (no receive spent), nothing fetched, and each record is back on the queue.
     expect(response.batchItemFailures).toEqual([]);
     expect(harness.emulator.counters().successfulSearchCalls).toBe(searchesBefore);
-    expect(log.lines.filter((line) => line.message.includes("handed back"))).toHaveLength(2);
-    // The first test's workers are still polling: they take the handed-back copies and the job ends.
+    const handedBack = log.lines.filter(
+      (line) => line.message.includes("handed back") && line.fields?.jobId === job.jobId,
+    );
+    expect(handedBack).toHaveLength(2);
+    // Workers with time take the handed-back copies (and the planner's message), and the job ends.
+    const poller = harness.startWorkers({ concurrency: 1 });
     expect(await harness.waitForJob(job.jobId, isFinished, 120_000)).toMatchObject({ status: "COMPLETED" });
+    await poller.stop();
   });
 });
 

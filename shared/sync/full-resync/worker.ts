@@ -151,6 +151,8 @@ function describe(error: unknown): string {
 export interface ProcessOptions {
   /** When the invocation must be done; the page's fetch gets this minus the commit's reserve. */
   readonly deadline?: Deadline;
+  /** This record's share of the invocation: how long its run may go on (the batch handler's split). */
+  readonly runMs?: number;
 }
 
 /**
@@ -169,7 +171,7 @@ export async function processWindowMessage(
   const receiveCount = Math.max(1, Number(record.attributes?.ApproximateReceiveCount ?? "1") || 1);
   const meter = new ApiCallMeter();
   const deadline = options.deadline ?? Deadline.none();
-  const runUntil = deadline.within(runLimitMs(deps));
+  const runUntil = deadline.within(Math.min(runLimitMs(deps), options.runMs ?? Number.POSITIVE_INFINITY));
   let shopId = first.shopId;
   try {
     return await deps.apiCalls.measure(meter, async () => {
