@@ -78,7 +78,7 @@ const USAGE = `npm run bench -- [options]      (or: npm run bench -- push --help
   --latency-ms N      emulator latency per request (default 500)
   --qps N             emulator rate limit per shop; also the client's TIKTOK_MAX_RPS (default 20)
   --workers N         WORKER_CONCURRENCY = poller lanes (default 10: qps × latency requests in flight)
-  --batch-size N      SQS records per worker invocation (default 5, as deployed)
+  --batch-size N      SQS records per worker invocation (default 1, as deployed)
   --baseline-pages N  pages the baseline runs before extrapolating (default 30; 0 = all)
   --changes N         orders changed before the incremental tick (default 100)
   --hash-sample N     orders whose content hash is compared in each check (default 20000: every
@@ -96,7 +96,7 @@ function parseSettings(): BenchSettings & { out: string | undefined; doc: string
       "latency-ms": { type: "string", default: "500" },
       qps: { type: "string", default: "20" },
       workers: { type: "string", default: "10" },
-      "batch-size": { type: "string", default: "5" },
+      "batch-size": { type: "string", default: "1" },
       "baseline-pages": { type: "string", default: "30" },
       changes: { type: "string", default: "100" },
       "hash-sample": { type: "string", default: "20000" },

@@ -96,7 +96,7 @@ export const deploySettingsSchema = z.strictObject({
   /** Worker concurrency: the event source's MaximumConcurrency (SQS allows no less than 2). */
   workerConcurrency: wholeNumber(2, 1000).default(4),
   /** SQS messages per worker invocation (more than 10 would need a batching window). */
-  workerBatchSize: wholeNumber(1, 10).default(5),
+  workerBatchSize: wholeNumber(1, 10).default(1),
   /** SYNC_OVERLAP_SECONDS: must exceed settleSeconds + the allowed clock skew (30 s). */
   overlapSeconds: wholeNumber(0, 86_400).default(300),
   /** SYNC_SETTLE_SECONDS: orders updated this recently are left for the next tick. */

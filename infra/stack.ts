@@ -141,7 +141,7 @@ export interface TikTokShopSyncStackProps extends StackProps {
   readonly maxRps?: number;
   /** Worker concurrency: the event source's MaximumConcurrency (≥ 2) and WORKER_CONCURRENCY. @default 4 */
   readonly workerConcurrency?: number;
-  /** SQS messages per worker invocation. @default 5 */
+  /** SQS messages per worker invocation (a message pages its window for the invocation: a run). @default 1 */
   readonly workerBatchSize?: number;
   /** @default 300 */
   readonly overlapSeconds?: number;
@@ -356,7 +356,7 @@ export class TikTokShopSyncStack extends Stack {
     // A failed tick is retried by the next one; async retries would only pile up behind the lock.
     tick.function.configureAsyncInvoke({ retryAttempts: 0 });
     worker.consumeQueue(this.workQueue, {
-      batchSize: props.workerBatchSize ?? 5,
+      batchSize: props.workerBatchSize ?? 1,
       maxConcurrency: workerConcurrency,
       reportBatchItemFailures: true,
     });

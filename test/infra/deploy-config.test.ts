@@ -27,7 +27,7 @@ const DEFAULTS = {
   tiktokAuthBaseUrl: "https://auth.tiktok-shops.com",
   maxRps: 5,
   workerConcurrency: 4,
-  workerBatchSize: 5,
+  workerBatchSize: 1,
   overlapSeconds: 300,
   settleSeconds: 30,
   logLevel: "INFO",

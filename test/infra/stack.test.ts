@@ -381,7 +381,8 @@ describe("TikTokShopSyncStack (defaults)", () => {
       template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
         EventSourceArn: { "Fn::GetAtt": [Match.stringLikeRegexp("^WorkQueue"), "Arn"] },
         FunctionName: { Ref: Match.stringLikeRegexp("^WorkerFunction") },
-        BatchSize: 5,
+        // One message per invocation: a message pages its window for the invocation's time (a run).
+        BatchSize: 1,
         FunctionResponseTypes: ["ReportBatchItemFailures"],
         ScalingConfig: { MaximumConcurrency: 4 },
       });
