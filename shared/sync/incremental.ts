@@ -106,8 +106,11 @@ export async function runIncrementalSync(
   let lockHeld = true;
   try {
     // Read under the lock: a run that read META before another's first sync set the cursor would start
-    // a second one (issue 16 item 7).
-    const meta = await deps.state.getMeta(shopId);
+    // a second one (issue 16 item 7). The checkpoint is read beside it (one round trip, not two).
+    const [meta, checkpoint] = await Promise.all([
+      deps.state.getMeta(shopId),
+      deps.state.getCheckpoint(shopId),
+    ]);
     if (meta?.cursor === undefined) {
       if (!deps.startFullResync) throw new Error(`shop ${shopId} has no cursor and no full resync is wired`);
       const deadline = options.deadline ?? Deadline.none();
@@ -127,7 +130,7 @@ export async function runIncrementalSync(
       deps.log.info("first sync: full resync started", { shopId, jobId });
       return { status: "full-sync-started", runId, jobId };
     }
-    const result = await pageThroughWindow(deps, shop, runId, meta.cursor, options);
+    const result = await pageThroughWindow(deps, shop, runId, meta.cursor, checkpoint, options);
     if (result.stopped) {
       // Lag is reported on every run, a stopped one too (the cursor has not moved).
       emitLag(deps, shopId, meta.cursor);
@@ -249,12 +252,12 @@ async function pageThroughWindow(
   shop: ShopRef,
   runId: string,
   cursor: number,
+  checkpoint: Awaited<ReturnType<IncrementalSyncDeps["state"]["getCheckpoint"]>>,
   options: RunOptions,
 ): Promise<WindowResult> {
   const settings = deps.settings;
   const apiBefore = deps.apiCalls.snapshot();
   const windowEnd = unixSeconds(deps.clock) - settings.settleSeconds;
-  const checkpoint = await deps.state.getCheckpoint(shop.shopId);
   // Resume an interrupted run from its last committed page (rule 4), never before cursor − overlap.
   const windowStart = Math.max(0, cursor - settings.overlapSeconds, checkpoint?.position ?? 0);
   const reader = new WindowReader(

@@ -385,8 +385,10 @@ export class WindowReader {
         if (fresh > 0) withoutProgress = 0;
         else if (!lastPage) withoutProgress += 1;
       }
-      await this.checkpoint(scan.position(from));
+      // After the last page the caller commits (the run's completion, or the outer scan's checkpoint),
+      // both conditional on the lock: a checkpoint here would be one more round trip for nothing.
       if (lastPage) return;
+      await this.checkpoint(scan.position(from));
     }
   }
 
