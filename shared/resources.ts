@@ -16,7 +16,7 @@ export interface KeyDefinition {
  * What a global secondary index copies from each item: its keys (and the table's) only, or those plus
  * a few named attributes. Never ALL: a full copy per index triples every order's write cost (DESIGN
  * "Stored data"). A projection cannot be changed in place on an existing table (see
- * NOTES/README "Migrating the indexes").
+ * docs/deploy.md, upgrading from ALL indexes).
  */
 export type IndexProjection =
   | { readonly type: "KEYS_ONLY" }

@@ -1,5 +1,5 @@
 /**
- * The orders table's two dashboard read patterns, as README shows them (DESIGN "Stored data"): both
+ * The orders table's two dashboard read patterns, as docs/sync-protocol.md shows them (DESIGN "Stored data"): both
  * indexes project the keys plus the order summary (shared/resources.ts ORDER_SUMMARY_ATTRIBUTES), so a
  * list is one Query that reads ~100 bytes per order; the whole order is one GetItem, decoded by
  * readStoredOrder whatever encoding wrote it.

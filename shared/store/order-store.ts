@@ -3,7 +3,7 @@
  * write iff the item is new, or the incoming update_time is newer, or it is equal, the content hash
  * differs and the incoming fetch is later. A stale write is skipped and counted, never an error.
  *
- * Strategy (measured on DynamoDB Local by `npm run bench:upsert`; figures in README: read-then-write
+ * Strategy (measured on DynamoDB Local by `npm run bench:upsert`; figures in docs/sync-protocol.md: read-then-write
  * 150 orders/s on a first load vs 182 for conditional-put, but 3,813 vs 250 orders/s and 0 vs 1 writes
  * per order when re-reading unchanged data; PartiQL two-step 101 and 27 orders/s, 2 statements/order):
  * - `read-then-write` (default): BatchGetItem the stored updateTime/contentHash/fetchedAt of the page,

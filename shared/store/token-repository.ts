@@ -1,6 +1,6 @@
 /**
  * An authorization's TOKEN item in the state table (pk `AUTH#<authId>`, sk `TOKEN`). One TikTok token pair
- * covers every shop the seller authorized, so the pair is keyed by authorization, not by shop (README
+ * covers every shop the seller authorized, so the pair is keyed by authorization, not by shop (docs/operations.md
  * "Many shops and tokens"; DESIGN listed `SHOP#<authId>`/`TOKEN`, which two shops of one grant would
  * rotate under each other). Every write is conditional on `version`, so concurrent Lambdas agree on who
  * refreshes and no rotated pair is ever overwritten by an older one. A failed condition is an answer

@@ -1,6 +1,6 @@
 /**
  * An authorization's rotating access/refresh token pair, shared by every Lambda, worker and shop of that
- * authorization through the state table's versioned TOKEN item (`AUTH#<authId>`, README "Many shops and
+ * authorization through the state table's versioned TOKEN item (`AUTH#<authId>`, docs/operations.md "Many shops and
  * tokens").
  *
  * Single flight across processes: whoever wins the conditional `claimRefresh` (on the version, with a

@@ -1139,7 +1139,7 @@ async function dieHoldingTheLock(runtime: Runtime, shopId: string, outcomes: Inc
 }
 
 /**
- * "Status counters agree with what is stored" (README "Guarantees"), on the status route's document:
+ * "Status counters agree with what is stored" (docs/sync-protocol.md "Guarantees"), on the status route's document:
  * - job: COMPLETED, no open or failed window; `orders − quarantined` (what the job stored, each order
  *   once; the value finalize writes as `records_synced`) = the valid orders of the truth in its range
  *   that fit an item (bulk orders are quarantined);

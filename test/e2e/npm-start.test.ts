@@ -330,7 +330,7 @@ describe("npm start, first run, restart and Ctrl-C", () => {
     const status = await getJson(`${banner.apiUrl}/api/sync/status`);
     expect(status.status).toBe(200);
     expect((status.json.shops as ShopStatus[]).map((shop) => shop.shop_id)).toEqual(SHOPS);
-    // Several shops and no shop_id: every shop, one entry each (README "HTTP API").
+    // Several shops and no shop_id: every shop, one entry each (docs/operations.md "HTTP API").
     const incremental = await getJson(`${banner.apiUrl}/api/sync/orders`, { method: "POST" });
     expect(incremental.status).toBe(202);
     expect((incremental.json.shops as { status_url: string }[]).map((entry) => entry.status_url)).toEqual(

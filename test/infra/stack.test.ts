@@ -920,7 +920,7 @@ describe("TikTokShopSyncStack (defaults)", () => {
     });
   });
 
-  describe("security at a glance (README Guarantees)", () => {
+  describe("security at a glance (docs/sync-protocol.md Guarantees)", () => {
     it("encrypts every table and every queue at rest, DLQ included", () => {
       const tables = Object.values(resources(template, "AWS::DynamoDB::Table"));
       expect(tables).toHaveLength(2);

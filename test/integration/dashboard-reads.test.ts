@@ -1,5 +1,5 @@
 /**
- * The dashboard read patterns README shows (shared/orders/dashboard-reads.ts), on DynamoDB Local with
+ * The dashboard read patterns docs/sync-protocol.md shows (shared/orders/dashboard-reads.ts), on DynamoDB Local with
  * the orders table as provisioned: recent orders by create time, orders changed since T, and one whole
  * order through readStoredOrder — including an item written before issue 17 (order as a Map, no summary).
  */
