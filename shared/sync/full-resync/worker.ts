@@ -1,11 +1,13 @@
 /**
- * Full-resync worker core: one SQS message = one page of one window (DESIGN rules 8 and 9).
+ * Full-resync worker core (DESIGN rules 8 and 9): one SQS message = one window from page s on, one
+ * step per page, paged on in the same invocation while its time allows (a run; see
+ * processWindowMessage), each step committed as below before the next.
  *
- * Protocol per message {window n, sequence s}:
+ * Protocol per step {window n, sequence s}:
  * 1. Read the job (dropped unless RUNNING) and window n (the truth). If the window's sequence is
- *    past s this is a duplicate. If the step s → s + 1 was committed by this very SQS message (the
- *    window records the committing messageId), this is its redelivery after a crash between the
- *    transaction and the send: the stored continuation is re-sent. Any other duplicate is dropped —
+ *    past s this is a duplicate. If the window's latest step was committed by this very SQS message
+ *    (the window records the committing messageId), this is its redelivery after a crash between a
+ *    commit and the send: the stored continuation is re-sent. Any other duplicate is dropped —
  *    the copy that committed sends the continuation (or is redelivered and re-sends it).
  * 2. Fetch the page at the stored position: `create_time_ge = lower`, `create_time_lt = end`,
  *    `sort_field=create_time&sort_order=ASC`, page_size 100, the stored page token if any.
@@ -15,8 +17,9 @@
  * 5. Commit the step in one TransactWriteItems conditional on sequence s: s + 1, the next token, the
  *    checkpoint (newest create_time written and the ids at that second), counts. A last page instead
  *    closes the window and decrements the job's openWindows in the same transaction.
- * 6. Send the continuation {n, s + 1}, then let the message be acknowledged. The last window's
- *    worker finalizes the job (conditional, exactly once).
+ * 6. Go on with page s + 1 in this invocation (its request already made while page s was written), or
+ *    send the continuation {n, s + 1} and let the message be acknowledged. The last window's worker
+ *    finalizes the job (conditional, exactly once).
  *
  * Splitting and the result cap: a window's first page is its probe. Windows are split only at
  * sequence 0, on that page's total_count (above the window limit — page budget, result cap — or well
