@@ -14,7 +14,13 @@ import { type Clock, unixSeconds } from "../clock";
 import { MetricName } from "../observability/metric-names";
 import type { LogPort, MetricsPort } from "../observability/telemetry";
 import type { OrderStore } from "../store/order-store";
-import { type IncrementalStop, type LastRun, LockLostError, type StateStore } from "../store/state-store";
+import {
+  type Checkpoint,
+  type IncrementalStop,
+  type LastRun,
+  LockLostError,
+  type StateStore,
+} from "../store/state-store";
 import { Deadline, isOutOfTime, TIME_BUDGET } from "../time-budget";
 import type { ApiCallMeter, OrderSearchPort, ShopRef } from "./ports";
 import { RunPaused, SearchStuckError, WindowReader } from "./window-scan";
@@ -252,7 +258,7 @@ async function pageThroughWindow(
   shop: ShopRef,
   runId: string,
   cursor: number,
-  checkpoint: Awaited<ReturnType<IncrementalSyncDeps["state"]["getCheckpoint"]>>,
+  checkpoint: Checkpoint | undefined,
   options: RunOptions,
 ): Promise<WindowResult> {
   const settings = deps.settings;

@@ -4,6 +4,13 @@ import type { SearchOrdersBody, SearchOrdersQuery } from "../tiktok/api-types";
 import type { ApiCallEvent } from "../tiktok/client";
 import type { Deadline } from "../time-budget";
 
+/** One page of an order search: its orders (raw), the next page's token, and the query's total. */
+export interface SearchPage {
+  orders: unknown[];
+  nextPageToken?: string | undefined;
+  totalCount: number;
+}
+
 export interface OrderSearchPort {
   searchOrders(request: {
     shopCipher: string;
@@ -12,7 +19,7 @@ export interface OrderSearchPort {
     signal?: AbortSignal;
     /** The call (retries and waits included) ends by then, or throws DeadlineExceededError. */
     deadline?: Deadline;
-  }): Promise<{ orders: unknown[]; nextPageToken?: string | undefined; totalCount: number }>;
+  }): Promise<SearchPage>;
 }
 
 export interface ShopRef {

@@ -19,7 +19,7 @@ import { isPageTokenRefusal } from "../tiktok/errors";
 import { type Deadline, isOutOfTime, TIME_BUDGET } from "../time-budget";
 import type { IncrementalSyncDeps, RunCounts } from "./incremental";
 import { writePage } from "./page-writer";
-import type { ShopRef } from "./ports";
+import type { SearchPage, ShopRef } from "./ports";
 
 /**
  * Requests in a row that one query may spend without progress (no new order committed, restart point
@@ -121,8 +121,6 @@ export class RunPaused extends Error {
     this.name = "RunPaused";
   }
 }
-
-type SearchPage = Awaited<ReturnType<IncrementalSyncDeps["tiktok"]["searchOrders"]>>;
 
 /** Why a scan cannot get past one key second by value. */
 type StuckSecond =

@@ -62,7 +62,7 @@ import {
 import { isPageTokenRefusal, TikTokRateLimitedError, TikTokReauthRequiredError } from "../../tiktok/errors";
 import { Deadline, isOutOfTime, TIME_BUDGET } from "../../time-budget";
 import { writePage } from "../page-writer";
-import { ApiCallMeter, type ApiCallSnapshot } from "../ports";
+import { ApiCallMeter, type ApiCallSnapshot, type SearchPage } from "../ports";
 import { type CrashPoint, type FullResyncDeps, windowSplitLimits } from "./deps";
 import { messageFor, settleJob } from "./lifecycle";
 import { parseWorkMessage, type WorkMessage } from "./messages";
@@ -115,10 +115,6 @@ interface StepContext {
   /** Set by a committed step that goes on in this invocation instead of sending its continuation. */
   continuation?: { readonly message: WorkMessage; readonly prefetched: PrefetchedPage | undefined };
 }
-
-type SearchPage = Awaited<
-  ReturnType<Awaited<ReturnType<FullResyncDeps["resolveShop"]>>["tiktok"]["searchOrders"]>
->;
 
 /** A page requested ahead, while the page before it was written (settled: it never rejects). */
 interface PrefetchedPage {
@@ -175,7 +171,6 @@ export async function processWindowMessage(
   const meter = new ApiCallMeter();
   const deadline = options.deadline ?? Deadline.none();
   const runUntil = deadline.within(Math.min(runLimitMs(deps), options.runMs ?? Number.POSITIVE_INFINITY));
-  let shopId = first.shopId;
   try {
     return await deps.apiCalls.measure(meter, async () => {
       let message = first;
@@ -183,7 +178,6 @@ export async function processWindowMessage(
       let committed = EMPTY_SNAPSHOT;
       for (let stepIndex = 0; ; stepIndex += 1) {
         const job = await deps.jobs.getJob(message.shopId, message.jobId);
-        shopId = job?.shopId ?? shopId;
         if (job?.status !== "RUNNING") {
           deps.log.info("work message dropped: job not running", {
             shopId: message.shopId,
@@ -230,8 +224,8 @@ export async function processWindowMessage(
     });
   } finally {
     const spent = meter.snapshot();
-    deps.metrics.record(shopId, MetricName.ApiCalls, spent.calls, "Count");
-    deps.metrics.record(shopId, MetricName.ApiThrottled, spent.throttled, "Count");
+    deps.metrics.record(first.shopId, MetricName.ApiCalls, spent.calls, "Count");
+    deps.metrics.record(first.shopId, MetricName.ApiThrottled, spent.throttled, "Count");
   }
 }
 
