@@ -30,8 +30,8 @@ import { startTikTokEmulator, type TikTokEmulator } from "../infra/local/tiktok-
 import { createDocumentClient, createDynamoDbClient, createSqsClient } from "../shared/aws-clients";
 import { systemClock } from "../shared/clock";
 import { isInvalidOrder, type NormalizedOrder, normalizeOrder } from "../shared/orders/normalize";
+import { queueDepth } from "../shared/queues/sqs-work-queue";
 import { StateStore } from "../shared/store/state-store";
-import { getDlqDepth } from "../shared/sync/full-resync/progress";
 import { createTikTokClient } from "../shared/tiktok/client";
 import { AdaptiveRateLimiter } from "../shared/tiktok/rate-limiter";
 import { runBaseline } from "./baseline";
@@ -576,7 +576,7 @@ async function main(): Promise<number> {
         // Only a whole-history job sets the cursor, and only a shop's first (rule 6).
         expectedCursor: on.range || cursorBefore !== undefined ? cursorBefore : result.windowEnd,
         metrics: result.metrics,
-        dlqDepth: await getDlqDepth(sqs, on.target.queues.deadLetterQueueUrl),
+        dlqDepth: await queueDepth(sqs, on.target.queues.deadLetterQueueUrl),
       });
       const verdict: CheckResult = {
         ...truthCheck,

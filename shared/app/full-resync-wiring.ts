@@ -5,6 +5,7 @@
  */
 
 import { HttpError } from "../http/errors";
+import { sqsDeadLetters, sqsWorkQueue } from "../queues/sqs-work-queue";
 import { WORK_QUEUE } from "../resources";
 import { JobStore } from "../store/job-store";
 import { type FullResyncDeps, type FullResyncSettings, fullResyncSettings } from "../sync/full-resync/deps";
@@ -50,9 +51,10 @@ export function fullResyncDeps(runtime: Runtime, options: FullResyncWiringOption
       return { shop: shop.ref, tiktok: shop.client };
     },
     apiCalls: runtime.apiCalls,
-    sqs: runtime.sqs,
-    queueUrl: config.WORK_QUEUE_URL,
-    ...(config.DEAD_LETTER_QUEUE_URL ? { deadLetterQueueUrl: config.DEAD_LETTER_QUEUE_URL } : {}),
+    workQueue: sqsWorkQueue(runtime.sqs, config.WORK_QUEUE_URL),
+    ...(config.DEAD_LETTER_QUEUE_URL
+      ? { deadLetters: sqsDeadLetters(runtime.sqs, config.DEAD_LETTER_QUEUE_URL) }
+      : {}),
     clock: runtime.clock,
     metrics: runtime.metrics,
     log: runtime.log,

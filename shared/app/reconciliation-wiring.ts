@@ -3,12 +3,13 @@
  * wired: its ports come from the runtime's stores and clients, and its healing is the full resync's
  * ranged job. Also assembles the status route's `reconciliation` block.
  */
+
 import { OrderCounts } from "../store/order-counts";
-import type { ComparedRange } from "../store/reconciliation-store";
 import { ReconciliationStore } from "../store/reconciliation-store";
 import type { FullResyncDeps } from "../sync/full-resync/deps";
 import { startFullResync } from "../sync/full-resync/planner";
 import { getJobProgress } from "../sync/full-resync/progress";
+import type { ComparedRange } from "../sync/reconciliation/model";
 import {
   type ReconcileOptions,
   type ReconciliationDeps,

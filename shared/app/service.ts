@@ -3,10 +3,10 @@
  * document (DESIGN "HTTP API"): the seed dashboard's field names plus cursor, lag, last run, job,
  * DLQ depth and token expiry — never the token itself.
  */
-import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { unixSeconds } from "../clock";
 import type { SyncService } from "../http/api";
 import { HttpError } from "../http/errors";
+import { queueDepth } from "../queues/sqs-work-queue";
 import { pushStatsStore } from "./push-status";
 import type { Runtime } from "./runtime";
 
@@ -19,10 +19,7 @@ function iso(unix: number | undefined): string | null {
 export async function deadLetterDepth(runtime: Runtime): Promise<number | null> {
   const url = runtime.config.DEAD_LETTER_QUEUE_URL;
   if (!url) return null;
-  const { Attributes } = await runtime.sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["ApproximateNumberOfMessages"] }),
-  );
-  return Number(Attributes?.ApproximateNumberOfMessages ?? 0);
+  return queueDepth(runtime.sqs, url);
 }
 
 export function createSyncService(runtime: Runtime): SyncService {

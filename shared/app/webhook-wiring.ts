@@ -5,9 +5,9 @@
  */
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { LogPort, MetricsPort } from "../observability/telemetry";
+import { webhookQueuePort, webhookSender } from "../queues/sqs-webhook-queue";
 import type { WebhookConsumerDeps } from "../webhooks/consumer";
 import { makeWebhookReceiver, type WebhookAppsState } from "../webhooks/receiver";
-import { webhookQueuePort, webhookSender } from "../webhooks/webhook-queue";
 import { type CredentialsState, credentialsConfigured, webhookAppsOf } from "./credentials";
 import { pushStatsStore } from "./push-status";
 import type { Runtime } from "./runtime";

@@ -7,7 +7,9 @@
  * The index is eventually consistent: an order written a moment ago may not be counted yet. The
  * reconciliation only counts ranges that ended at least its guard period before the cursor.
  */
+
 import { type DynamoDBDocumentClient, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import type { StoredOrderCounts } from "../sync/ports";
 import { Deadline, DeadlineExceededError } from "../time-budget";
 
 /** The orders table's create-time index (shared/resources.ts, ORDERS_TABLE). */
@@ -18,7 +20,7 @@ export interface OrderCountsOptions {
   readonly tableName: string;
 }
 
-export class OrderCounts {
+export class OrderCounts implements StoredOrderCounts {
   constructor(private readonly options: OrderCountsOptions) {}
 
   /** Orders stored for the shop with `from ≤ createTime < to` (unix seconds, whole). */

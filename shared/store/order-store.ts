@@ -35,25 +35,18 @@ import {
   type OrderEncoding,
   orderSummary,
 } from "../orders/stored-order";
-import { isItemTooLargeError, itemBytes } from "./item-size";
+import {
+  type Decision,
+  decideWrite,
+  type StoredVersion,
+  type UpsertCounts,
+  type UpsertResult,
+  type VersionsRead,
+} from "../orders/versions";
+import type { OrderRepository } from "../sync/ports";
+import { isItemTooLargeError, itemBytes, MAX_ITEM_BYTES } from "./item-size";
 
 export type UpsertStrategy = "read-then-write" | "conditional-put";
-
-export interface UpsertCounts {
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  stale: number;
-}
-
-export interface UpsertResult extends UpsertCounts {
-  /** PutItem requests sent (each costs write units on AWS, even when its condition fails). */
-  readonly writeRequests: number;
-  /** Items read by BatchGetItem before writing. */
-  readonly itemsRead: number;
-  /** Orders DynamoDB refused as larger than an item (not written, not counted above). */
-  readonly tooLarge: readonly NormalizedOrder[];
-}
 
 export interface OrderStoreOptions {
   readonly documents: DynamoDBDocumentClient;
@@ -65,23 +58,6 @@ export interface OrderStoreOptions {
   readonly retentionDays?: number;
   /** How the `order` attribute is written (default DEFAULT_ORDER_ENCODING; the bench compares others). */
   readonly orderEncoding?: OrderEncoding;
-}
-
-export interface StoredVersion {
-  readonly updateTime: number;
-  readonly contentHash: string;
-  readonly fetchedAt: number;
-}
-
-type Decision = "insert" | "update" | "unchanged" | "stale";
-
-/** Rule 5 in code, shared by the pre-read decision and the post-failure classification. */
-export function decideWrite(incoming: StoredVersion, stored: StoredVersion | undefined): Decision {
-  if (!stored) return "insert";
-  if (incoming.updateTime > stored.updateTime) return "update";
-  if (incoming.updateTime < stored.updateTime) return "stale";
-  if (incoming.contentHash === stored.contentHash) return "unchanged";
-  return incoming.fetchedAt > stored.fetchedAt ? "update" : "stale";
 }
 
 export interface StoredItemOptions {
@@ -122,13 +98,9 @@ const WRITE_CONDITION =
   "attribute_not_exists(shopId) OR updateTime < :updateTime OR " +
   "(updateTime = :updateTime AND contentHash <> :contentHash AND fetchedAt < :fetchedAt)";
 
-/** Stored versions a caller already read: of `ids`, those stored then (an id absent from `versions`: none). */
-export interface VersionsRead {
-  readonly ids: ReadonlySet<string>;
-  readonly versions: ReadonlyMap<string, StoredVersion>;
-}
-
-export class OrderStore {
+export class OrderStore implements OrderRepository {
+  /** DynamoDB's item limit: a larger order is quarantined instead. */
+  readonly maxItemBytes = MAX_ITEM_BYTES;
   private readonly strategy: UpsertStrategy;
   private readonly writeConcurrency: number;
   private readonly encoding: OrderEncoding;

@@ -10,41 +10,11 @@
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { Clock } from "../clock";
+import type { PushBatchStats, PushStatsPort, PushStatus, WebhookSummary } from "../webhooks/push-stats";
+import { LAG_SAMPLES } from "../webhooks/push-stats";
 import { stateKeys } from "./keys";
 
-/** Push lags kept per shop for the percentiles (the most recent ones). */
-export const LAG_SAMPLES = 200;
 const WRITE_ATTEMPTS = 5;
-
-export interface PushBatchStats {
-  /** Webhook events for the shop (duplicates included: each is a delivery TikTok made). */
-  readonly events: number;
-  /** Orders the batch wrote (inserted or updated) from Get Order Detail. */
-  readonly ordersRefreshed: number;
-  /** When the newest of these events was received (epoch ms). */
-  readonly lastEventAtMs: number;
-  /** Push lag of each refreshed order (ms). */
-  readonly lagsMs: readonly number[];
-}
-
-/** The status document's `push` (DESIGN "Push and reconciliation"). */
-export interface PushStatus {
-  readonly last_event_at: string | null;
-  readonly events: number;
-  readonly orders_refreshed: number;
-  readonly lag_p50_ms: number | null;
-  readonly lag_p95_ms: number | null;
-  /** How many recent lags the percentiles are over (at most LAG_SAMPLES). */
-  readonly lag_samples: number;
-}
-
-export interface WebhookSummary {
-  /** Events naming a shop this deployment does not sync (answered 200 and ignored). */
-  readonly unknown_shop_events: number;
-  readonly last_unknown_shop_id: string | null;
-  /** Queued messages the consumer could not read (never expected: the receiver validated them). */
-  readonly unreadable_events: number;
-}
 
 /** Nearest-rank percentile of `values` (sorted here), or null when there are none. */
 export function percentile(values: readonly number[], p: number): number | null {
@@ -54,7 +24,7 @@ export function percentile(values: readonly number[], p: number): number | null 
   return sorted[rank - 1] as number;
 }
 
-export class PushStatsStore {
+export class PushStatsStore implements PushStatsPort {
   constructor(
     private readonly options: {
       readonly documents: DynamoDBDocumentClient;

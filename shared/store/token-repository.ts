@@ -18,7 +18,7 @@
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { type Clock, systemClock } from "../clock";
-import type { StoredTokenPair, TokenPair, TokenRepository } from "../tiktok/tokens";
+import type { AuthorizationNotice, StoredTokenPair, TokenPair, TokenRepository } from "../tiktok/tokens";
 
 export interface DynamoTokenRepositoryDeps {
   readonly documents: DynamoDBDocumentClient;
@@ -70,11 +70,6 @@ function storedPair(item: Record<string, unknown>): StoredTokenPair {
       : {}),
   };
 }
-
-/** What a TikTok authorization webhook (types 6 and 7) sets on the TOKEN item. */
-export type AuthorizationNotice =
-  | { readonly kind: "deauthorized"; readonly reason: string }
-  | { readonly kind: "expiring"; readonly expiresAt: number };
 
 function isConditionFailure(error: unknown): boolean {
   return (error as { name?: unknown } | undefined)?.name === "ConditionalCheckFailedException";

@@ -1,3 +1,4 @@
+import type { OrderRepository, SyncStateRepository } from "./ports";
 /**
  * Incremental sync of one shop (DESIGN "Sync semantics" rules 1–7, contract).
  *
@@ -9,20 +10,14 @@
  * - After each committed page the checkpoint and the lock lease are written in one transaction,
  *   conditional on holding the lock; on completion the cursor becomes windowEnd, never the wall clock.
  */
+
 import { randomUUID } from "node:crypto";
 import { type Clock, unixSeconds } from "../clock";
 import { MetricName } from "../observability/metric-names";
 import type { LogPort, MetricsPort } from "../observability/telemetry";
-import type { OrderStore } from "../store/order-store";
-import {
-  type Checkpoint,
-  type IncrementalStop,
-  type LastRun,
-  LockLostError,
-  type StateStore,
-} from "../store/state-store";
 import { Deadline, isOutOfTime, TIME_BUDGET } from "../time-budget";
 import type { ApiCallMeter, OrderSearchPort, ShopRef } from "./ports";
+import { type Checkpoint, type IncrementalStop, type LastRun, LockLostError } from "./sync-state";
 import { RunPaused, SearchStuckError, WindowReader } from "./window-scan";
 
 export {
@@ -43,8 +38,8 @@ export interface IncrementalSettings {
 export interface IncrementalSyncDeps {
   readonly tiktok: OrderSearchPort;
   readonly apiCalls: ApiCallMeter;
-  readonly orders: OrderStore;
-  readonly state: StateStore;
+  readonly orders: OrderRepository;
+  readonly state: SyncStateRepository;
   readonly clock: Clock;
   readonly metrics: MetricsPort;
   readonly log: LogPort;

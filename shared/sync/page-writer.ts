@@ -1,12 +1,12 @@
+import type { OrderRepository, SyncStateRepository } from "./ports";
 /**
  * Validates a fetched page, quarantines invalid orders and orders too large for a DynamoDB item, and
  * upserts the rest: the one path by which both incremental sync and full-resync workers store orders.
  * A quarantined order is counted and kept (QUARANTINE#<orderId>), never a page failure.
  */
+
 import { isInvalidOrder, type NormalizedOrder, normalizeOrder } from "../orders/normalize";
-import { MAX_ITEM_BYTES } from "../store/item-size";
-import type { OrderStore, UpsertResult, VersionsRead } from "../store/order-store";
-import type { StateStore } from "../store/state-store";
+import type { UpsertResult, VersionsRead } from "../orders/versions";
 
 /** Characters of an order's JSON kept in its quarantine item (well inside an item). */
 const QUARANTINED_RAW_CHARS = 100_000;
@@ -22,14 +22,14 @@ function rawText(raw: unknown): string {
 }
 
 export async function writePage(
-  deps: { orders: OrderStore; state: StateStore; storeRecipientData: boolean },
+  deps: { orders: OrderRepository; state: SyncStateRepository; storeRecipientData: boolean },
   shopId: string,
   rawOrders: readonly unknown[],
   fetchedAt: number,
   options: {
     source: string;
     skip?: (order: NormalizedOrder) => boolean;
-    /** Stored versions the caller already read (see OrderStore.upsert). */
+    /** Stored versions the caller already read (see OrderRepository.upsert). */
     versionsRead?: VersionsRead;
   } = { source: "sync" },
 ): Promise<PageWriteResult> {
@@ -39,7 +39,7 @@ export async function writePage(
     quarantined += 1;
     await deps.state.quarantine(shopId, {
       orderId: order.orderId,
-      reason: `item size ${sizeBytes} bytes exceeds DynamoDB's ${MAX_ITEM_BYTES}-byte limit`,
+      reason: `item size ${sizeBytes} bytes exceeds DynamoDB's ${deps.orders.maxItemBytes}-byte limit`,
       raw: rawText(order.order),
       source: options.source,
       sizeBytes,
@@ -64,7 +64,7 @@ export async function writePage(
       continue;
     }
     const sizeBytes = deps.orders.storedItemBytes(shopId, normalized, fetchedAt);
-    if (sizeBytes > MAX_ITEM_BYTES) await quarantineOversized(normalized, sizeBytes);
+    if (sizeBytes > deps.orders.maxItemBytes) await quarantineOversized(normalized, sizeBytes);
     else fitting.push(normalized);
   }
   const toWrite = options.skip ? fitting.filter((order) => !options.skip?.(order)) : fitting;

@@ -48,6 +48,11 @@ export interface StoredTokenPair extends TokenPair {
 }
 
 /** Port onto the TOKEN item; every write is conditional and reports whether it happened. */
+/** What a TikTok authorization webhook (types 6 and 7) sets on the TOKEN item. */
+export type AuthorizationNotice =
+  | { readonly kind: "deauthorized"; readonly reason: string }
+  | { readonly kind: "expiring"; readonly expiresAt: number };
+
 export interface TokenRepository {
   get(authId: string): Promise<StoredTokenPair | undefined>;
   /** Claims the refresh iff the version matches, no reauth is pending and no live lease of another owner. */

@@ -1,3 +1,5 @@
+import type { OrderRepository, SyncStateRepository } from "../sync/ports";
+import type { PushStatsPort } from "./push-stats";
 /**
  * The webhook consumer (issue 18): takes a batch of verified events off the webhook queue and makes the
  * orders they name current, as an accelerator of the scheduled sync (ticks still run and stay the truth).
@@ -21,20 +23,18 @@
  * delay when throttled) and is acknowledged, so neither spends a receive. Any other failure leaves the
  * shop's records as batch item failures: SQS redelivers them, and after maxReceiveCount the DLQ keeps them.
  */
+
 import type { Clock } from "../clock";
 import { mapWithConcurrency } from "../concurrency";
 import { MetricName } from "../observability/metric-names";
 import type { LogPort, MetricsPort } from "../observability/telemetry";
-import { decideWrite, type OrderStore } from "../store/order-store";
-import type { PushBatchStats, PushStatsStore } from "../store/push-stats";
-import type { StateStore } from "../store/state-store";
-import type { AuthorizationNotice } from "../store/token-repository";
+import { decideWrite } from "../orders/versions";
 import { writePage } from "../sync/page-writer";
 import type { ApiCallMeter, ShopRef } from "../sync/ports";
 import { MAX_ORDER_IDS_PER_DETAIL_CALL } from "../tiktok/api-types";
 import type { TikTokClient } from "../tiktok/client";
 import { TikTokRateLimitedError, TikTokReauthRequiredError } from "../tiktok/errors";
-import type { StoredTokenPair } from "../tiktok/tokens";
+import type { AuthorizationNotice, StoredTokenPair } from "../tiktok/tokens";
 import { type Deadline, isOutOfTime, TIME_BUDGET } from "../time-budget";
 import {
   announcedExpiry,
@@ -45,6 +45,7 @@ import {
   type WebhookMessage,
   WebhookType,
 } from "./events";
+import type { PushBatchStats } from "./push-stats";
 
 /** Re-reads of an order whose detail is behind its event, before the next tick is left to it. */
 export const MAX_BEHIND_ATTEMPTS = 3;
@@ -53,7 +54,6 @@ const SHOP_CONCURRENCY = 4;
 /** A throttled shop's events come back after this long when TikTok named no Retry-After. */
 const THROTTLED_DELAY_SECONDS = 5;
 /** SQS's longest DelaySeconds. */
-const MAX_DELAY_SECONDS = 900;
 
 export interface WebhookRecord {
   readonly messageId: string;
@@ -88,9 +88,9 @@ export interface WebhookQueuePort {
 export interface WebhookConsumerDeps {
   readonly shops: WebhookShopPort;
   readonly tokens: WebhookTokenPort;
-  readonly orders: OrderStore;
-  readonly state: StateStore;
-  readonly stats: PushStatsStore;
+  readonly orders: OrderRepository;
+  readonly state: SyncStateRepository;
+  readonly stats: PushStatsPort;
   readonly queue: WebhookQueuePort;
   readonly clock: Clock;
   readonly metrics: MetricsPort;
@@ -215,7 +215,7 @@ async function processShop(
     await deps.queue.send(
       items.map((item) => ({
         body: encodeWebhookMessage(item.message),
-        ...(delaySeconds ? { delaySeconds: Math.min(MAX_DELAY_SECONDS, Math.ceil(delaySeconds)) } : {}),
+        ...(delaySeconds ? { delaySeconds } : {}),
       })),
     );
     outcome.handedBack += items.length;

@@ -13,6 +13,7 @@ import { SyncFunction, type SyncResources } from "../../infra/constructs/sync-fu
 import type { DeploySettingsInput } from "../../infra/deploy-config";
 import { TikTokShopSyncStack } from "../../infra/stack";
 import { METRIC_NAMESPACE, METRIC_POLICY, type MetricName } from "../../shared/observability/metric-names";
+import { MAX_DELAY_SECONDS } from "../../shared/queues/sqs-send";
 import {
   ORDERS_TABLE,
   STATE_TABLE,
@@ -24,7 +25,6 @@ import {
   WORK_QUEUE,
   WORKER_TIMEOUT_SECONDS,
 } from "../../shared/resources";
-import { MAX_DELAY_SECONDS } from "../../shared/sync/full-resync/work-queue";
 import { PUSH_CONCURRENCY } from "../../shared/tiktok/rate-budget";
 import { resourceKey } from "../support/iam-model";
 import { buildApp, FIXTURE_ENTRIES, synthTemplate, testOutdir } from "./fixtures/synth";

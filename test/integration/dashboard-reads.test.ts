@@ -1,16 +1,16 @@
 /**
- * The dashboard read patterns docs/sync-protocol.md shows (shared/orders/dashboard-reads.ts), on DynamoDB Local with
+ * The dashboard read patterns docs/sync-protocol.md shows (shared/store/dashboard-reads.ts), on DynamoDB Local with
  * the orders table as provisioned: recent orders by create time, orders changed since T, and one whole
  * order through readStoredOrder — including an item written before issue 17 (order as a Map, no summary).
  */
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
+import { type NormalizedOrder, normalizeOrder } from "../../shared/orders/normalize";
 import {
   getStoredOrder,
   listOrdersChangedSince,
   listRecentOrders,
   type OrdersTable,
-} from "../../shared/orders/dashboard-reads";
-import { type NormalizedOrder, normalizeOrder } from "../../shared/orders/normalize";
+} from "../../shared/store/dashboard-reads";
 import { OrderStore } from "../../shared/store/order-store";
 import { createTestResources, type TestResources } from "../support/local-aws";
 

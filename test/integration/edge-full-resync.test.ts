@@ -7,6 +7,7 @@
  *
  * `it.failing` marks a test that reproduces a bug not fixed yet; the fix flips it to `it`.
  */
+
 import { TransactionCanceledException, TransactionConflictException } from "@aws-sdk/client-dynamodb";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import {
@@ -18,9 +19,10 @@ import {
 import { wireFullResync } from "../../shared/app/full-resync-wiring";
 import { runTick, tickFailure } from "../../shared/app/tick";
 import { systemClock } from "../../shared/clock";
-import { JobStore, type WindowRecord } from "../../shared/store/job-store";
+import { JobStore } from "../../shared/store/job-store";
 import { StateConflictError, type StateStore } from "../../shared/store/state-store";
 import { resumeJob } from "../../shared/sync/full-resync/lifecycle";
+import type { WindowRecord } from "../../shared/sync/full-resync/model";
 import { startFullResync } from "../../shared/sync/full-resync/planner";
 import { runIncrementalSync } from "../../shared/sync/incremental";
 import { createTestResources, type TestResources } from "../support/local-aws";

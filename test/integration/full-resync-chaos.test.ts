@@ -12,10 +12,11 @@ import { startSqsPoller } from "../../infra/local/sqs-poller";
 import { createSqsClient } from "../../shared/aws-clients";
 import { MetricName } from "../../shared/observability/metric-names";
 import { silentLog } from "../../shared/observability/telemetry";
+import { queueDepth, sqsDeadLetters, sqsWorkQueue } from "../../shared/queues/sqs-work-queue";
 import type { CrashPoint, FullResyncDeps } from "../../shared/sync/full-resync/deps";
 import { resumeJob, settleJob } from "../../shared/sync/full-resync/lifecycle";
 import { startFullResync } from "../../shared/sync/full-resync/planner";
-import { getDlqDepth, getJobProgress } from "../../shared/sync/full-resync/progress";
+import { getJobProgress } from "../../shared/sync/full-resync/progress";
 import { reconcileJobs } from "../../shared/sync/full-resync/reconciler";
 import { uniqueNamespace } from "../support/local-aws";
 import { createHarness, diffOrders, type Harness, isFinished } from "./full-resync-harness";
@@ -119,7 +120,7 @@ describe("duplicate deliveries and a worker killed at each crash point", () => {
     expect(progress).toMatchObject({ orders: 1_000, windows: { failed: 0, open: 0 } });
     expect(progress.inserted + progress.unchanged).toBe(1_000);
     expect((await harness.deps.state.getMeta(harness.shop.shopId))?.records_synced).toBe(1_000);
-    expect(await getDlqDepth(harness.resources.sqs, harness.resources.deadLetterQueueUrl)).toBe(0);
+    expect(await queueDepth(harness.resources.sqs, harness.resources.deadLetterQueueUrl)).toBe(0);
   });
 });
 
@@ -159,7 +160,7 @@ describe("a message that always fails", () => {
     expect(failed.windows.total).toBeGreaterThanOrEqual(3);
     const dlq = harness.resources.deadLetterQueueUrl;
     // SQS moves the message on the receive after its last attempt: the poller keeps polling.
-    await waitUntil(async () => (await getDlqDepth(harness.resources.sqs, dlq)) === 1, 30_000, "DLQ depth 1");
+    await waitUntil(async () => (await queueDepth(harness.resources.sqs, dlq)) === 1, 30_000, "DLQ depth 1");
     // A FAILED job releases the shop's slot.
     expect((await harness.deps.jobs.getJobPointers(shopId)).runningJobId).toBeUndefined();
 
@@ -173,7 +174,7 @@ describe("a message that always fails", () => {
       extra: [],
       different: [],
     });
-    expect(await getDlqDepth(harness.resources.sqs, dlq)).toBe(0);
+    expect(await queueDepth(harness.resources.sqs, dlq)).toBe(0);
   });
 });
 
@@ -195,9 +196,8 @@ describe("the SQS emulator restarted mid-job", () => {
     const queues = await createQueues(sqs, namespace, overrides);
     const deps: FullResyncDeps = {
       ...harness.deps,
-      sqs,
-      queueUrl: queues.workQueueUrl,
-      deadLetterQueueUrl: queues.deadLetterQueueUrl,
+      workQueue: sqsWorkQueue(sqs, queues.workQueueUrl),
+      deadLetters: sqsDeadLetters(sqs, queues.deadLetterQueueUrl),
       settings: { ...harness.deps.settings, visibilityTimeoutSeconds: 10, pageBudget: 2, maxRequeues: 20 },
     };
     const poller = startSqsPoller({
@@ -285,7 +285,7 @@ describe("throttling and refused page tokens", () => {
       extra: [],
       different: [],
     });
-    expect(await getDlqDepth(harness.resources.sqs, harness.resources.deadLetterQueueUrl)).toBe(0);
+    expect(await queueDepth(harness.resources.sqs, harness.resources.deadLetterQueueUrl)).toBe(0);
   });
 });
 

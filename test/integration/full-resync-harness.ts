@@ -3,6 +3,7 @@
  * a TikTok emulator over real HTTP, the real TikTok client, and the worker handler driven by the
  * local SQS poller exactly as `npm start` runs it.
  */
+
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { makeWorkerHandler } from "../../functions/worker/handler-core";
@@ -16,6 +17,7 @@ import { type Clock, systemClock } from "../../shared/clock";
 import { MetricsRecorder, silentLog } from "../../shared/observability/telemetry";
 import { contentHashOf } from "../../shared/orders/normalize";
 import { readStoredOrder } from "../../shared/orders/stored-order";
+import { sqsDeadLetters, sqsWorkQueue } from "../../shared/queues/sqs-work-queue";
 import { JobStore } from "../../shared/store/job-store";
 import { OrderStore } from "../../shared/store/order-store";
 import { StateStore } from "../../shared/store/state-store";
@@ -150,9 +152,8 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     orders,
     resolveShop: async () => ({ shop, tiktok: client }),
     apiCalls: meter,
-    sqs,
-    queueUrl: resources.workQueueUrl,
-    deadLetterQueueUrl: resources.deadLetterQueueUrl,
+    workQueue: sqsWorkQueue(sqs, resources.workQueueUrl),
+    deadLetters: sqsDeadLetters(sqs, resources.deadLetterQueueUrl),
     clock,
     metrics,
     log: silentLog,

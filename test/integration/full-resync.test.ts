@@ -6,11 +6,12 @@
  * orders/s on 2 shared cores); the benchmark checks the same at scale.
  */
 import { MetricName } from "../../shared/observability/metric-names";
+import { queueDepth } from "../../shared/queues/sqs-work-queue";
 import type { FullResyncSettings } from "../../shared/sync/full-resync/deps";
 import { JobAlreadyRunningError } from "../../shared/sync/full-resync/errors";
 import { cancelJob } from "../../shared/sync/full-resync/lifecycle";
 import { startFullResync } from "../../shared/sync/full-resync/planner";
-import { getDlqDepth, getJobProgress } from "../../shared/sync/full-resync/progress";
+import { getJobProgress } from "../../shared/sync/full-resync/progress";
 import { runIncrementalSync } from "../../shared/sync/incremental";
 import { ApiCallMeter } from "../../shared/sync/ports";
 import { createHarness, diffOrders, type Harness, isFinished } from "./full-resync-harness";
@@ -91,7 +92,7 @@ describe("full resync of 2,000 orders in many windows", () => {
     expect(meta?.last_sync_time).toBe(progress.finished);
     expect(harness.metrics.sum(MetricName.JobOrders)).toBe(N);
     expect(harness.metrics.last(MetricName.JobWindowsOpen)).toBe(0);
-    expect(await getDlqDepth(harness.resources.sqs, harness.resources.deadLetterQueueUrl)).toBe(0);
+    expect(await queueDepth(harness.resources.sqs, harness.resources.deadLetterQueueUrl)).toBe(0);
     console.info(
       `full resync of ${N} orders: ${elapsedMs} ms, ${job.windows} windows planned, ` +
         `${progress.windows.total} paged, ${searches} searches ` +

@@ -1,8 +1,10 @@
 /** Rule 5 on DynamoDB Local: newer wins, equal time needs a new hash and a later fetch, stale is counted. */
+
 import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { contentHashOf, type NormalizedOrder, normalizeOrder } from "../../shared/orders/normalize";
 import { ORDER_ENCODINGS, readStoredOrder } from "../../shared/orders/stored-order";
-import { decideWrite, OrderStore, type UpsertStrategy } from "../../shared/store/order-store";
+import { decideWrite } from "../../shared/orders/versions";
+import { OrderStore, type UpsertStrategy } from "../../shared/store/order-store";
 import { createTestResources, type TestResources } from "../support/local-aws";
 
 let resources: TestResources;

@@ -5,11 +5,13 @@
  * with the error shape the SDK parses from DynamoDB. A real lost lock (a ConditionalCheckFailed
  * cancellation from DynamoDB Local itself) must still be one.
  */
+
 import { TransactionCanceledException, TransactionConflictException } from "@aws-sdk/client-dynamodb";
 import { type DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import { systemClock } from "../../shared/clock";
-import { LockLostError, StateStore } from "../../shared/store/state-store";
+import { StateStore } from "../../shared/store/state-store";
 import { runIncrementalSync } from "../../shared/sync/incremental";
+import { LockLostError } from "../../shared/sync/sync-state";
 import { createTestResources, type TestResources } from "../support/local-aws";
 import { type SyncHarness, startSyncHarness } from "../support/sync-harness";
 

@@ -12,8 +12,8 @@ import type { Context } from "aws-lambda";
 import { makeWorkerHandler } from "../../functions/worker/handler-core";
 import type { SqsBatchHandler } from "../../infra/local/sqs-poller";
 import { LogRecorder } from "../../shared/observability/telemetry";
+import { queueDepth } from "../../shared/queues/sqs-work-queue";
 import { startFullResync } from "../../shared/sync/full-resync/planner";
-import { getDlqDepth } from "../../shared/sync/full-resync/progress";
 import { TIME_BUDGET } from "../../shared/time-budget";
 import { createHarness, diffOrders, type Harness, isFinished } from "./full-resync-harness";
 
@@ -122,7 +122,7 @@ describe("slow TikTok answers with little time left", () => {
     expect(poller.stats.overruns).toBe(0);
     expect(invocations.every((invocation) => invocation.leftMs > 0)).toBe(true);
     expect(invocations.some((invocation) => invocation.records > 1)).toBe(true);
-    expect(await getDlqDepth(harness.resources.sqs, harness.resources.deadLetterQueueUrl)).toBe(0);
+    expect(await queueDepth(harness.resources.sqs, harness.resources.deadLetterQueueUrl)).toBe(0);
     await poller.stop();
   });
 
@@ -236,6 +236,6 @@ describe("a Retry-After longer than the time left", () => {
       expect(Number(resent[0]?.fields?.delaySeconds) * 1000).toBeGreaterThanOrEqual(retryAfterMs);
     }
     expect(invocations.every((invocation) => invocation.leftMs > 0)).toBe(true);
-    expect(await getDlqDepth(harness.resources.sqs, harness.resources.deadLetterQueueUrl)).toBe(0);
+    expect(await queueDepth(harness.resources.sqs, harness.resources.deadLetterQueueUrl)).toBe(0);
   });
 });

@@ -1,5 +1,5 @@
 /** Planner sizing (probes, bisection, merging), worker split cuts and limits, the work message and job ids. */
-import type { PlannedWindow } from "../../shared/store/job-store";
+
 import {
   fullResyncSettings,
   type ShopAccess,
@@ -8,6 +8,7 @@ import {
 } from "../../shared/sync/full-resync/deps";
 import { InvalidWorkMessageError } from "../../shared/sync/full-resync/errors";
 import { encodeWorkMessage, parseWorkMessage } from "../../shared/sync/full-resync/messages";
+import type { PlannedWindow } from "../../shared/sync/full-resync/model";
 import { mergeRanges, newJobId, planWindows } from "../../shared/sync/full-resync/planner";
 import { splitCuts } from "../../shared/sync/full-resync/worker";
 import { TikTokInvalidRequestError, TikTokServerError } from "../../shared/tiktok/errors";

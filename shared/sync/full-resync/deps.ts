@@ -1,12 +1,9 @@
 /** What the full resync (planner, worker, reconciler, operator actions) is given: ports and settings. */
-import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { Clock } from "../../clock";
 import type { LogPort, MetricsPort } from "../../observability/telemetry";
-import type { JobStore } from "../../store/job-store";
-import type { OrderStore } from "../../store/order-store";
-import type { StateStore } from "../../store/state-store";
-import type { OrderSearchPort, ShopRef } from "../ports";
+import type { JobRepository, OrderRepository, OrderSearchPort, ShopRef, SyncStateRepository } from "../ports";
 import type { ScopedApiCallMeter } from "./api-calls";
+import type { DeadLetterPort, WorkQueuePort } from "./work-queue";
 
 /** A shop and the TikTok port to reach it (its own token and per-shop request budget). */
 export interface ShopAccess {
@@ -153,16 +150,15 @@ export interface CrashContext {
 }
 
 export interface FullResyncDeps {
-  readonly jobs: JobStore;
-  readonly state: StateStore;
-  readonly orders: OrderStore;
+  readonly jobs: JobRepository;
+  readonly state: SyncStateRepository;
+  readonly orders: OrderRepository;
   readonly resolveShop: (shopId: string) => Promise<ShopAccess>;
   /** Fed by every TikTok client's `onApiCall`; attributes calls to the message being processed. */
   readonly apiCalls: ScopedApiCallMeter;
-  readonly sqs: SQSClient;
-  readonly queueUrl: string;
+  readonly workQueue: WorkQueuePort;
   /** Enables resumeJob's removal of the job's dead letters. */
-  readonly deadLetterQueueUrl?: string;
+  readonly deadLetters?: DeadLetterPort;
   readonly clock: Clock;
   readonly metrics: MetricsPort;
   readonly log: LogPort;

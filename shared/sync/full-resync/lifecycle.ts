@@ -2,17 +2,12 @@
  * Job-level transitions shared by planner, worker, reconciler and the operator routes: finalize
  * exactly once, fail a job whose open windows all failed, cancel, and resume (the redrive).
  */
-import {
-  ChangeMessageVisibilityBatchCommand,
-  DeleteMessageBatchCommand,
-  ReceiveMessageCommand,
-} from "@aws-sdk/client-sqs";
+
 import { MetricName } from "../../observability/metric-names";
-import type { JobRecord, JobStatus, WindowRecord } from "../../store/job-store";
 import type { FullResyncDeps } from "./deps";
 import { JobNotFoundError, JobStateError } from "./errors";
-import { parseWorkMessage, type WorkMessage } from "./messages";
-import { sendWork } from "./work-queue";
+import type { WorkMessage } from "./messages";
+import type { JobRecord, JobStatus, WindowRecord } from "./model";
 
 /** The message that continues a window from its stored state. */
 export function messageFor(window: WindowRecord): WorkMessage {
@@ -26,10 +21,7 @@ export function messageFor(window: WindowRecord): WorkMessage {
 }
 
 export async function enqueueWindows(deps: FullResyncDeps, windows: readonly WindowRecord[]) {
-  await sendWork(
-    { sqs: deps.sqs, queueUrl: deps.queueUrl },
-    windows.map((window) => ({ message: messageFor(window) })),
-  );
+  await deps.workQueue.send(windows.map((window) => ({ message: messageFor(window) })));
 }
 
 /**
@@ -141,7 +133,10 @@ export async function resumeJob(deps: FullResyncDeps, shopId: string, jobId: str
   // Mark them alive so the reconciler does not enqueue them a second time right away.
   for (const window of open) await deps.jobs.touchWindow(window, now, {});
   await enqueueWindows(deps, open);
-  const deadLettersRemoved = deps.deadLetterQueueUrl ? await removeDeadLetters(deps, shopId, jobId) : 0;
+  // Stale copies (the window items are the truth): removed so the DLQ shows only what still needs care.
+  const deadLettersRemoved = deps.deadLetters
+    ? await deps.deadLetters.remove((message) => message.shopId === shopId && message.jobId === jobId)
+    : 0;
   const settled = await settleJob(deps, shopId, jobId);
   deps.log.info("full resync resumed", {
     shopId,
@@ -153,65 +148,4 @@ export async function resumeJob(deps: FullResyncDeps, shopId: string, jobId: str
   const status: JobStatus =
     settled === "finalized" ? "COMPLETED" : settled === "failed" ? "FAILED" : "RUNNING";
   return { jobId, status, reopened, requeued: open.length, deadLettersRemoved };
-}
-
-/** Deletes this job's messages from the DLQ; others are made visible again at once. */
-async function removeDeadLetters(deps: FullResyncDeps, shopId: string, jobId: string): Promise<number> {
-  const queueUrl = deps.deadLetterQueueUrl as string;
-  const seen = new Set<string>();
-  let removed = 0;
-  for (let round = 0; round < 50; round += 1) {
-    const { Messages: messages = [] } = await deps.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 30 }),
-    );
-    const fresh = messages.filter((message) => message.MessageId && !seen.has(message.MessageId));
-    if (fresh.length === 0) {
-      await releaseMessages(deps, queueUrl, messages);
-      break;
-    }
-    const ours: typeof messages = [];
-    const others: typeof messages = [];
-    for (const message of messages) {
-      seen.add(message.MessageId as string);
-      let parsed: WorkMessage | undefined;
-      try {
-        parsed = parseWorkMessage(message.Body ?? "");
-      } catch {
-        parsed = undefined;
-      }
-      (parsed?.jobId === jobId && parsed.shopId === shopId ? ours : others).push(message);
-    }
-    if (ours.length > 0) {
-      const response = await deps.sqs.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: ours.map((message, index) => ({
-            Id: String(index),
-            ReceiptHandle: message.ReceiptHandle as string,
-          })),
-        }),
-      );
-      removed += response.Successful?.length ?? 0;
-    }
-    await releaseMessages(deps, queueUrl, others);
-  }
-  return removed;
-}
-
-async function releaseMessages(
-  deps: FullResyncDeps,
-  queueUrl: string,
-  messages: readonly { ReceiptHandle?: string | undefined }[],
-) {
-  if (messages.length === 0) return;
-  await deps.sqs.send(
-    new ChangeMessageVisibilityBatchCommand({
-      QueueUrl: queueUrl,
-      Entries: messages.map((message, index) => ({
-        Id: String(index),
-        ReceiptHandle: message.ReceiptHandle as string,
-        VisibilityTimeout: 0,
-      })),
-    }),
-  );
 }

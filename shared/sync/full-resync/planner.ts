@@ -23,18 +23,19 @@
  * TIME_BUDGET.planningStartMs left, and keeps TIME_BUDGET.planningCommitReserveMs for writing and
  * enqueuing the windows after its last probe.
  */
+
 import { randomBytes } from "node:crypto";
 import { unixSeconds } from "../../clock";
 import { mapWithConcurrency } from "../../concurrency";
 import { MetricName } from "../../observability/metric-names";
 import type { LogPort } from "../../observability/telemetry";
-import type { JobRecord, JobStatus, PlannedWindow } from "../../store/job-store";
 import { isRetryableError, type Sleep, withRetries } from "../../tiktok/retry";
 import { Deadline, DeadlineExceededError, TIME_BUDGET } from "../../time-budget";
 import { ApiCallMeter } from "../ports";
 import { type FullResyncDeps, type FullResyncSettings, plannedWindowLimit, type ShopAccess } from "./deps";
 import { EnqueueError, FullResyncPlanningError, InvalidRangeError, JobAlreadyRunningError } from "./errors";
 import { enqueueWindows, finalizeJob } from "./lifecycle";
+import type { JobRecord, JobStatus, PlannedWindow } from "./model";
 
 export interface FullResyncRange {
   /** Unix seconds, inclusive; default the configured history start. */

@@ -1,3 +1,4 @@
+import type { JobRepository } from "../ports";
 /**
  * Job progress for the status route and the local progress bar. Page-level counts live on the
  * windows (so page commits never contend on the job item) and are summed here; window states are
@@ -5,10 +6,10 @@
  * neither in `windows` nor in the sums of orders (the page a split kept is counted on its first child,
  * as `carried`); their API calls are counted.
  */
-import { GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
+
 import type { Clock } from "../../clock";
-import type { JobStatus, JobStore, WindowRecord } from "../../store/job-store";
 import { JobNotFoundError } from "./errors";
+import type { JobStatus, WindowRecord } from "./model";
 
 export interface JobProgress {
   readonly job_id: string;
@@ -55,7 +56,7 @@ export interface JobProgress {
 
 /** Progress of `jobId`, or of the shop's last job; undefined when the shop never had one. */
 export async function getJobProgress(
-  deps: { readonly jobs: JobStore; readonly clock: Clock },
+  deps: { readonly jobs: JobRepository; readonly clock: Clock },
   shopId: string,
   jobId?: string,
 ): Promise<JobProgress | undefined> {
@@ -135,12 +136,4 @@ export async function getJobProgress(
       : {}),
     ...(job.reason ? { reason: job.reason } : {}),
   };
-}
-
-/** Messages waiting in the dead-letter queue (ApproximateNumberOfMessages). */
-export async function getDlqDepth(sqs: SQSClient, queueUrl: string): Promise<number> {
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["ApproximateNumberOfMessages"] }),
-  );
-  return Number(Attributes?.ApproximateNumberOfMessages ?? 0);
 }

@@ -7,12 +7,13 @@
  * also finalizes or fails a job whose last window closed without that step (a crash in between), and
  * abandons a job whose planner died while planning.
  */
+
 import { MetricName } from "../../observability/metric-names";
-import type { JobStatus, WindowRecord } from "../../store/job-store";
 import { Deadline, TIME_BUDGET } from "../../time-budget";
 import type { FullResyncDeps } from "./deps";
 import { EnqueueError } from "./errors";
 import { enqueueWindows, type SettleOutcome, settleJob } from "./lifecycle";
+import type { JobStatus, WindowRecord } from "./model";
 
 export interface ReconcileResult {
   readonly jobId?: string;

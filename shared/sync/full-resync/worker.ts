@@ -50,15 +50,8 @@
  * fails the message (partial batch failure); on its last receive the window is marked FAILED before
  * the message goes to the DLQ.
  */
+
 import { MetricName } from "../../observability/metric-names";
-import {
-  checkpointRestart,
-  type JobRecord,
-  type SplitChild,
-  type WindowCounts,
-  type WindowCursor,
-  type WindowRecord,
-} from "../../store/job-store";
 import { isPageTokenRefusal, TikTokRateLimitedError, TikTokReauthRequiredError } from "../../tiktok/errors";
 import { Deadline, isOutOfTime, TIME_BUDGET } from "../../time-budget";
 import { writePage } from "../page-writer";
@@ -66,7 +59,14 @@ import { ApiCallMeter, type ApiCallSnapshot, type SearchPage } from "../ports";
 import { type CrashPoint, type FullResyncDeps, windowSplitLimits } from "./deps";
 import { messageFor, settleJob } from "./lifecycle";
 import { parseWorkMessage, type WorkMessage } from "./messages";
-import { sendWork } from "./work-queue";
+import {
+  checkpointRestart,
+  type JobRecord,
+  type SplitChild,
+  type WindowCounts,
+  type WindowCursor,
+  type WindowRecord,
+} from "./model";
 
 /** The part of an SQS record the worker reads (Lambda's SQSRecord satisfies it). */
 export interface WorkRecord {
@@ -242,7 +242,7 @@ function runLimitMs(deps: FullResyncDeps): number {
 async function handOffFailedStep(context: StepContext, error: unknown): Promise<WindowOutcome> {
   const { deps, window } = context;
   await deps.jobs.addWindowCounts(window, uncommittedCalls(context)).catch(() => {});
-  await sendWork(queue(deps), [{ message: messageFor(window) }]);
+  await deps.workQueue.send([{ message: messageFor(window) }]);
   deps.log.warn("a later page of a message failed; its window goes on as a message of its own", {
     jobId: window.jobId,
     window: window.window,
@@ -307,10 +307,6 @@ async function crash(context: StepContext, point: CrashPoint, split = false) {
   }
 }
 
-function queue(deps: FullResyncDeps) {
-  return { sqs: deps.sqs, queueUrl: deps.queueUrl };
-}
-
 async function step(context: StepContext): Promise<WindowOutcome> {
   const { deps, job, window, message } = context;
   // This delivery committed the window's latest step (a message may commit several in a row), so its
@@ -325,7 +321,7 @@ async function step(context: StepContext): Promise<WindowOutcome> {
   if (window.status === "FAILED") return "dropped";
   if (message.sequence < window.seq) {
     if (ownStep) {
-      await sendWork(queue(deps), [{ message: messageFor(window) }]);
+      await deps.workQueue.send([{ message: messageFor(window) }]);
       deps.log.info("duplicate delivery re-sent the stored continuation", {
         jobId: window.jobId,
         window: window.window,
@@ -356,10 +352,7 @@ async function resendChildren(context: StepContext) {
     (child): child is WindowRecord => child !== undefined && child.status === "OPEN" && child.seq === 0,
   );
   if (idle.length === 0) return;
-  await sendWork(
-    queue(deps),
-    idle.map((child) => ({ message: messageFor(child) })),
-  );
+  await deps.workQueue.send(idle.map((child) => ({ message: messageFor(child) })));
   deps.log.info("duplicate delivery re-sent a split's children", {
     jobId: window.jobId,
     window: window.window,
@@ -505,7 +498,7 @@ async function fetchAndCommit(context: StepContext): Promise<WindowOutcome> {
     if (prefetched) {
       context.continuation = { message: next, prefetched };
     } else {
-      await sendWork(queue(deps), [{ message: next }]);
+      await deps.workQueue.send([{ message: next }]);
       await crash(context, "after-send");
     }
     outcome = "advanced";
@@ -569,7 +562,7 @@ async function restartCappedQuery(
     return "duplicate";
   }
   await crash(context, "after-window-transaction");
-  await sendWork(queue(deps), [{ message: { ...messageFor(window), sequence: window.seq + 1 } }]);
+  await deps.workQueue.send([{ message: { ...messageFor(window), sequence: window.seq + 1 } }]);
   await crash(context, "after-send");
   return "restarted";
 }
@@ -613,7 +606,7 @@ async function restartFromCheckpoint(context: StepContext, refusal: unknown): Pr
     lower: restart.lower,
   });
   await crash(context, "after-window-transaction");
-  await sendWork(queue(deps), [{ message: { ...messageFor(window), sequence: window.seq + 1 } }]);
+  await deps.workQueue.send([{ message: { ...messageFor(window), sequence: window.seq + 1 } }]);
   await crash(context, "after-send");
   return "restarted";
 }
@@ -719,10 +712,7 @@ async function splitKeepingPage(
     keptOrders,
   });
   await crash(context, "after-window-transaction", true);
-  await sendWork(
-    queue(deps),
-    created.map((child) => ({ message: messageFor(child) })),
-  );
+  await deps.workQueue.send(created.map((child) => ({ message: messageFor(child) })));
   await crash(context, "after-send", true);
   recordPageMetrics(context, kept.checkpoint ? kept.counts : {}, created.length - 1);
   return "split";
@@ -788,7 +778,7 @@ async function throttled(
   const { deps, window } = context;
   const random = deps.random ?? Math.random;
   const delaySeconds = Math.min(900, Math.max(1, Math.ceil(waitMs / 1000) + Math.floor(random() * 3)));
-  await sendWork(queue(deps), [{ message: messageFor(window), delaySeconds }]);
+  await deps.workQueue.send([{ message: messageFor(window), delaySeconds }]);
   // Keeps the reconciler away until the delayed copy is due.
   await deps.jobs.touchWindow(window, deps.clock.nowMs() + delaySeconds * 1000, takeCalls(context));
   deps.log.info(
@@ -811,7 +801,7 @@ async function throttled(
  */
 export async function handBack(deps: FullResyncDeps, record: WorkRecord): Promise<WindowOutcome> {
   const message = parseWorkMessage(record.body);
-  await sendWork(queue(deps), [{ message }]);
+  await deps.workQueue.send([{ message }]);
   deps.log.info("out of time: work message handed back to the queue unstarted", {
     shopId: message.shopId,
     jobId: message.jobId,

@@ -11,8 +11,9 @@
  * - or its difference is dense: at least one differing order for every two pages of the range, so the
  *   halves would both differ and splitting saves almost nothing.
  */
-import type { ComparedRange } from "../../store/reconciliation-store";
+
 import type { Deadline } from "../../time-budget";
+import type { ComparedRange } from "./model";
 
 export interface DriftCheckSettings {
   /** A range holding at most this many orders (on either side) is not split further. */

@@ -1,3 +1,9 @@
+import type {
+  JobRepository,
+  ReconciliationRepository,
+  StoredOrderCounts,
+  SyncStateRepository,
+} from "../ports";
 /**
  * Reconciliation of one shop (issue 18, DESIGN "Push and reconciliation"): finds where DynamoDB and
  * TikTok drifted apart and heals it. Not to be confused with the full-resync reconciler (DESIGN rule 10,
@@ -20,22 +26,11 @@
  * healing job that FAILED or was CANCELLED, is drift that persists after healing: counted in
  * ReconciliationDriftPersisting (an alarm) and in status.
  */
+
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../../clock";
 import { MetricName } from "../../observability/metric-names";
 import type { LogPort, MetricsPort } from "../../observability/telemetry";
-import type { JobStore } from "../../store/job-store";
-import type { OrderCounts } from "../../store/order-counts";
-import {
-  type ComparedRange,
-  type HealingRecord,
-  MAX_LISTED_JOBS,
-  MAX_LISTED_RANGES,
-  type ReconciliationStore,
-  type RunOutcome,
-  type SweepState,
-} from "../../store/reconciliation-store";
-import type { StateStore } from "../../store/state-store";
 import { Deadline, DeadlineExceededError, TIME_BUDGET } from "../../time-budget";
 import type { ScopedApiCallMeter } from "../full-resync/api-calls";
 import type { ShopAccess } from "../full-resync/deps";
@@ -51,6 +46,14 @@ import {
   monthStart,
   type RangeCounts,
 } from "./drift-check";
+import {
+  type ComparedRange,
+  type HealingRecord,
+  MAX_LISTED_JOBS,
+  MAX_LISTED_RANGES,
+  type RunOutcome,
+  type SweepState,
+} from "./model";
 
 export interface ReconciliationSettings extends DriftCheckSettings {
   /** The full resync's history start (unix seconds): nothing older is compared. */
@@ -80,10 +83,10 @@ export interface HealingStarted {
 }
 
 export interface ReconciliationDeps {
-  readonly state: Pick<StateStore, "getMeta" | "quarantinedCreateTimes">;
-  readonly jobs: Pick<JobStore, "getJobPointers" | "getJob">;
-  readonly counts: Pick<OrderCounts, "countCreated" | "oldestCreateTime">;
-  readonly store: ReconciliationStore;
+  readonly state: Pick<SyncStateRepository, "getMeta" | "quarantinedCreateTimes">;
+  readonly jobs: Pick<JobRepository, "getJobPointers" | "getJob">;
+  readonly counts: Pick<StoredOrderCounts, "countCreated" | "oldestCreateTime">;
+  readonly store: ReconciliationRepository;
   readonly resolveShop: (shopId: string) => Promise<ShopAccess>;
   readonly apiCalls: ScopedApiCallMeter;
   /** Starts the ranged full resync of the segments (one job); JobAlreadyRunningError when one runs. */

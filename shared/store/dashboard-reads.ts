@@ -11,7 +11,12 @@
  * A page's `next` is DynamoDB's LastEvaluatedKey: pass it back to read on; absent on the last page.
  */
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
-import { type OrderSummary, readStoredOrder, type StoredOrder, StoredOrderError } from "./stored-order";
+import {
+  type OrderSummary,
+  readStoredOrder,
+  type StoredOrder,
+  StoredOrderError,
+} from "../orders/stored-order";
 
 /** One row of a dashboard list: what an index holds for an order. */
 export interface OrderListEntry extends OrderSummary {
