@@ -39,6 +39,7 @@ import { type ISecret, Secret } from "aws-cdk-lib/aws-secretsmanager";
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { parseConfig } from "../shared/config";
+import { type RouteDefinition, routeKey, SYNC_API_ROUTES, WEBHOOK_ROUTE } from "../shared/http/routes";
 import {
   API_TIMEOUT_SECONDS,
   type AttributeType as DefinitionAttributeType,
@@ -66,9 +67,6 @@ import { acknowledgeInvokeGrant, applyNagSuppressions } from "./nag-suppressions
 
 export type FunctionName = "tick" | "api" | "worker" | "reconcile" | "webhook-receiver" | "webhook-consumer";
 
-/** TikTok's webhook receiver (DESIGN "Push and reconciliation"): the one route without IAM. */
-export const WEBHOOK_ROUTE = { method: HttpMethod.POST, path: "/api/webhooks/tiktok" } as const;
-
 /** Construct ids of the queues (the work queues' ids predate push: kept, so nothing is replaced). */
 const QUEUE_CONSTRUCT_IDS: Readonly<Record<QueueDefinition["id"], string>> = {
   work: "WorkQueue",
@@ -77,15 +75,11 @@ const QUEUE_CONSTRUCT_IDS: Readonly<Record<QueueDefinition["id"], string>> = {
   "webhook-dlq": "WebhookDeadLetterQueue",
 };
 
-/** HTTP API routes of DESIGN "HTTP API" (contract). */
-export const API_ROUTES: readonly { readonly method: HttpMethod; readonly path: string }[] = [
-  { method: HttpMethod.POST, path: "/api/sync/orders" },
-  { method: HttpMethod.POST, path: "/api/sync/orders/full" },
-  { method: HttpMethod.GET, path: "/api/sync/status" },
-  { method: HttpMethod.POST, path: "/api/sync/jobs/{job_id}/cancel" },
-  { method: HttpMethod.POST, path: "/api/sync/jobs/{job_id}/resume" },
-  { method: HttpMethod.POST, path: "/api/sync/reconcile" },
-];
+/** The route table's plain method names as CDK's enum (shared/http/routes.ts stays free of aws-cdk-lib). */
+const HTTP_METHOD: Readonly<Record<RouteDefinition["method"], HttpMethod>> = {
+  GET: HttpMethod.GET,
+  POST: HttpMethod.POST,
+};
 
 /**
  * Each function's AWS permissions are exactly the calls its code sends, per resource:
@@ -543,14 +537,15 @@ export class TikTokShopSyncStack extends Stack {
       // The stage is created below with throttling and access logs.
       createDefaultStage: false,
     });
-    for (const route of API_ROUTES) {
-      httpApi.addRoutes({ path: route.path, methods: [route.method], integration });
+    // Routes of shared/http/routes.ts: the IAM ones to the API function (the default authorizer).
+    for (const route of SYNC_API_ROUTES) {
+      httpApi.addRoutes({ path: route.path, methods: [HTTP_METHOD[route.method]], integration });
     }
     // TikTok cannot sign with SigV4: its HMAC signature, checked by the receiver before anything else,
     // authenticates this route instead.
     const [webhookRoute] = httpApi.addRoutes({
       path: WEBHOOK_ROUTE.path,
-      methods: [WEBHOOK_ROUTE.method],
+      methods: [HTTP_METHOD[WEBHOOK_ROUTE.method]],
       integration: new HttpLambdaIntegration("WebhookIntegration", webhookReceiver.function),
       authorizer: new HttpNoneAuthorizer(),
     });
@@ -585,7 +580,7 @@ export class TikTokShopSyncStack extends Stack {
     // The webhook route's own limits (route settings override the stage's default throttle).
     const webhookThrottle = props.webhookThrottle ?? { rateLimit: 50, burstLimit: 100 };
     (stage.node.defaultChild as CfnStage).routeSettings = {
-      [`${WEBHOOK_ROUTE.method} ${WEBHOOK_ROUTE.path}`]: {
+      [routeKey(WEBHOOK_ROUTE)]: {
         // An escape hatch takes CloudFormation's own property names.
         ThrottlingRateLimit: webhookThrottle.rateLimit,
         ThrottlingBurstLimit: webhookThrottle.burstLimit,

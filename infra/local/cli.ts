@@ -10,6 +10,8 @@
  * 2 bad usage.
  */
 
+import { routeNamed, type SyncApiRoute } from "../../shared/http/routes";
+
 const USAGE = `Usage: npm run sync [-- --full] [-- --shop <id>]
        npm run status [-- --json] [-- --shop <id>]
        npm run reconcile [-- --shop <id>]
@@ -62,10 +64,15 @@ interface ApiAnswer {
   readonly body: Record<string, unknown>;
 }
 
-async function call(baseUrl: string, method: "GET" | "POST", path: string): Promise<ApiAnswer> {
+/** Calls a route of the API's table, for one shop or (no `shopId`) as the route decides. */
+async function call(baseUrl: string, route: SyncApiRoute, shopId?: string): Promise<ApiAnswer> {
+  const query = shopId === undefined ? "" : `?shop_id=${encodeURIComponent(shopId)}`;
   let response: Response;
   try {
-    response = await fetch(`${baseUrl}${path}`, { method, signal: AbortSignal.timeout(60_000) });
+    response = await fetch(`${baseUrl}${route.path}${query}`, {
+      method: route.method,
+      signal: AbortSignal.timeout(60_000),
+    });
   } catch (error) {
     const code = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code ?? (error as Error).name;
     throw new ApiUnreachable(
@@ -90,11 +97,7 @@ function errorText(answer: ApiAnswer): string {
 type Status = { shops: Record<string, unknown>[] };
 
 async function getStatus(baseUrl: string, shop: string | undefined): Promise<Status> {
-  const answer = await call(
-    baseUrl,
-    "GET",
-    `/api/sync/status${shop ? `?shop_id=${encodeURIComponent(shop)}` : ""}`,
-  );
+  const answer = await call(baseUrl, routeNamed("status"), shop);
   if (answer.status !== 200) throw new Error(errorText(answer));
   return answer.body as unknown as Status;
 }
@@ -107,8 +110,7 @@ async function sync(baseUrl: string, args: Args, print: (line: string) => void):
     : (await getStatus(baseUrl, undefined)).shops.map((shop) => String(shop.shop_id));
   let ok = true;
   for (const shopId of shops) {
-    const path = `/api/sync/orders${args.full ? "/full" : ""}?shop_id=${encodeURIComponent(shopId)}`;
-    const answer = await call(baseUrl, "POST", path);
+    const answer = await call(baseUrl, routeNamed(args.full ? "fullResync" : "syncOrders"), shopId);
     const body = answer.body as Record<string, unknown> & {
       last_run?: Record<string, number>;
       error?: { job_id?: string };
@@ -186,7 +188,7 @@ async function reconcile(baseUrl: string, args: Args, print: (line: string) => v
     : (await getStatus(baseUrl, undefined)).shops.map((shop) => String(shop.shop_id));
   let ok = true;
   for (const shopId of shops) {
-    const answer = await call(baseUrl, "POST", `/api/sync/reconcile?shop_id=${encodeURIComponent(shopId)}`);
+    const answer = await call(baseUrl, routeNamed("reconcile"), shopId);
     if (answer.status !== 202) ok = false;
     print(reconcileLine(shopId, answer));
   }

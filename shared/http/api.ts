@@ -22,6 +22,7 @@ import {
   type TimedOptions,
 } from "../time-budget";
 import { badRequest, HttpError } from "./errors";
+import { matchPathTemplate, routeNamed, SYNC_API_ROUTES } from "./routes";
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
@@ -154,15 +155,6 @@ function allowOnly(query: Query, allowed: readonly string[]) {
     throw badRequest("unknown_parameter", `unknown query parameter(s): ${unknown.join(", ")}`);
 }
 
-const ROUTES: { method: string; pattern: RegExp; name: RouteName }[] = [
-  { method: "POST", pattern: /^\/api\/sync\/orders$/, name: "syncOrders" },
-  { method: "POST", pattern: /^\/api\/sync\/orders\/full$/, name: "fullResync" },
-  { method: "GET", pattern: /^\/api\/sync\/status$/, name: "status" },
-  { method: "POST", pattern: /^\/api\/sync\/jobs\/([^/]+)\/cancel$/, name: "cancelJob" },
-  { method: "POST", pattern: /^\/api\/sync\/jobs\/([^/]+)\/resume$/, name: "resumeJob" },
-  { method: "POST", pattern: /^\/api\/sync\/reconcile$/, name: "reconcile" },
-];
-type RouteName = "syncOrders" | "fullResync" | "status" | "cancelJob" | "resumeJob" | "reconcile";
 type SyncType = "incremental" | "full" | "reconciliation";
 
 function safeDecode(value: string): string {
@@ -197,7 +189,7 @@ export function apiDeadline(context: RemainingTime | undefined, now?: Now): Dead
   return Deadline.fromContext(context, now).minus(TIME_BUDGET.handlerEndMarginMs.api);
 }
 
-const STATUS_PATH = "/api/sync/status";
+const STATUS_PATH = routeNamed("status").path;
 
 /** A shop the request had no time left for: nothing was done, the next tick (or request) does it. */
 function notReached(shopId: string, syncType: SyncType): Record<string, unknown> {
@@ -290,19 +282,23 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort; now?:
     try {
       const method = event.requestContext?.http?.method?.toUpperCase() ?? "GET";
       const path = (event.rawPath ?? event.requestContext?.http?.path ?? "/").replace(/\/+$/, "") || "/";
-      const candidates = ROUTES.filter((route) => route.pattern.test(path));
+      // The webhook route is not among these: API Gateway sends it to the receiver, never here.
+      const candidates = SYNC_API_ROUTES.flatMap((route) => {
+        const parameters = matchPathTemplate(route.path, path);
+        return parameters ? [{ route, parameters }] : [];
+      });
       if (candidates.length === 0) throw new HttpError(404, "route_not_found", `no route for ${path}`);
-      const route = candidates.find((candidate) => candidate.method === method);
-      if (!route) {
+      const matched = candidates.find((candidate) => candidate.route.method === method);
+      if (!matched) {
         throw new HttpError(405, "method_not_allowed", `${method} is not allowed on ${path}`, {
-          allowed: candidates.map((candidate) => candidate.method),
+          allowed: candidates.map((candidate) => candidate.route.method),
         });
       }
+      const { route, parameters: pathParameters } = matched;
       const query: Query = event.queryStringParameters ?? {};
       if (Object.values(query).some((value) => value?.includes(","))) {
         throw badRequest("invalid_parameter", "query parameters must not repeat");
       }
-      const pathParameter = route.pattern.exec(path)?.[1];
       switch (route.name) {
         case "syncOrders": {
           allowOnly(query, ["shop_id", "force_full"]);
@@ -355,7 +351,7 @@ export function makeApiHandler(deps: { service: SyncService; log: LogPort; now?:
         case "resumeJob": {
           allowOnly(query, ["shop_id"]);
           parseWith(emptyBody, bodyOrEmpty(event), "invalid_body");
-          const jobId = parseWith(jobIdParam, safeDecode(pathParameter ?? ""), "invalid_parameter");
+          const jobId = parseWith(jobIdParam, safeDecode(pathParameters.job_id ?? ""), "invalid_parameter");
           if (query.shop_id === undefined && (await service.listShopIds()).length > 1) {
             throw badRequest(
               "shop_id_required",

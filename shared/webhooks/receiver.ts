@@ -15,12 +15,14 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { errorResponse } from "../http/api";
 import { badRequest, HttpError } from "../http/errors";
+import { WEBHOOK_ROUTE } from "../http/routes";
 import { MetricName } from "../observability/metric-names";
 import type { LogPort, MetricsPort } from "../observability/telemetry";
 import { verifyWebhookSignature, type WebhookApp } from "../tiktok/signing";
 import { type WebhookMessage, webhookEventSchema } from "./events";
 
-export const WEBHOOK_PATH = "/api/webhooks/tiktok";
+// Re-exported for the local server, the benches and the tests that post to it.
+export { WEBHOOK_PATH } from "../http/routes";
 
 /** TikTok's webhook bodies are a few hundred bytes; anything near this is not one of them. */
 export const MAX_WEBHOOK_BODY_BYTES = 32 * 1024;
@@ -59,10 +61,10 @@ export function makeWebhookReceiver(deps: WebhookReceiverDeps) {
     try {
       const method = event.requestContext?.http?.method?.toUpperCase() ?? "GET";
       const path = (event.rawPath ?? event.requestContext?.http?.path ?? "/").replace(/\/+$/, "") || "/";
-      if (path !== WEBHOOK_PATH) throw new HttpError(404, "route_not_found", `no route for ${path}`);
-      if (method !== "POST") {
+      if (path !== WEBHOOK_ROUTE.path) throw new HttpError(404, "route_not_found", `no route for ${path}`);
+      if (method !== WEBHOOK_ROUTE.method) {
         throw new HttpError(405, "method_not_allowed", `${method} is not allowed on ${path}`, {
-          allowed: ["POST"],
+          allowed: [WEBHOOK_ROUTE.method],
         });
       }
       // The exact bytes TikTok signed: API Gateway base64-encodes bodies it does not take for text.

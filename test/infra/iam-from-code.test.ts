@@ -37,6 +37,7 @@ import type {
 import { build } from "esbuild";
 import { startTikTokEmulator, type TikTokEmulator } from "../../infra/local/tiktok-emulator";
 import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION } from "../../shared/aws-clients";
+import { WEBHOOK_PATH } from "../../shared/http/routes";
 import { stateKeys } from "../../shared/store/keys";
 import {
   encodeWorkMessage,
@@ -305,8 +306,6 @@ async function deliver(message: Message, receiveCount = 1): Promise<SQSBatchResp
 // -------------------------------------------------------------------------------------------------
 // Webhooks: TikTok's signed POST as API Gateway hands it to the receiver, and the webhook queue as the
 // consumer's event source sees it (the test's own SQS client: not recorded).
-
-const WEBHOOK_PATH = "/api/webhooks/tiktok";
 
 async function postWebhook(event: Record<string, unknown>, signature?: string): Promise<number> {
   const body = JSON.stringify(event);

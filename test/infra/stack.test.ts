@@ -12,6 +12,7 @@ import {
 import { SyncFunction, type SyncResources } from "../../infra/constructs/sync-function";
 import type { DeploySettingsInput } from "../../infra/deploy-config";
 import { TikTokShopSyncStack } from "../../infra/stack";
+import { ROUTES, type RouteAuthorization, routeKey, WEBHOOK_ROUTE } from "../../shared/http/routes";
 import { METRIC_NAMESPACE, METRIC_POLICY, type MetricName } from "../../shared/observability/metric-names";
 import { MAX_DELAY_SECONDS } from "../../shared/queues/sqs-send";
 import {
@@ -39,16 +40,14 @@ type Resource = {
 };
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
 
-const WEBHOOK_ROUTE_KEY = "POST /api/webhooks/tiktok";
-
-const CONTRACT_ROUTES = [
-  "POST /api/sync/orders",
-  "POST /api/sync/orders/full",
-  "GET /api/sync/status",
-  "POST /api/sync/jobs/{job_id}/cancel",
-  "POST /api/sync/jobs/{job_id}/resume",
-  "POST /api/sync/reconcile",
-];
+/** The route table is the contract; test/unit/routes.test.ts pins its route keys. */
+const WEBHOOK_ROUTE_KEY = routeKey(WEBHOOK_ROUTE);
+const CONTRACT_ROUTES = ROUTES.map(routeKey);
+/** What API Gateway checks before a route's function runs: SigV4, or nothing (TikTok's own signature). */
+const EXPECTED_AUTHORIZATION_TYPE: Readonly<Record<RouteAuthorization, string>> = {
+  iam: "AWS_IAM",
+  "tiktok-signature": "NONE",
+};
 
 /**
  * Actions AWS only accepts on Resource "*": X-Ray's PutTraceSegments/PutTelemetryRecords (added by
@@ -460,14 +459,14 @@ describe("TikTokShopSyncStack (defaults)", () => {
 
     it("serves POST /api/webhooks/tiktok without IAM, by the receiver, throttled on its own", () => {
       const routes = Object.values(resources(template, "AWS::ApiGatewayV2::Route"));
-      const webhook = routes.find((route) => route.Properties.RouteKey === "POST /api/webhooks/tiktok");
+      const webhook = routes.find((route) => route.Properties.RouteKey === WEBHOOK_ROUTE_KEY);
       expect(webhook?.Properties.AuthorizationType).toBe("NONE");
       const integrationId = String(webhook?.Properties.Target["Fn::Join"][1][1].Ref);
       const integration = resources(template, "AWS::ApiGatewayV2::Integration")[integrationId] as Resource;
       expect(JSON.stringify(integration.Properties.IntegrationUri)).toMatch(/WebhookReceiverFunction/);
       const [stage] = Object.values(resources(template, "AWS::ApiGatewayV2::Stage"));
       expect(stage?.Properties.RouteSettings).toEqual({
-        "POST /api/webhooks/tiktok": { ThrottlingBurstLimit: 100, ThrottlingRateLimit: 50 },
+        [WEBHOOK_ROUTE_KEY]: { ThrottlingBurstLimit: 100, ThrottlingRateLimit: 50 },
       });
     });
 
@@ -657,15 +656,43 @@ describe("TikTokShopSyncStack (defaults)", () => {
   });
 
   describe("HTTP API", () => {
-    it("serves every contract route, plus a $default catch-all, all with IAM (SigV4) authorization", () => {
+    it("serves every route of the table, plus a $default catch-all, all with IAM (SigV4) authorization but the webhook", () => {
       const routes = Object.values(resources(template, "AWS::ApiGatewayV2::Route"));
-      expect(routes.map((route) => route.Properties.RouteKey).sort()).toEqual(
-        [...CONTRACT_ROUTES, "$default", WEBHOOK_ROUTE_KEY].sort(),
+      const authorizationByKey = Object.fromEntries(
+        routes.map((route) => [route.Properties.RouteKey, route.Properties.AuthorizationType]),
       );
-      for (const route of routes) {
-        if (route.Properties.RouteKey === WEBHOOK_ROUTE_KEY) continue;
-        expect(route.Properties.AuthorizationType).toBe("AWS_IAM");
-      }
+      // One resource per key: no route of the table created twice.
+      expect(routes).toHaveLength(CONTRACT_ROUTES.length + 1);
+      expect(authorizationByKey).toEqual({
+        ...Object.fromEntries(
+          ROUTES.map((route) => [routeKey(route), EXPECTED_AUTHORIZATION_TYPE[route.authorization]]),
+        ),
+        // Unknown routes reach the API function for the contract's 404, after SigV4 like any other.
+        $default: "AWS_IAM",
+      });
+    });
+
+    it("sends the IAM routes and $default to the API function, the webhook route to the receiver", () => {
+      const integrations = resources(template, "AWS::ApiGatewayV2::Integration");
+      // The logical id of the function an integration invokes, by its prefix (the rest is a hash).
+      const functionBehind = (route: Resource): string => {
+        const integrationId = String(route.Properties.Target["Fn::Join"][1][1].Ref);
+        const uri = JSON.stringify(integrations[integrationId]?.Properties.IntegrationUri);
+        if (/WebhookReceiverFunction/.test(uri)) return "webhook-receiver";
+        return /ApiFunction/.test(uri) ? "api" : uri;
+      };
+      const routes = Object.values(resources(template, "AWS::ApiGatewayV2::Route"));
+      expect(
+        Object.fromEntries(routes.map((route) => [route.Properties.RouteKey, functionBehind(route)])),
+      ).toEqual({
+        ...Object.fromEntries(
+          ROUTES.map((route) => [
+            routeKey(route),
+            route.authorization === "tiktok-signature" ? "webhook-receiver" : "api",
+          ]),
+        ),
+        $default: "api",
+      });
     });
 
     it("throttles the default stage and writes access logs to a log group", () => {
@@ -942,7 +969,7 @@ describe("TikTokShopSyncStack (defaults)", () => {
     it("has no unauthenticated entry point: no function URL, only the signed webhook route without IAM, invoke only by API Gateway", () => {
       expect(Object.keys(resources(template, "AWS::Lambda::Url"))).toEqual([]);
       const routes = Object.values(resources(template, "AWS::ApiGatewayV2::Route"));
-      expect(routes.length).toBe(CONTRACT_ROUTES.length + 2);
+      expect(routes.length).toBe(CONTRACT_ROUTES.length + 1);
       // TikTok's webhooks carry its HMAC signature (verified by the receiver), not SigV4.
       expect(
         routes
