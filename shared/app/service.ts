@@ -6,11 +6,12 @@
 import { unixSeconds } from "../clock";
 import type { SyncService } from "../http/api";
 import { HttpError } from "../http/errors";
+import { routeNamed } from "../http/routes";
 import { queueDepth } from "../queues/sqs-work-queue";
 import { pushStatsStore } from "./push-status";
 import type { Runtime } from "./runtime";
 
-const STATUS_PATH = "/api/sync/status";
+const STATUS_PATH = routeNamed("status").path;
 
 function iso(unix: number | undefined): string | null {
   return unix === undefined ? null : new Date(unix * 1000).toISOString();
