@@ -13,7 +13,6 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 import { makeWorkerHandler } from "../functions/worker/handler-core";
 import { type SqsBatchHandler, type SqsPoller, startSqsPoller } from "../infra/local/sqs-poller";
-import { wireFullResync } from "../shared/app/full-resync-wiring";
 import { Runtime } from "../shared/app/runtime";
 import { runTick } from "../shared/app/tick";
 import { createDocumentClient, createDynamoDbClient, createSqsClient } from "../shared/aws-clients";
@@ -158,7 +157,7 @@ class SyncProcess {
       accessTokenExpiresAt: now + 7 * 86_400,
       refreshTokenExpiresAt: now + 365 * 86_400,
     });
-    const handler = makeWorkerHandler(wireFullResync(runtime));
+    const handler = makeWorkerHandler(runtime.requireFullResync().deps);
     const timed: SqsBatchHandler = async (event, context) => {
       const started = performance.now();
       try {

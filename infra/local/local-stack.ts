@@ -15,7 +15,6 @@ import { MultiBar, type SingleBar } from "cli-progress";
 import { makeWebhookConsumerHandler } from "../../functions/webhook-consumer/handler-core";
 import { makeWorkerHandler } from "../../functions/worker/handler-core";
 import { credentialsFromEnv } from "../../shared/app/credentials";
-import { wireFullResync } from "../../shared/app/full-resync-wiring";
 import { pushStatsStore } from "../../shared/app/push-status";
 import { Runtime } from "../../shared/app/runtime";
 import { createSyncService } from "../../shared/app/service";
@@ -334,6 +333,7 @@ export async function startLocalStack(input: {
       dynamodb,
       sqs: sqsClient,
       rateShare: 1,
+      fullResync: { settings: { visibilityTimeoutSeconds, planningTimeoutMs: LOCAL_PLANNING_TIMEOUT_MS } },
     });
     const notes: string[] = tables.migrated.map(
       (migration) =>
@@ -342,7 +342,7 @@ export async function startLocalStack(input: {
     );
     if (emulator) {
       // The emulator forgets rotated tokens when it restarts: install its fixed pair again.
-      const [authId = "default"] = runtime.authorizationIds();
+      const [authId = "default"] = runtime.shops.authorizationIds();
       await runtime.tokenRepository.storeAuthorized(authId, {
         ...LOCAL_TOKENS,
         accessTokenExpiresAt: emulator.now() + 7 * 86_400,
@@ -350,7 +350,7 @@ export async function startLocalStack(input: {
       });
     }
     // Shops as TikTok (or the emulator) lists them now, not as remembered from the last run.
-    const discovered = await runtime.listShops({ rediscover: true });
+    const discovered = await runtime.shops.list({ rediscover: true });
     if (discovered.length === 0) {
       notes.push("no shop found: configure TIKTOK_SHOPS or install a token with npm run reauth");
     }
@@ -362,9 +362,7 @@ export async function startLocalStack(input: {
     });
     if (dynamo) notes.push(...(await releaseInterruptedLocks(runtime)));
 
-    const workerDeps = wireFullResync(runtime, {
-      settings: { visibilityTimeoutSeconds, planningTimeoutMs: LOCAL_PLANNING_TIMEOUT_MS },
-    });
+    const workerDeps = runtime.requireFullResync().deps;
     const poller = startSqsPoller({
       sqs: sqsClient,
       queueUrl: queues.workQueueUrl,
@@ -505,7 +503,7 @@ function writeStackFile(dataDir: string, content: LocalStackFile): void {
  */
 async function releaseInterruptedLocks(runtime: Runtime): Promise<string[]> {
   const notes: string[] = [];
-  for (const shopId of await runtime.shopIds()) {
+  for (const shopId of await runtime.shops.ids()) {
     const { Item } = await runtime.documents.send(
       new GetCommand({
         TableName: runtime.config.STATE_TABLE_NAME,
@@ -613,7 +611,7 @@ function startProgressDisplay(input: {
     if (refreshing) return;
     refreshing = true;
     try {
-      for (const shopId of await runtime.shopIds()) {
+      for (const shopId of await runtime.shops.ids()) {
         const progress = await getJobProgress(input.workerDeps, shopId).catch(() => undefined);
         if (!progress) continue;
         const job = shown.get(shopId);
@@ -674,8 +672,8 @@ function startScheduler(input: {
   const { runtime, terminal } = input;
   let stopped = false;
   const pushedSince = pushCounter(input.pushStats);
-  const baseline = runtime
-    .shopIds()
+  const baseline = runtime.shops
+    .ids()
     .then((shopIds) => Promise.all(shopIds.map((shopId) => pushedSince(shopId))))
     .catch(() => undefined);
 

@@ -1,13 +1,20 @@
 /**
- * Plugs the full resync (planner, worker, reconciler, progress) into a Runtime: builds its ports from the
- * runtime's stores and clients and exposes it as the runtime's FullResyncPort, with the sync's typed errors
- * turned into the HTTP API's 4xx answers.
+ * The full resync (planner, worker, reconciler, progress) as the Runtime builds it: its ports from the
+ * runtime's stores, queues and shops, and its operations with the sync's typed errors turned into the
+ * HTTP API's 4xx answers.
  */
-
+import type { SQSClient } from "@aws-sdk/client-sqs";
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import type { Clock } from "../clock";
+import type { SyncConfig } from "../config";
 import { HttpError } from "../http/errors";
+import type { LogPort, MetricsPort } from "../observability/telemetry";
 import { sqsDeadLetters, sqsWorkQueue } from "../queues/sqs-work-queue";
 import { WORK_QUEUE } from "../resources";
 import { JobStore } from "../store/job-store";
+import type { OrderStore } from "../store/order-store";
+import type { StateStore } from "../store/state-store";
+import type { ScopedApiCallMeter } from "../sync/full-resync/api-calls";
 import { type FullResyncDeps, type FullResyncSettings, fullResyncSettings } from "../sync/full-resync/deps";
 import {
   FullResyncPlanningError,
@@ -16,14 +23,18 @@ import {
   JobNotFoundError,
   JobStateError,
 } from "../sync/full-resync/errors";
+import type { ResumeResult } from "../sync/full-resync/lifecycle";
 import { cancelJob, resumeJob } from "../sync/full-resync/lifecycle";
+import type { JobStatus } from "../sync/full-resync/model";
+import type { FullResyncRange, FullResyncStarted } from "../sync/full-resync/planner";
 import { startFullResync, startOrJoinFullResync } from "../sync/full-resync/planner";
+import type { JobProgress } from "../sync/full-resync/progress";
 import { getJobProgress } from "../sync/full-resync/progress";
 import { reconcileJobs } from "../sync/full-resync/reconciler";
 import type { ReconciliationSettings } from "../sync/reconciliation/reconcile-shop";
+import type { TimedOptions } from "../time-budget";
 import { DeadlineExceededError } from "../time-budget";
-import { wireReconciliation } from "./reconciliation-wiring";
-import type { FullResyncPort, Runtime } from "./runtime";
+import type { ShopRegistry } from "./shop-registry";
 
 export interface FullResyncWiringOptions {
   /** Overrides for tests and the benchmark (e.g. a short visibility timeout). */
@@ -34,30 +45,44 @@ export interface FullResyncWiringOptions {
   readonly reconciliation?: Partial<ReconciliationSettings>;
 }
 
-export function fullResyncDeps(runtime: Runtime, options: FullResyncWiringOptions = {}): FullResyncDeps {
-  const { config } = runtime;
-  if (!config.WORK_QUEUE_URL) throw new Error("WORK_QUEUE_URL is required for full resyncs");
+/** What the full resync is built from: the runtime's parts it uses. */
+export interface FullResyncParts {
+  readonly config: SyncConfig;
+  readonly documents: DynamoDBDocumentClient;
+  readonly sqs: SQSClient;
+  readonly workQueueUrl: string;
+  readonly state: StateStore;
+  readonly orders: OrderStore;
+  readonly shops: ShopRegistry;
+  readonly apiCalls: ScopedApiCallMeter;
+  readonly clock: Clock;
+  readonly metrics: MetricsPort;
+  readonly log: LogPort;
+}
+
+function fullResyncDeps(parts: FullResyncParts, options: FullResyncWiringOptions): FullResyncDeps {
+  const { config } = parts;
   return {
     jobs: new JobStore({
-      documents: runtime.documents,
+      documents: parts.documents,
       stateTable: config.STATE_TABLE_NAME,
       ordersTable: config.ORDERS_TABLE_NAME,
-      clock: runtime.clock,
+      clock: parts.clock,
     }),
-    state: runtime.state,
-    orders: runtime.orders,
+    state: parts.state,
+    orders: parts.orders,
     resolveShop: async (shopId) => {
-      const shop = await runtime.shop(shopId);
+      const shop = await parts.shops.open(shopId);
       return { shop: shop.ref, tiktok: shop.client };
     },
-    apiCalls: runtime.apiCalls,
-    workQueue: sqsWorkQueue(runtime.sqs, config.WORK_QUEUE_URL),
+    apiCalls: parts.apiCalls,
+    workQueue: sqsWorkQueue(parts.sqs, parts.workQueueUrl),
     ...(config.DEAD_LETTER_QUEUE_URL
-      ? { deadLetters: sqsDeadLetters(runtime.sqs, config.DEAD_LETTER_QUEUE_URL) }
+      ? { deadLetters: sqsDeadLetters(parts.sqs, config.DEAD_LETTER_QUEUE_URL) }
       : {}),
-    clock: runtime.clock,
-    metrics: runtime.metrics,
-    log: runtime.log,
+    clock: parts.clock,
+    metrics: parts.metrics,
+    log: parts.log,
     settings: fullResyncSettings({
       settleSeconds: config.SYNC_SETTLE_SECONDS,
       visibilityTimeoutSeconds: WORK_QUEUE.visibilityTimeoutSeconds,
@@ -93,32 +118,33 @@ function toHttpError(error: unknown): never {
   throw error;
 }
 
-/** Wires the full resync into `runtime` and returns its deps (the worker handler needs them too). */
-export function wireFullResync(runtime: Runtime, options: FullResyncWiringOptions = {}): FullResyncDeps {
-  const deps = fullResyncDeps(runtime, options);
-  const port: FullResyncPort = {
-    async start(shopId, range, options = {}) {
-      const started = await startFullResync(deps, shopId, range, options).catch(toHttpError);
-      return { ...started };
+/** The full resync's ports (the worker handler runs on them) and its operations for the API and the tick. */
+export interface FullResync {
+  readonly deps: FullResyncDeps;
+  start(shopId: string, range: FullResyncRange, options?: TimedOptions): Promise<FullResyncStarted>;
+  cancel(shopId: string, jobId: string): Promise<{ jobId: string; status: JobStatus }>;
+  resume(shopId: string, jobId: string): Promise<ResumeResult>;
+  progress(shopId: string, jobId?: string): Promise<JobProgress | undefined>;
+  /** Re-enqueues stalled windows and settles the shop's running job (the tick runs it). */
+  reconcile(shopId: string, options?: TimedOptions): Promise<void>;
+  /** First sync: start a full resync, or join the one already running. */
+  startOrJoin(shopId: string, options?: TimedOptions): Promise<{ jobId: string; started: boolean }>;
+  /** Messages in the dead-letter queue, or null when none is configured. */
+  deadLetterDepth(): Promise<number | null>;
+}
+
+export function buildFullResync(parts: FullResyncParts, options: FullResyncWiringOptions = {}): FullResync {
+  const deps = fullResyncDeps(parts, options);
+  return {
+    deps,
+    start: (shopId, range, timed = {}) => startFullResync(deps, shopId, range, timed).catch(toHttpError),
+    cancel: (shopId, jobId) => cancelJob(deps, shopId, jobId).catch(toHttpError),
+    resume: (shopId, jobId) => resumeJob(deps, shopId, jobId).catch(toHttpError),
+    progress: (shopId, jobId) => getJobProgress(deps, shopId, jobId),
+    async reconcile(shopId, timed = {}) {
+      await reconcileJobs(deps, shopId, timed);
     },
-    async cancel(shopId, jobId) {
-      return { ...(await cancelJob(deps, shopId, jobId).catch(toHttpError)) };
-    },
-    async resume(shopId, jobId) {
-      return { ...(await resumeJob(deps, shopId, jobId).catch(toHttpError)) };
-    },
-    async progress(shopId, jobId) {
-      const progress = await getJobProgress(deps, shopId, jobId);
-      return progress ? { ...progress } : undefined;
-    },
-    async reconcile(shopId, options = {}) {
-      await reconcileJobs(deps, shopId, options);
-    },
-    async startOrJoin(shopId, options = {}) {
-      return startOrJoinFullResync(deps, shopId, {}, options);
-    },
+    startOrJoin: (shopId, timed = {}) => startOrJoinFullResync(deps, shopId, {}, timed),
+    deadLetterDepth: async () => (deps.deadLetters ? deps.deadLetters.depth() : null),
   };
-  runtime.fullResync = port;
-  wireReconciliation(runtime, deps, options.reconciliation);
-  return deps;
 }

@@ -23,7 +23,6 @@ import {
   credentialsFromEnv,
   parseCredentialsSecret,
 } from "./credentials";
-import { wireFullResync } from "./full-resync-wiring";
 import { Runtime } from "./runtime";
 
 /** Reads a secret's text by ARN (Powertools Parameters on AWS; tests inject their own). */
@@ -69,7 +68,6 @@ export interface LambdaAppOptions {
 
 interface Wired {
   readonly runtime: Runtime;
-  readonly fullResync: FullResyncDeps | undefined;
   /** When a "not configured" runtime is to be rebuilt from a fresh read of the secret. */
   readonly recheckAtMs: number;
 }
@@ -110,6 +108,7 @@ export function lambdaApp(serviceName: string, options: LambdaAppOptions) {
       // the receiver verified with the credentials: fail clearly (and alarm).
       throw new CredentialsNotConfiguredError(credentials.notConfigured);
     }
+    const settings = options.fullResyncSettings?.(config);
     const runtime = new Runtime(config, {
       credentials,
       metrics: powertools.metricsPort,
@@ -118,14 +117,10 @@ export function lambdaApp(serviceName: string, options: LambdaAppOptions) {
       dynamodb,
       sqs,
       rateShare: rateShareFor(options.role, config.WORKER_CONCURRENCY),
+      ...(settings ? { fullResync: { settings } } : {}),
     });
-    const settings = options.fullResyncSettings?.(config);
-    const fullResync = config.WORK_QUEUE_URL
-      ? wireFullResync(runtime, settings ? { settings } : {})
-      : undefined;
     return {
       runtime,
-      fullResync,
       recheckAtMs: configured ? Number.POSITIVE_INFINITY : now() + UNCONFIGURED_RECHECK_MS,
     };
   };
@@ -160,11 +155,7 @@ export function lambdaApp(serviceName: string, options: LambdaAppOptions) {
       sqs.destroy();
     },
     /** The worker's full-resync ports (configured deployments only). */
-    fullResync: async () => {
-      const { fullResync } = await get();
-      if (!fullResync) throw new Error("WORK_QUEUE_URL is required for the worker");
-      return fullResync;
-    },
+    fullResync: async (): Promise<FullResyncDeps> => (await get()).runtime.requireFullResync().deps,
   };
 }
 

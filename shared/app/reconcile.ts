@@ -30,7 +30,7 @@ export async function runReconciliation(
   options: { deadline?: Deadline; trigger?: "schedule" | "local"; shopConcurrency?: number } = {},
 ): Promise<ReconciliationShopResult[]> {
   const deadline = options.deadline ?? Deadline.none();
-  const shops = await runtime.listShops();
+  const shops = await runtime.shops.list();
   const configuration = runtime.configuration();
   const port = runtime.reconciliation;
   if (!configuration.configured || !port) {

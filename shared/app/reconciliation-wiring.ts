@@ -1,7 +1,7 @@
 /**
- * Plugs the reconciliation (issue 18; shared/sync/reconciliation) into a Runtime whose full resync is
- * wired: its ports come from the runtime's stores and clients, and its healing is the full resync's
- * ranged job. Also assembles the status route's `reconciliation` block.
+ * The reconciliation (issue 18; shared/sync/reconciliation) as the Runtime builds it beside the full
+ * resync: its ports from the runtime's stores, its healing the full resync's ranged job. Also assembles
+ * the status route's `reconciliation` block.
  */
 
 import { OrderCounts } from "../store/order-counts";
@@ -18,9 +18,10 @@ import {
   reconciliationSettings,
   type ShopReconciliation,
 } from "../sync/reconciliation/reconcile-shop";
-import type { Runtime } from "./runtime";
+import type { FullResyncParts } from "./full-resync-wiring";
 
-export interface ReconciliationPort {
+export interface Reconciliation {
+  readonly deps: ReconciliationDeps;
   reconcile(shopId: string, options?: ReconcileOptions): Promise<ShopReconciliation>;
   /** The status route's `reconciliation` block; null before the shop's first run. */
   status(shopId: string): Promise<Record<string, unknown> | null>;
@@ -28,30 +29,30 @@ export interface ReconciliationPort {
   lastRunAtMs(shopId: string): Promise<number | undefined>;
 }
 
-export function reconciliationDeps(
-  runtime: Runtime,
+function reconciliationDeps(
+  parts: FullResyncParts,
   fullResync: FullResyncDeps,
-  settings: Partial<ReconciliationSettings> = {},
+  settings: Partial<ReconciliationSettings>,
 ): ReconciliationDeps {
-  const { config } = runtime;
+  const { config } = parts;
   return {
-    state: runtime.state,
+    state: parts.state,
     jobs: fullResync.jobs,
-    counts: new OrderCounts({ documents: runtime.documents, tableName: config.ORDERS_TABLE_NAME }),
+    counts: new OrderCounts({ documents: parts.documents, tableName: config.ORDERS_TABLE_NAME }),
     store: new ReconciliationStore({
-      documents: runtime.documents,
+      documents: parts.documents,
       tableName: config.STATE_TABLE_NAME,
-      clock: runtime.clock,
+      clock: parts.clock,
     }),
     resolveShop: fullResync.resolveShop,
-    apiCalls: runtime.apiCalls,
+    apiCalls: parts.apiCalls,
     heal: async (shopId, segments, options) => {
       const started = await startFullResync(fullResync, shopId, { segments }, options);
       return { jobId: started.jobId, status: started.status };
     },
-    clock: runtime.clock,
-    metrics: runtime.metrics,
-    log: runtime.log,
+    clock: parts.clock,
+    metrics: parts.metrics,
+    log: parts.log,
     settings: reconciliationSettings({
       historyStart: fullResync.settings.historyStart,
       pageSize: fullResync.settings.pageSize,
@@ -75,14 +76,14 @@ function listed(ranges: readonly ComparedRange[], field: "missing" | "extra") {
   }));
 }
 
-/** Wires the reconciliation into `runtime` (next to its full resync). */
-export function wireReconciliation(
-  runtime: Runtime,
+export function buildReconciliation(
+  parts: FullResyncParts,
   fullResync: FullResyncDeps,
   settings: Partial<ReconciliationSettings> = {},
-): ReconciliationDeps {
-  const deps = reconciliationDeps(runtime, fullResync, settings);
-  runtime.reconciliation = {
+): Reconciliation {
+  const deps = reconciliationDeps(parts, fullResync, settings);
+  return {
+    deps,
     reconcile: (shopId, options) => reconcileShop(deps, shopId, options),
     async lastRunAtMs(shopId) {
       return (await deps.store.get(shopId))?.lastOutcome?.atMs;
@@ -134,5 +135,4 @@ export function wireReconciliation(
       };
     },
   };
-  return deps;
 }

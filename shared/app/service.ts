@@ -17,23 +17,18 @@ function iso(unix: number | undefined): string | null {
   return unix === undefined ? null : new Date(unix * 1000).toISOString();
 }
 
-export async function deadLetterDepth(runtime: Runtime): Promise<number | null> {
-  const url = runtime.config.DEAD_LETTER_QUEUE_URL;
-  if (!url) return null;
-  return queueDepth(runtime.sqs, url);
-}
-
+/** The service needs the work queue: full resyncs and the reconciliation's healing run on it. */
 export function createSyncService(runtime: Runtime): SyncService {
+  const { fullResync, reconciliation } = runtime;
+  if (!fullResync || !reconciliation) {
+    throw new Error("WORK_QUEUE_URL is required for the sync API (full resyncs run on the work queue)");
+  }
   const pushStats = pushStatsStore(runtime);
-  const fullResyncPort = () => {
-    if (!runtime.fullResync) throw new HttpError(503, "full_resync_unavailable", "full resync is not wired");
-    return runtime.fullResync;
-  };
 
   return {
     configuration: () => runtime.configuration(),
 
-    listShopIds: () => runtime.shopIds(),
+    listShopIds: () => runtime.shops.ids(),
 
     async syncNow(shopId, options = {}) {
       const outcome = await runtime.incremental(shopId, options);
@@ -69,7 +64,7 @@ export function createSyncService(runtime: Runtime): SyncService {
     },
 
     async startFullResync(shopId, range, options = {}) {
-      const result = await fullResyncPort().start(shopId, range, options);
+      const result = await fullResync.start(shopId, range, options);
       return {
         ...result,
         job_id: result.jobId,
@@ -79,18 +74,18 @@ export function createSyncService(runtime: Runtime): SyncService {
     },
 
     async status(shopIds) {
-      const dlqDepth = await deadLetterDepth(runtime);
+      const dlqDepth = await fullResync.deadLetterDepth();
       const configuration = runtime.configuration();
       return Promise.all(
         shopIds.map(async (shopId) => {
           const [meta, token, quarantined, push] = await Promise.all([
             runtime.state.getMeta(shopId),
-            runtime.tokenStatus(shopId),
+            runtime.shops.tokenStatus(shopId),
             runtime.state.countQuarantined(shopId),
             pushStats.get(shopId),
           ]);
-          const job = runtime.fullResync ? await runtime.fullResync.progress(shopId) : undefined;
-          const reconciliation = runtime.reconciliation ? await runtime.reconciliation.status(shopId) : null;
+          const job = await fullResync.progress(shopId);
+          const reconciled = await reconciliation.status(shopId);
           return {
             shop_id: shopId,
             // The app credentials (one per deployment): without them nothing syncs.
@@ -110,7 +105,7 @@ export function createSyncService(runtime: Runtime): SyncService {
             quarantined_orders: quarantined,
             job: job ?? null,
             // Issue 18: the last comparison of TikTok's counts with the stored ones, and its healing.
-            reconciliation,
+            reconciliation: reconciled,
             dlq_depth: dlqDepth,
             // What TikTok's webhooks did for the shop (null until the first one).
             push: push ?? null,
@@ -150,13 +145,11 @@ export function createSyncService(runtime: Runtime): SyncService {
       return summary ? { ...summary } : undefined;
     },
 
-    cancelJob: (shopId, jobId) => fullResyncPort().cancel(shopId, jobId),
-    resumeJob: (shopId, jobId) => fullResyncPort().resume(shopId, jobId),
+    cancelJob: async (shopId, jobId) => ({ ...(await fullResync.cancel(shopId, jobId)) }),
+    resumeJob: async (shopId, jobId) => ({ ...(await fullResync.resume(shopId, jobId)) }),
 
     async reconcile(shopId, options = {}) {
-      const port = runtime.reconciliation;
-      if (!port) throw new HttpError(503, "reconciliation_unavailable", "reconciliation is not wired");
-      const result = await port.reconcile(shopId, { ...options, trigger: "api" });
+      const result = await reconciliation.reconcile(shopId, { ...options, trigger: "api" });
       const iso = (unix: number) => new Date(unix * 1000).toISOString();
       const ranges = (list: readonly { from: number; to: number; tiktok: number; stored: number }[]) =>
         list.map((range) => ({

@@ -18,7 +18,6 @@ import { TikTokReauthRequiredError } from "../tiktok/errors";
 import type { StoredTokenPair } from "../tiktok/tokens";
 import { Deadline, type Now, type RemainingTime, TIME_BUDGET } from "../time-budget";
 import type { Runtime } from "./runtime";
-import { deadLetterDepth } from "./service";
 
 export interface TickShopResult {
   readonly shopId: string;
@@ -48,7 +47,7 @@ export function tickDeadline(context: RemainingTime | undefined, now?: Now): Dea
 
 export async function runTick(runtime: Runtime, options: TickOptions = {}): Promise<TickShopResult[]> {
   const deadline = options.deadline ?? Deadline.none();
-  const shops = await runtime.listShops();
+  const shops = await runtime.shops.list();
   const configuration = runtime.configuration();
   if (!configuration.configured) {
     // The deployed placeholder secret: a state to report (status shows it), not an error to alarm on.
@@ -58,7 +57,7 @@ export async function runTick(runtime: Runtime, options: TickOptions = {}): Prom
     });
     return shops.map(({ shopId, authId }) => ({ shopId, authId, notConfigured: true }));
   }
-  const depth = await deadLetterDepth(runtime).catch(() => null);
+  const depth = runtime.fullResync ? await runtime.fullResync.deadLetterDepth().catch(() => null) : null;
   // One read of each authorization's TOKEN item per tick, shared by its shops.
   const tokenStates = new Map<string, Promise<StoredTokenPair | undefined>>();
   const tokenState = (authId: string) => {

@@ -17,8 +17,8 @@ export function webhookConsumerDeps(runtime: Runtime): WebhookConsumerDeps {
   if (!queueUrl) throw new Error("WEBHOOK_QUEUE_URL is required for the webhook consumer");
   return {
     shops: {
-      authorizationOf: async (shopId) => (await runtime.shopEntry(shopId))?.authId,
-      open: (shopId) => runtime.shop(shopId),
+      authorizationOf: async (shopId) => (await runtime.shops.entry(shopId))?.authId,
+      open: (shopId) => runtime.shops.open(shopId),
     },
     tokens: runtime.tokenRepository,
     orders: runtime.orders,

@@ -113,7 +113,10 @@ export async function runIncrementalSync(
       deps.state.getCheckpoint(shopId),
     ]);
     if (meta?.cursor === undefined) {
-      if (!deps.startFullResync) throw new Error(`shop ${shopId} has no cursor and no full resync is wired`);
+      if (!deps.startFullResync)
+        throw new Error(
+          `shop ${shopId} has no cursor and no full resync to start (WORK_QUEUE_URL is not set)`,
+        );
       const deadline = options.deadline ?? Deadline.none();
       if (!deadline.allows(TIME_BUDGET.planningStartMs)) {
         return { status: "deadline", runId, counts: emptyCounts() };

@@ -59,7 +59,7 @@ import {
   startTikTokEmulator,
   type TikTokEmulator,
 } from "../../infra/local/tiktok-emulator";
-import { wireFullResync } from "../../shared/app/full-resync-wiring";
+import type { FullResyncWiringOptions } from "../../shared/app/full-resync-wiring";
 import { pushStatsStore } from "../../shared/app/push-status";
 import { Runtime } from "../../shared/app/runtime";
 import { createSyncService } from "../../shared/app/service";
@@ -635,8 +635,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       () => count("duplicatedSends"),
     );
     const metrics = new MetricsRecorder();
-    const newRuntime = () => {
+    const newRuntime = (fullResync: FullResyncWiringOptions) => {
       const runtime = new Runtime(config, {
+        fullResync,
         metrics,
         log,
         dynamodb,
@@ -658,13 +659,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       pageBudget: plan.pageBudget,
       maxRequeues: 20,
     };
-    const tickRuntime = newRuntime();
-    const otherTickRuntime = newRuntime();
-    const workerRuntime = newRuntime();
-    const tickDeps = wireFullResync(tickRuntime, { settings });
-    wireFullResync(otherTickRuntime, { settings });
+    const tickRuntime = newRuntime({ settings });
+    const otherTickRuntime = newRuntime({ settings });
+    const tickDeps = tickRuntime.requireFullResync().deps;
     const crashes = new Map<CrashPoint, number>();
-    const workerDeps: FullResyncDeps = wireFullResync(workerRuntime, {
+    const workerRuntime = newRuntime({
       settings,
       crashAt: (point, context) => {
         if (!chaosOn || context.receiveCount !== 1) return;
@@ -678,6 +677,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         throw new SimulatedCrash(`worker killed ${point}`);
       },
     });
+    const workerDeps = workerRuntime.requireFullResync().deps;
     const pollers: SqsPoller[] = [];
     const startPoller = () => {
       const poller = startSqsPoller({
@@ -698,7 +698,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
 
     // Push, wired as `npm start` does: the HTTP API's webhook route -> webhook queue -> the consumer under
     // the SQS poller with the deployed batching; the emulator announces its changes there, signed.
-    const webhookRuntime = newRuntime();
+    const webhookRuntime = newRuntime({ settings });
     const api = await startHttpApi(
       localApiRoutes({
         api: makeApiHandler({ service: createSyncService(webhookRuntime), log }),
@@ -1106,7 +1106,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
  * with a short lease; ticks find the lock held until the lease ends, then take over from its checkpoint.
  */
 async function dieHoldingTheLock(runtime: Runtime, shopId: string, outcomes: IncrementalOutcome[]) {
-  const shop = await runtime.shop(shopId);
+  const shop = await runtime.shops.open(shopId);
   const base = runtime.incrementalDeps(shop);
   const state = new Proxy(base.state, {
     get(target, property, receiver) {

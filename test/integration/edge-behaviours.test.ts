@@ -271,7 +271,7 @@ describe("incremental sync on TikTok's edge behaviours", () => {
     harness.advance(30);
     harness.emulator.flood({ count: 150, shopId: harness.shopId, seed: 8 });
     harness.advance(1);
-    const shop = await harness.runtime.shop(harness.shopId);
+    const shop = await harness.runtime.shops.open(harness.shopId);
     let servedInQuery = 0;
     let refused = 0;
     const tiktok: OrderSearchPort = {
@@ -309,7 +309,7 @@ describe("incremental sync on TikTok's edge behaviours", () => {
     const [flooded] = harness.emulator.flood({ count: 250, shopId: harness.shopId, seed: 9 });
     const second = flooded?.update_time as number;
     harness.advance(1);
-    const shop = await harness.runtime.shop(harness.shopId);
+    const shop = await harness.runtime.shops.open(harness.shopId);
     const sent: Parameters<OrderSearchPort["searchOrders"]>[0][] = [];
     let crashAtCreateSearch: number | undefined = 2;
     const tiktok: OrderSearchPort = {

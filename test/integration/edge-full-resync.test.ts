@@ -16,7 +16,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
-import { wireFullResync } from "../../shared/app/full-resync-wiring";
+import type { Runtime } from "../../shared/app/runtime";
 import { runTick, tickFailure } from "../../shared/app/tick";
 import { systemClock } from "../../shared/clock";
 import { JobStore } from "../../shared/store/job-store";
@@ -352,17 +352,20 @@ describe("item 10: a failing reconciler does not skip the shop's incremental run
       emulator: { shops: [{ id: "shop-1", orders: 60 }] },
     });
     await harness.runtime.state.setCursorIfMissing(harness.shopId, 0);
-    wireFullResync(harness.runtime);
-    const port = harness.runtime.fullResync;
-    if (!port) throw new Error("full resync not wired");
-    harness.runtime.fullResync = {
-      ...port,
-      reconcile: async () => {
-        throw new Error("state table unavailable");
+    const port = harness.runtime.requireFullResync();
+    // The same runtime seen through a full resync whose reconciler fails (the runtime's parts are fixed).
+    const failing: Runtime = Object.create(harness.runtime, {
+      fullResync: {
+        value: {
+          ...port,
+          reconcile: async () => {
+            throw new Error("state table unavailable");
+          },
+        },
       },
-    };
+    });
 
-    const results = await runTick(harness.runtime);
+    const results = await runTick(failing);
     const [shop] = results;
     expect(shop?.outcome?.status).toBe("completed");
     expect((await harness.diff()).missing).toEqual([]);

@@ -24,7 +24,7 @@ async function expectEqualToTruth(harness: SyncHarness) {
 
 /** Wraps the shop's TikTok port so a test can act between pages. */
 function interceptPages(
-  shop: Awaited<ReturnType<SyncHarness["runtime"]["shop"]>>,
+  shop: Awaited<ReturnType<SyncHarness["runtime"]["shops"]["open"]>>,
   afterPage: (pageNumber: number) => void | Promise<void>,
 ): OrderSearchPort {
   let pages = 0;
@@ -81,7 +81,7 @@ describe("incremental sync", () => {
       emulator: { tokenMode: "offset", shops: [{ id: "shop-1", orders: 450 }] },
     });
     await seedCursor(harness);
-    const shop = await harness.runtime.shop(harness.shopId);
+    const shop = await harness.runtime.shops.open(harness.shopId);
     const movedIds = new Set<string>();
     const deps = {
       ...harness.runtime.incrementalDeps(shop),
@@ -189,7 +189,7 @@ describe("incremental sync", () => {
   it("a run that dies mid-way resumes from its checkpoint and loses nothing", async () => {
     harness = await startSyncHarness({ emulator: { shops: [{ id: "shop-1", orders: 500 }] } });
     await seedCursor(harness);
-    const shop = await harness.runtime.shop(harness.shopId);
+    const shop = await harness.runtime.shops.open(harness.shopId);
     const crashing = {
       ...harness.runtime.incrementalDeps(shop),
       newRunId: () => "doomed-run",
@@ -257,7 +257,7 @@ describe("incremental sync", () => {
     // Three pages: the token expires after the second.
     harness = await startSyncHarness({ emulator: { shops: [{ id: "shop-1", orders: 300 }] } });
     await seedCursor(harness);
-    const shop = await harness.runtime.shop(harness.shopId);
+    const shop = await harness.runtime.shops.open(harness.shopId);
     let before: Awaited<ReturnType<typeof harness.runtime.tokenRepository.get>>;
     const deps = {
       ...harness.runtime.incrementalDeps(shop),
@@ -288,7 +288,7 @@ describe("incremental sync", () => {
   it("quarantines orders without the fields the sync relies on and counts them", async () => {
     harness = await startSyncHarness({ emulator: { shops: [{ id: "shop-1", orders: 100 }] } });
     await seedCursor(harness);
-    const shop = await harness.runtime.shop(harness.shopId);
+    const shop = await harness.runtime.shops.open(harness.shopId);
     const deps = {
       ...harness.runtime.incrementalDeps(shop),
       tiktok: {

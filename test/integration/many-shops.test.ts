@@ -50,7 +50,7 @@ describe("three shops of one seller", () => {
     poller = harness.startWorkers(workerDeps, 4);
 
     // Discovery: the token's authorized shops, nothing configured.
-    expect((await runtime.listShops()).map((shop) => shop.shopId).sort()).toEqual(
+    expect((await runtime.shops.list()).map((shop) => shop.shopId).sort()).toEqual(
       SHOPS.map((shop) => shop.id).sort(),
     );
 
@@ -156,7 +156,7 @@ describe("three shops of one seller", () => {
     const containers = Array.from({ length: 8 }, () => harness?.newRuntime().runtime);
     const [first] = containers;
     // Discovery seeds the authorization's TOKEN item; then its stored expiry passes and TikTok agrees.
-    expect(await first?.shopIds()).toHaveLength(3);
+    expect(await first?.shops.ids()).toHaveLength(3);
     await harness.resources.documents.send(
       new UpdateCommand({
         TableName: harness.resources.stateTable,
@@ -170,7 +170,7 @@ describe("three shops of one seller", () => {
 
     const calls = containers.flatMap((runtime) =>
       SHOPS.map(async (shop) => {
-        const built = await runtime?.shop(shop.id);
+        const built = await runtime?.shops.open(shop.id);
         if (!built) throw new Error("no runtime");
         return built.client.searchOrders({
           shopCipher: built.ref.shopCipher,

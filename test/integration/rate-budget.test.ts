@@ -98,9 +98,9 @@ describe("one shop's request budget shared by tick, API and workers", () => {
     const tick = runtimeFor("tick");
     const api = runtimeFor("api");
     const workers = Array.from({ length: WORKERS }, (_, index) => runtimeFor("worker", `worker-${index}`));
-    expect(tick.runtime.shopRps()).toBeCloseTo(BUDGET_RPS * RATE_SHARES.tick);
-    expect(api.runtime.shopRps()).toBeCloseTo(BUDGET_RPS * RATE_SHARES.api);
-    expect(workers[0]?.runtime.shopRps()).toBeCloseTo((BUDGET_RPS * RATE_SHARES.workers) / WORKERS);
+    expect(tick.runtime.shops.rps()).toBeCloseTo(BUDGET_RPS * RATE_SHARES.tick);
+    expect(api.runtime.shops.rps()).toBeCloseTo(BUDGET_RPS * RATE_SHARES.api);
+    expect(workers[0]?.runtime.shops.rps()).toBeCloseTo((BUDGET_RPS * RATE_SHARES.workers) / WORKERS);
 
     // Warm-up, at full speed (a runtime with no budget to share): an incremental run from the epoch
     // stores every order. Pages of unchanged orders then cost a read, not writes, so the limiters (not

@@ -10,7 +10,6 @@ import { BatchWriteCommand, DeleteCommand, PutCommand } from "@aws-sdk/lib-dynam
 import { runCli, statusTable } from "../../infra/local/cli";
 import { startHttpApi } from "../../infra/local/http-server";
 import type { SqsPoller } from "../../infra/local/sqs-poller";
-import { wireReconciliation } from "../../shared/app/reconciliation-wiring";
 import type { Runtime } from "../../shared/app/runtime";
 import { createSyncService } from "../../shared/app/service";
 import { chunk } from "../../shared/concurrency";
@@ -132,9 +131,9 @@ function monthOf(shopId: string, index: number): { from: number; to: number } {
 const inRange = (order: TikTokOrder, range: { from: number; to: number }) =>
   order.create_time >= range.from && order.create_time < range.to;
 
-async function reconcile(shopId: string) {
-  const port = runtime.reconciliation;
-  if (!port) throw new Error("reconciliation is not wired");
+async function reconcile(shopId: string, on: Runtime = runtime) {
+  const port = on.reconciliation;
+  if (!port) throw new Error("no reconciliation: the runtime has no work queue");
   return port.reconcile(shopId, { trigger: "api" });
 }
 
@@ -238,7 +237,7 @@ describe("reconciliation", () => {
   it("a run short of time checks what fits and the next run continues the sweep where it stopped", async () => {
     const shopId = SHOPS.clean;
     const port = runtime.reconciliation;
-    if (!port) throw new Error("reconciliation is not wired");
+    if (!port) throw new Error("no reconciliation: the runtime has no work queue");
     // Every TikTok answer takes 0.6 s, and a month is started only while 9 s remain: with 11 s a run
     // checks a month or two, then stops and leaves the rest of the sweep to the next run.
     harness.emulator.configure({ latencyMs: 600 });
@@ -367,40 +366,39 @@ describe("reconciliation", () => {
     const shopId = SHOPS.bisect;
     // A month of this small shop holds ~60 orders: the defaults re-read it whole (≤ 500 orders, and 3
     // missing in 2 pages is dense). Small figures make it worth narrowing, as a big month would be.
-    wireReconciliation(runtime, workerDeps, { minRangeOrders: 5, minRangeSeconds: 3_600, pageSize: 1 });
-    try {
-      const month = monthOf(shopId, 1);
-      const orders = truthOf(shopId)
-        .filter((order) => inRange(order, month))
-        .sort((a, b) => a.create_time - b.create_time);
-      const victims = orders.slice(20, 23);
-      await deleteStored(
-        shopId,
-        victims.map((order) => order.id),
-      );
-      const mark = searches.length;
-      const result = await reconcile(shopId);
-      expect(result.ordersMissing).toBe(3);
-      const healedSpan = result.healedRanges.reduce((sum, range) => sum + range.to - range.from, 0);
-      expect(healedSpan).toBeLessThan((month.to - month.from) / 4);
-      for (const victim of victims) {
-        expect(result.healedRanges.some((range) => inRange(victim, range))).toBe(true);
-      }
-      const progress = await waitForJob(shopId, result.jobId as string);
-      const reread = orders.filter((order) => result.healedRanges.some((range) => inRange(order, range)));
-      expect(progress).toMatchObject({ status: "COMPLETED", orders: reread.length, inserted: 3 });
-      expect(reread.length).toBeLessThan(orders.length / 4);
-      for (const page of searchesOf(shopId, mark).filter((search) => search.pageSize > 1)) {
-        expect(
-          result.healedRanges.some(
-            (range) => (page.from ?? 0) >= range.from && (page.to ?? Number.POSITIVE_INFINITY) <= range.to,
-          ),
-        ).toBe(true);
-      }
-      expect(await harness.diff(shopId)).toMatchObject({ missing: [], stale: [], extra: [] });
-    } finally {
-      wireReconciliation(runtime, workerDeps);
+    const narrowing = harness.newRuntime({
+      fetch: recordingFetch,
+      fullResync: { reconciliation: { minRangeOrders: 5, minRangeSeconds: 3_600, pageSize: 1 } },
+    }).runtime;
+    const month = monthOf(shopId, 1);
+    const orders = truthOf(shopId)
+      .filter((order) => inRange(order, month))
+      .sort((a, b) => a.create_time - b.create_time);
+    const victims = orders.slice(20, 23);
+    await deleteStored(
+      shopId,
+      victims.map((order) => order.id),
+    );
+    const mark = searches.length;
+    const result = await reconcile(shopId, narrowing);
+    expect(result.ordersMissing).toBe(3);
+    const healedSpan = result.healedRanges.reduce((sum, range) => sum + range.to - range.from, 0);
+    expect(healedSpan).toBeLessThan((month.to - month.from) / 4);
+    for (const victim of victims) {
+      expect(result.healedRanges.some((range) => inRange(victim, range))).toBe(true);
     }
+    const progress = await waitForJob(shopId, result.jobId as string);
+    const reread = orders.filter((order) => result.healedRanges.some((range) => inRange(order, range)));
+    expect(progress).toMatchObject({ status: "COMPLETED", orders: reread.length, inserted: 3 });
+    expect(reread.length).toBeLessThan(orders.length / 4);
+    for (const page of searchesOf(shopId, mark).filter((search) => search.pageSize > 1)) {
+      expect(
+        result.healedRanges.some(
+          (range) => (page.from ?? 0) >= range.from && (page.to ?? Number.POSITIVE_INFINITY) <= range.to,
+        ),
+      ).toBe(true);
+    }
+    expect(await harness.diff(shopId)).toMatchObject({ missing: [], stale: [], extra: [] });
   });
 
   it("reports orders unknown to TikTok and never deletes them; heals only the range missing orders", async () => {

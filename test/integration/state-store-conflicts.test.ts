@@ -175,7 +175,7 @@ describe("incremental sync through a transaction conflict (issue 16 item 6)", ()
       emulator: { shops: [{ id: "shop-1", orders: 150 }] },
     });
     await harness.runtime.state.setCursorIfMissing(harness.shopId, 0);
-    const shop = await harness.runtime.shop(harness.shopId);
+    const shop = await harness.runtime.shops.open(harness.shopId);
     const { client } = withConflicts(harness.resources.documents, { transactions: 1 });
     const state = new StateStore({
       documents: client,

@@ -70,7 +70,7 @@ describe("a first sync planned inside a tick with slow probes", () => {
     // A planner that sizes windows by probes (by default it makes no call: nothing to cut short).
     const { runtime, workerDeps } = harness.newRuntime({}, {}, { maxProbes: 200 });
     // The shop's cipher is asked of TikTok once (then kept in META): not part of the timing below.
-    await runtime.shop("shop-plan");
+    await runtime.shops.open("shop-plan");
     // 3.5 s per probe. 15 s of context: 12 s of deadline (planning may start, ≥ 9 s left), probes
     // until 5 s before it, so 7 s: the total fits, the first round of halving starts with < 3.5 s
     // left (and ≥ 1.5 s, unless the tick took 2 s to reach the planner) and is cut.

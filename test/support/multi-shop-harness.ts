@@ -11,7 +11,6 @@ import {
   type TikTokEmulator,
   type TikTokEmulatorOptions,
 } from "../../infra/local/tiktok-emulator";
-import { wireFullResync } from "../../shared/app/full-resync-wiring";
 import { Runtime, type RuntimeOverrides } from "../../shared/app/runtime";
 import { parseConfig } from "../../shared/config";
 import { LogRecorder, MetricsRecorder } from "../../shared/observability/telemetry";
@@ -30,10 +29,13 @@ export interface MultiShopHarness {
   readonly log: LogRecorder;
   /** The environment every runtime of this harness is configured with. */
   readonly env: Record<string, string>;
-  /** A runtime (a Lambda container) with the full resync wired; its worker deps for a poller. */
+  /** A runtime (a Lambda container) with its full resync; its worker deps for a poller. */
   newRuntime(
     overrides?: Partial<
-      Pick<RuntimeOverrides, "authorizations" | "shops" | "tokenManager" | "rateShare" | "fetch">
+      Pick<
+        RuntimeOverrides,
+        "authorizations" | "shops" | "tokenManager" | "rateShare" | "fetch" | "fullResync"
+      >
     >,
     env?: Record<string, string>,
     /** Full-resync settings beyond the config's (e.g. maxProbes: the planner sizes windows by probes). */
@@ -104,12 +106,18 @@ export async function startMultiShopHarness(options: {
         ...(authorizations ? { authorizations } : {}),
         tokenManager: { refreshBaseDelayMs: 20, refreshMaxDelayMs: 100 },
         ...overrides,
+        fullResync: {
+          ...overrides.fullResync,
+          settings: {
+            visibilityTimeoutSeconds: VISIBILITY_TIMEOUT_SECONDS,
+            maxReceiveCount: 5,
+            ...fullResync,
+            ...overrides.fullResync?.settings,
+          },
+        },
       });
       runtimes.push(runtime);
-      const workerDeps = wireFullResync(runtime, {
-        settings: { visibilityTimeoutSeconds: VISIBILITY_TIMEOUT_SECONDS, maxReceiveCount: 5, ...fullResync },
-      });
-      return { runtime, workerDeps };
+      return { runtime, workerDeps: runtime.requireFullResync().deps };
     },
     startWorkers(workerDeps, concurrency = 4) {
       const poller = startSqsPoller({
