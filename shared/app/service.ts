@@ -5,9 +5,7 @@
  */
 import { unixSeconds } from "../clock";
 import type { SyncService } from "../http/api";
-import { HttpError } from "../http/errors";
 import { routeNamed } from "../http/routes";
-import { queueDepth } from "../queues/sqs-work-queue";
 import { pushStatsStore } from "./push-status";
 import type { Runtime } from "./runtime";
 

@@ -30,7 +30,6 @@ import {
   type CreateJobInput,
   checkpointRestart,
   type JobRecord,
-  type JobStatus,
   type PlannedWindow,
   type PlanningFigures,
   type SplitChild,

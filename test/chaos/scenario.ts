@@ -72,7 +72,7 @@ import { type LogPort, LogRecorder, MetricsRecorder } from "../../shared/observa
 import { WEBHOOK_BATCH_SIZE, WEBHOOK_BATCHING_WINDOW_SECONDS } from "../../shared/resources";
 import { MAX_ITEM_BYTES } from "../../shared/store/item-size";
 import type { StateStore } from "../../shared/store/state-store";
-import type { CrashPoint, FullResyncDeps } from "../../shared/sync/full-resync/deps";
+import type { CrashPoint } from "../../shared/sync/full-resync/deps";
 import { getJobProgress, type JobProgress } from "../../shared/sync/full-resync/progress";
 import { type IncrementalOutcome, runIncrementalSync } from "../../shared/sync/incremental";
 import type { OrderSearchPort } from "../../shared/sync/ports";
