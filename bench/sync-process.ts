@@ -22,6 +22,8 @@ import { MetricName } from "../shared/observability/metric-names";
 import type { LogPort, MetricsPort } from "../shared/observability/telemetry";
 import { WORKER_TIMEOUT_SECONDS } from "../shared/resources";
 import { JobStore } from "../shared/store/job-store";
+import { WindowStore } from "../shared/store/window-store";
+import type { FullResyncDeps } from "../shared/sync/full-resync/deps";
 import { getJobProgress, type JobProgress } from "../shared/sync/full-resync/progress";
 import {
   type DynamoCounts,
@@ -107,7 +109,8 @@ class SyncProcess {
   private readonly memory = new MemorySampler();
   private readonly metrics = new JobMetricsTally();
   private readonly runtime: Runtime;
-  private readonly progressJobs: JobStore;
+  /** Progress read on a client of its own, so its reads are not metered as the sync's. */
+  private readonly progressReads: Pick<FullResyncDeps, "jobs" | "windows" | "clock">;
   private readonly progressClient;
   private readonly dynamoCounts: DynamoCounts;
   private readonly sqsCounts: Record<string, number>;
@@ -138,12 +141,17 @@ class SyncProcess {
       rateShare: 1,
     });
     this.progressClient = createDynamoDbClient({ dynamodbEndpoint: config.DYNAMODB_ENDPOINT });
-    this.progressJobs = new JobStore({
+    const jobTable = {
       documents: createDocumentClient(this.progressClient),
       stateTable: config.STATE_TABLE_NAME,
       ordersTable: config.ORDERS_TABLE_NAME,
       clock: systemClock,
-    });
+    };
+    this.progressReads = {
+      jobs: new JobStore(jobTable),
+      windows: new WindowStore(jobTable),
+      clock: systemClock,
+    };
   }
 
   async start(): Promise<void> {
@@ -242,7 +250,7 @@ class SyncProcess {
     let lastMoveMs = Date.now();
     let lastReportMs = Date.now();
     for (;;) {
-      progress = await getJobProgress({ jobs: this.progressJobs, clock: systemClock }, shopId, started.jobId);
+      progress = await getJobProgress(this.progressReads, shopId, started.jobId);
       if (progress?.status !== "RUNNING") break;
       if (progress.orders !== lastOrders) {
         lastOrders = progress.orders;

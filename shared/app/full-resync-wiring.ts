@@ -14,6 +14,7 @@ import { WORK_QUEUE } from "../resources";
 import { JobStore } from "../store/job-store";
 import type { OrderStore } from "../store/order-store";
 import type { StateStore } from "../store/state-store";
+import { WindowStore } from "../store/window-store";
 import type { ScopedApiCallMeter } from "../sync/full-resync/api-calls";
 import { type FullResyncDeps, type FullResyncSettings, fullResyncSettings } from "../sync/full-resync/deps";
 import {
@@ -62,13 +63,15 @@ export interface FullResyncParts {
 
 function fullResyncDeps(parts: FullResyncParts, options: FullResyncWiringOptions): FullResyncDeps {
   const { config } = parts;
+  const jobTable = {
+    documents: parts.documents,
+    stateTable: config.STATE_TABLE_NAME,
+    ordersTable: config.ORDERS_TABLE_NAME,
+    clock: parts.clock,
+  };
   return {
-    jobs: new JobStore({
-      documents: parts.documents,
-      stateTable: config.STATE_TABLE_NAME,
-      ordersTable: config.ORDERS_TABLE_NAME,
-      clock: parts.clock,
-    }),
+    jobs: new JobStore(jobTable),
+    windows: new WindowStore(jobTable),
     state: parts.state,
     orders: parts.orders,
     resolveShop: async (shopId) => {

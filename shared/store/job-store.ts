@@ -1,143 +1,42 @@
 /**
- * Full-resync jobs and their windows in the state table (DESIGN rule 8, "Stored data"):
- * `JOB#<jobId>` holds the job (status, open/failed window counters, planning figures) and
- * `JOB#<jobId>#WIN#<n>` one `create_time` window each (page sequence, next token, checkpoint, counts).
- * The shop's single running job is the `running_job_id` attribute of its META item, set conditionally.
- *
- * Every state change is one conditional write or TransactWriteItems:
- * - a page commit updates only its window, conditional on the page sequence read (so duplicate or
- *   racing deliveries cannot both commit, and the job item is no hot spot: page counts live on the
- *   window and progress sums them);
- * - a window's end (done, split, failed) changes the window and the job's counters in one transaction;
- * - finalize moves the job to COMPLETED and records the full sync on META in one transaction,
- *   conditional on `openWindows = 0` and the job still RUNNING, so it happens exactly once.
+ * Full-resync jobs in the state table (DESIGN rule 8, "Stored data"; items in job-items.ts, windows in
+ * window-store.ts). The shop's single running job is the `running_job_id` attribute of its META item,
+ * set conditionally. Every state change is one conditional write or transaction; finalize moves the job
+ * to COMPLETED and records the full sync on META at once, conditional on `openWindows = 0` and the job
+ * still RUNNING, so it happens exactly once.
  */
-
-import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
-import {
-  BatchWriteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  QueryCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-} from "@aws-sdk/lib-dynamodb";
-import type { Clock } from "../clock";
+import { setTimeout as sleep } from "node:timers/promises";
+import { BatchWriteCommand, GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { chunk } from "../concurrency";
 import { JobAlreadyRunningError } from "../sync/full-resync/errors";
-import {
-  COUNT_FIELDS,
-  type CreateJobInput,
-  checkpointRestart,
-  type JobRecord,
-  type PlannedWindow,
-  type PlanningFigures,
-  type SplitChild,
-  type WindowCounts,
-  type WindowCursor,
-  type WindowRecord,
-  type WindowStatus,
-  ZERO_COUNTS,
+import type {
+  CreateJobInput,
+  JobRecord,
+  PlannedWindow,
+  PlanningFigures,
+  WindowRecord,
 } from "../sync/full-resync/model";
 import type { JobRepository } from "../sync/ports";
-import { realSleep } from "../tiktok/retry";
+import { ConditionalWriter, type TransactItem, updateItem } from "./conditional-writes";
 import {
-  type ConflictRetryOptions,
-  cancellationCodes,
-  isTransactionConflict,
-  retryOnConflict,
-  StateConflictError,
-} from "./conflict-retry";
-import { stateKeys } from "./keys";
-
-export interface JobStoreOptions {
-  readonly documents: DynamoDBDocumentClient;
-  readonly stateTable: string;
-  /** Orders table: finalize reads the newest stored update_time from its byUpdateTime index. */
-  readonly ordersTable: string;
-  readonly clock: Clock;
-  /** Transaction conflicts are retried this way (default JOB_CONFLICT_RETRY). */
-  readonly conflictRetry?: Partial<ConflictRetryOptions>;
-}
-
-/**
- * Conflicts on a job item are likelier than on a shop's lock: every window's end updates it, and many
- * workers end windows together. So more retries than the state store's default (7 retries, ~2.5 s at most).
- */
-export const JOB_CONFLICT_RETRY: ConflictRetryOptions = { retries: 7, baseDelayMs: 20 };
-
-type TransactItems = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]["TransactItems"]>;
-type TransactItem = TransactItems[number];
-
-/** Placeholders for one expression: every attribute goes through a name (many are reserved words). */
-class Expr {
-  readonly names: Record<string, string> = {};
-  readonly values: Record<string, unknown> = {};
-  private counter = 0;
-
-  name(attribute: string): string {
-    const placeholder = `#${attribute}`;
-    this.names[placeholder] = attribute;
-    return placeholder;
-  }
-
-  value(value: unknown): string {
-    const placeholder = `:v${this.counter++}`;
-    this.values[placeholder] = value;
-    return placeholder;
-  }
-
-  /** `attribute = value`. */
-  eq(attribute: string, value: unknown): string {
-    return `${this.name(attribute)} = ${this.value(value)}`;
-  }
-
-  /** SET / ADD / REMOVE clauses; undefined SET values are skipped. */
-  update(spec: { set?: Record<string, unknown>; add?: Record<string, number>; remove?: readonly string[] }) {
-    const set = Object.entries(spec.set ?? {})
-      .filter(([, value]) => value !== undefined)
-      .map(([attribute, value]) => `${this.name(attribute)} = ${this.value(value)}`);
-    const add = Object.entries(spec.add ?? {})
-      .filter(([, value]) => value !== 0)
-      .map(([attribute, value]) => `${this.name(attribute)} ${this.value(value)}`);
-    const remove = (spec.remove ?? []).map((attribute) => this.name(attribute));
-    return [
-      set.length ? `SET ${set.join(", ")}` : "",
-      add.length ? `ADD ${add.join(", ")}` : "",
-      remove.length ? `REMOVE ${remove.join(", ")}` : "",
-    ]
-      .filter(Boolean)
-      .join(" ");
-  }
-
-  /** Names/values for a command (DynamoDB rejects empty maps). */
-  attributes() {
-    return {
-      ...(Object.keys(this.names).length ? { ExpressionAttributeNames: this.names } : {}),
-      ...(Object.keys(this.values).length ? { ExpressionAttributeValues: this.values } : {}),
-    };
-  }
-}
-
-type TransactResult = { readonly ok: true } | { readonly ok: false; readonly failed: readonly number[] };
-
-/** Attempts of a split whose child numbers another split took first (re-read the job, try again). */
-const SPLIT_ATTEMPTS = 8;
-
-function countsToAdd(counts: Partial<WindowCounts>): Record<string, number> {
-  const add: Record<string, number> = {};
-  for (const field of COUNT_FIELDS) {
-    const value = counts[field];
-    if (value) add[field] = value;
-  }
-  return add;
-}
+  JOB_CONFLICT_RETRY,
+  JOB_WRITE_SCOPE,
+  type JobTableOptions,
+  jobKey,
+  metaKey,
+  newWindow,
+  readJob,
+  windowItem,
+} from "./job-items";
 
 export class JobStore implements JobRepository {
-  private readonly conflictRetry: ConflictRetryOptions;
+  private readonly writer: ConditionalWriter;
 
-  constructor(private readonly options: JobStoreOptions) {
-    this.conflictRetry = { ...JOB_CONFLICT_RETRY, ...options.conflictRetry };
+  constructor(private readonly options: JobTableOptions) {
+    this.writer = new ConditionalWriter(options.documents, JOB_WRITE_SCOPE, {
+      ...JOB_CONFLICT_RETRY,
+      ...options.conflictRetry,
+    });
   }
 
   private get table() {
@@ -148,129 +47,8 @@ export class JobStore implements JobRepository {
     return this.options.clock.nowMs();
   }
 
-  private key(shopId: string, sk: string) {
-    return { pk: stateKeys.shop(shopId), sk };
-  }
-
-  /**
-   * One TransactWriteItems. Transaction conflicts (another request on one of the items in flight) are
-   * retried with jittered backoff and, when they persist, thrown as StateConflictError: never taken for a
-   * failed condition. Failed conditions are returned by item index, never thrown.
-   */
-  private async transact(items: TransactItems): Promise<TransactResult> {
-    // One update needs no transaction: a conditional UpdateItem is just as atomic and costs half the
-    // write units (a transaction writes each item twice). Most page commits touch the window alone.
-    const only = items.length === 1 ? items[0]?.Update : undefined;
-    if (only) {
-      try {
-        await retryOnConflict(() => this.options.documents.send(new UpdateCommand(only)), this.conflictRetry);
-        return { ok: true };
-      } catch (error) {
-        if (error instanceof Error && error.name === "ConditionalCheckFailedException") {
-          return { ok: false, failed: [0] };
-        }
-        if (isTransactionConflict(error)) {
-          throw new StateConflictError("a full-resync job", this.conflictRetry.retries + 1, { cause: error });
-        }
-        throw error;
-      }
-    }
-    try {
-      await retryOnConflict(
-        () => this.options.documents.send(new TransactWriteCommand({ TransactItems: items })),
-        this.conflictRetry,
-      );
-      return { ok: true };
-    } catch (error) {
-      if (isTransactionConflict(error)) {
-        throw new StateConflictError("a full-resync job", this.conflictRetry.retries + 1, { cause: error });
-      }
-      if (error instanceof TransactionCanceledException) {
-        const failed = cancellationCodes(error)
-          .map((code, index) => (code === "ConditionalCheckFailed" ? index : -1))
-          .filter((index) => index >= 0);
-        if (failed.length > 0) return { ok: false, failed };
-      }
-      throw error;
-    }
-  }
-
-  /** A conditional UpdateItem; false when the condition failed. Conflicts are retried like transact's. */
-  private async conditionalUpdate(
-    key: Record<string, string>,
-    expr: Expr,
-    update: string,
-    condition: string,
-  ) {
-    try {
-      await retryOnConflict(
-        () =>
-          this.options.documents.send(
-            new UpdateCommand({
-              TableName: this.table,
-              Key: key,
-              UpdateExpression: update,
-              ConditionExpression: condition,
-              ...expr.attributes(),
-            }),
-          ),
-        this.conflictRetry,
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof Error && error.name === "ConditionalCheckFailedException") return false;
-      if (isTransactionConflict(error)) {
-        throw new StateConflictError("a full-resync job", this.conflictRetry.retries + 1, { cause: error });
-      }
-      throw error;
-    }
-  }
-
-  // ----------------------------------------------------------------------------------------------
-  // Reads
-
-  async getJob(shopId: string, jobId: string): Promise<JobRecord | undefined> {
-    const { Item } = await this.options.documents.send(
-      new GetCommand({
-        TableName: this.table,
-        Key: this.key(shopId, stateKeys.job(jobId)),
-        ConsistentRead: true,
-      }),
-    );
-    return Item as JobRecord | undefined;
-  }
-
-  async getWindow(shopId: string, jobId: string, window: number): Promise<WindowRecord | undefined> {
-    const { Item } = await this.options.documents.send(
-      new GetCommand({
-        TableName: this.table,
-        Key: this.key(shopId, stateKeys.window(jobId, window)),
-        ConsistentRead: true,
-      }),
-    );
-    return Item as WindowRecord | undefined;
-  }
-
-  async listWindows(shopId: string, jobId: string): Promise<WindowRecord[]> {
-    const windows: WindowRecord[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.options.documents.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
-          ExpressionAttributeValues: {
-            ":pk": stateKeys.shop(shopId),
-            ":prefix": stateKeys.windowPrefix(jobId),
-          },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      windows.push(...((page.Items ?? []) as WindowRecord[]));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return windows;
+  getJob(shopId: string, jobId: string): Promise<JobRecord | undefined> {
+    return readJob(this.options.documents, this.table, shopId, jobId);
   }
 
   /** The job holding the shop's slot, and the shop's last job (from META). */
@@ -278,7 +56,7 @@ export class JobStore implements JobRepository {
     const { Item } = await this.options.documents.send(
       new GetCommand({
         TableName: this.table,
-        Key: this.key(shopId, stateKeys.meta),
+        Key: metaKey(shopId),
         ConsistentRead: true,
         ProjectionExpression: "running_job_id, last_job_id",
       }),
@@ -289,8 +67,21 @@ export class JobStore implements JobRepository {
     };
   }
 
-  // ----------------------------------------------------------------------------------------------
-  // Job lifecycle
+  /** META takes the job's slot iff the shop has no running job. */
+  private takeSlotItem(shopId: string, jobId: string): TransactItem {
+    return updateItem(this.table, metaKey(shopId), (expr) => ({
+      update: { set: { shopId, running_job_id: jobId, last_job_id: jobId } },
+      condition: `attribute_not_exists(${expr.name("running_job_id")})`,
+    }));
+  }
+
+  /** The job's slot on META is released iff it is still this job's. */
+  private releaseSlotItem(job: JobRecord): TransactItem {
+    return updateItem(this.table, metaKey(job.shopId), (expr) => ({
+      update: { remove: ["running_job_id"] },
+      condition: expr.eq("running_job_id", job.jobId),
+    }));
+  }
 
   /**
    * Takes the shop's single job slot (META `running_job_id`, conditional) and creates the job in
@@ -320,26 +111,13 @@ export class JobStore implements JobRepository {
       plannerSuccessfulSearches: 0,
       expectedOrders: 0,
     };
-    const meta = new Expr();
-    const metaUpdate = meta.update({
-      set: { shopId: input.shopId, running_job_id: input.jobId, last_job_id: input.jobId },
-    });
-    const metaCondition = `attribute_not_exists(${meta.name("running_job_id")})`;
     for (let attempt = 0; attempt < 3; attempt += 1) {
-      const result = await this.transact([
-        {
-          Update: {
-            TableName: this.table,
-            Key: this.key(input.shopId, stateKeys.meta),
-            UpdateExpression: metaUpdate,
-            ConditionExpression: metaCondition,
-            ...meta.attributes(),
-          },
-        },
+      const result = await this.writer.write([
+        this.takeSlotItem(input.shopId, input.jobId),
         {
           Put: {
             TableName: this.table,
-            Item: { ...this.key(input.shopId, stateKeys.job(input.jobId)), kind: "job", ...job },
+            Item: { ...jobKey(job), kind: "job", ...job },
             ConditionExpression: "attribute_not_exists(pk)",
           },
         },
@@ -364,49 +142,36 @@ export class JobStore implements JobRepository {
     figures: PlanningFigures,
   ): Promise<WindowRecord[]> {
     const now = this.now();
-    const records: WindowRecord[] = windows.map((planned, index) => this.newWindow(job, index, planned, now));
+    const records = windows.map((planned, index) => newWindow(job, index, planned, now));
     for (const group of chunk(records, 25)) {
       let requests: Record<string, unknown>[] | undefined = group.map((record) => ({
-        PutRequest: {
-          Item: {
-            ...this.key(job.shopId, stateKeys.window(job.jobId, record.window)),
-            kind: "window",
-            ...record,
-          },
-        },
+        PutRequest: { Item: windowItem(record) },
       }));
       for (let attempt = 0; requests && requests.length > 0; attempt += 1) {
-        if (attempt > 0) await realSleep(Math.min(2_000, 50 * 2 ** attempt));
+        if (attempt > 0) await sleep(Math.min(2_000, 50 * 2 ** attempt));
         const response = await this.options.documents.send(
           new BatchWriteCommand({ RequestItems: { [this.table]: requests as never } }),
         );
         requests = response.UnprocessedItems?.[this.table] as Record<string, unknown>[] | undefined;
       }
     }
-    const expr = new Expr();
-    const update = expr.update({
-      set: {
-        phase: "running",
-        windowsTotal: records.length,
-        openWindows: records.length,
-        nextWindow: records.length,
-        probes: figures.probes,
-        plannerApiCalls: figures.apiCalls,
-        plannerSuccessfulSearches: figures.successfulSearches,
-        expectedOrders: figures.expectedOrders,
-        updatedAtMs: now,
+    const activation = updateItem(this.table, jobKey(job), (expr) => ({
+      update: {
+        set: {
+          phase: "running",
+          windowsTotal: records.length,
+          openWindows: records.length,
+          nextWindow: records.length,
+          probes: figures.probes,
+          plannerApiCalls: figures.apiCalls,
+          plannerSuccessfulSearches: figures.successfulSearches,
+          expectedOrders: figures.expectedOrders,
+          updatedAtMs: now,
+        },
       },
-    });
-    const activation: TransactItem = {
-      Update: {
-        TableName: this.table,
-        Key: this.jobKey(job),
-        UpdateExpression: update,
-        ConditionExpression: `${expr.eq("status", "RUNNING")} AND ${expr.eq("phase", "planning")}`,
-        ...expr.attributes(),
-      },
-    };
-    const result = await this.transact(
+      condition: `${expr.eq("status", "RUNNING")} AND ${expr.eq("phase", "planning")}`,
+    }));
+    const result = await this.writer.write(
       job.fullHistory ? [activation, this.firstCursorItem(job)] : [activation],
     );
     return result.ok ? records : [];
@@ -419,354 +184,11 @@ export class JobStore implements JobRepository {
    * shop's next tick would join the job, and once it finished start a second first sync).
    */
   private firstCursorItem(job: JobRecord): TransactItem {
-    const expr = new Expr();
-    return {
-      Update: {
-        TableName: this.table,
-        Key: this.key(job.shopId, stateKeys.meta),
-        UpdateExpression:
-          `SET ${expr.name("cursor")} = if_not_exists(${expr.name("cursor")}, ${expr.value(job.windowEnd)}), ` +
-          expr.eq("shopId", job.shopId),
-        ...expr.attributes(),
-      },
-    };
-  }
-
-  private newWindow(job: JobRecord, window: number, planned: SplitChild, now: number, parent?: number) {
-    const cursor = planned.cursor;
-    const record: WindowRecord = {
-      ...ZERO_COUNTS,
-      ...planned.counts,
-      shopId: job.shopId,
-      jobId: job.jobId,
-      window,
-      start: planned.start,
-      end: planned.end,
-      status: "OPEN",
-      seq: 0,
-      lower: planned.start,
-      skipIds: [],
-      lastIds: [],
-      queryServed: 0,
-      queryNew: 0,
-      restarts: 0,
-      requeues: 0,
-      createdAtMs: now,
-      updatedAtMs: now,
-      activityAtMs: now,
-      ...(planned.expected !== undefined ? { expected: planned.expected } : {}),
-      ...(parent !== undefined ? { parent } : {}),
-      ...(cursor
-        ? {
-            lower: cursor.lower,
-            skipIds: [...cursor.skipIds],
-            lastIds: [...cursor.lastIds],
-            ...(cursor.lastCreateTime !== undefined ? { lastCreateTime: cursor.lastCreateTime } : {}),
-            carried: planned.counts?.orders ?? 0,
-          }
-        : {}),
-    };
-    return record;
-  }
-
-  private windowKey(window: Pick<WindowRecord, "shopId" | "jobId" | "window">) {
-    return this.key(window.shopId, stateKeys.window(window.jobId, window.window));
-  }
-
-  private jobKey(job: Pick<JobRecord, "shopId" | "jobId">) {
-    return this.key(job.shopId, stateKeys.job(job.jobId));
-  }
-
-  /** The window update of one committed step: sequence + 1, new cursor, counts added. */
-  private windowStep(
-    window: WindowRecord,
-    cursor: WindowCursor,
-    counts: Partial<WindowCounts>,
-    extra: {
-      status?: WindowStatus;
-      committedBy?: string | undefined;
-      set?: Record<string, unknown>;
-      add?: Record<string, number>;
-    } = {},
-  ): TransactItem {
-    const now = this.now();
-    const expr = new Expr();
-    const update = expr.update({
-      set: {
-        seq: window.seq + 1,
-        lower: cursor.lower,
-        skipIds: [...cursor.skipIds],
-        lastIds: [...cursor.lastIds],
-        lastCreateTime: cursor.lastCreateTime,
-        queryServed: cursor.queryServed,
-        queryNew: cursor.queryNew,
-        pageToken: cursor.pageToken,
-        totalCount: cursor.totalCount,
-        status: extra.status,
-        updatedAtMs: now,
-        activityAtMs: now,
-        requeues: 0,
-        committedBy: extra.committedBy,
-        ...extra.set,
-      },
-      add: { ...countsToAdd(counts), ...extra.add },
-      remove: [
-        ...(cursor.pageToken === undefined ? ["pageToken"] : []),
-        ...(extra.committedBy === undefined ? ["committedBy"] : []),
-      ],
-    });
-    return {
-      Update: {
-        TableName: this.table,
-        Key: this.windowKey(window),
-        UpdateExpression: update,
-        ConditionExpression: `${expr.eq("seq", window.seq)} AND ${expr.eq("status", "OPEN")}`,
-        ...expr.attributes(),
-      },
-    };
-  }
-
-  /**
-   * Commits a page (or a by-value restart) of an open window: one transaction on the window,
-   * conditional on the sequence read. False when another delivery committed this step first.
-   */
-  async advanceWindow(
-    window: WindowRecord,
-    cursor: WindowCursor,
-    counts: Partial<WindowCounts>,
-    options: {
-      restart?: boolean;
-      messageId?: string;
-      /** The step committed at least one order new to the window: restarts without progress back to 0. */
-      progressed?: boolean;
-    } = {},
-  ) {
-    const result = await this.transact([
-      this.windowStep(window, cursor, counts, {
-        committedBy: options.messageId,
-        ...(options.progressed ? { set: { restartsWithoutProgress: 0 } } : {}),
-        ...(options.restart
-          ? { add: { restarts: 1, ...(options.progressed ? {} : { restartsWithoutProgress: 1 }) } }
-          : {}),
-      }),
-    ]);
-    return result.ok;
-  }
-
-  /** The window's last page: window DONE and the job's openWindows − 1 in one transaction. */
-  async completeWindow(
-    window: WindowRecord,
-    cursor: WindowCursor,
-    counts: Partial<WindowCounts>,
-    messageId?: string,
-  ) {
-    const job = new Expr();
-    const result = await this.transact([
-      this.windowStep(window, { ...cursor, pageToken: undefined }, counts, {
-        status: "DONE",
-        committedBy: messageId,
-      }),
-      {
-        Update: {
-          TableName: this.table,
-          Key: this.jobKey(window),
-          UpdateExpression: job.update({ set: { updatedAtMs: this.now() }, add: { openWindows: -1 } }),
-          ConditionExpression: job.eq("status", "RUNNING"),
-          ...job.attributes(),
-        },
-      },
-    ]);
-    return result.ok;
-  }
-
-  /**
-   * Replaces an open window at sequence 0 by children covering its range: parent SPLIT, children
-   * created, job counters (openWindows + k − 1, windowsTotal + k, splits + 1, nextWindow + k; and the
-   * job's expectedOrders when given) in one transaction. A child may start with a cursor and counts:
-   * the page the parent's split kept. Child numbers come from the job's `nextWindow`, read and checked;
-   * a concurrent split elsewhere makes us re-read and retry. Returns the children, or undefined if the
-   * parent moved on (duplicate delivery) or the job stopped running.
-   */
-  async splitWindow(
-    window: WindowRecord,
-    parts: readonly SplitChild[],
-    counts: Partial<WindowCounts>,
-    messageId?: string,
-    options: { readonly expectedOrders?: number } = {},
-  ): Promise<WindowRecord[] | undefined> {
-    for (let attempt = 0; attempt < SPLIT_ATTEMPTS; attempt += 1) {
-      const job = await this.getJob(window.shopId, window.jobId);
-      if (job?.status !== "RUNNING") return undefined;
-      const now = this.now();
-      const children = parts.map((part, index) =>
-        this.newWindow(job, job.nextWindow + index, part, now, window.window),
-      );
-      const jobExpr = new Expr();
-      const result = await this.transact([
-        this.windowStep(
-          window,
-          { lower: window.lower, skipIds: [], lastIds: [], queryServed: 0, queryNew: 0 },
-          counts,
-          {
-            status: "SPLIT",
-            committedBy: messageId,
-            set: { children: children.map((child) => child.window) },
-          },
-        ),
-        {
-          Update: {
-            TableName: this.table,
-            Key: this.jobKey(job),
-            UpdateExpression: jobExpr.update({
-              set: { updatedAtMs: now, expectedOrders: options.expectedOrders },
-              add: {
-                openWindows: children.length - 1,
-                windowsTotal: children.length,
-                splits: 1,
-                nextWindow: children.length,
-              },
-            }),
-            ConditionExpression:
-              `${jobExpr.eq("status", "RUNNING")} AND ` + `${jobExpr.eq("nextWindow", job.nextWindow)}`,
-            ...jobExpr.attributes(),
-          },
-        },
-        ...children.map(
-          (child): TransactItem => ({
-            Put: {
-              TableName: this.table,
-              Item: { ...this.windowKey(child), kind: "window", ...child },
-              ConditionExpression: "attribute_not_exists(pk)",
-            },
-          }),
-        ),
-      ]);
-      if (result.ok) return children;
-      if (result.failed.includes(0)) return undefined;
-      // Another split took these numbers first: read the job again.
-    }
-    throw new Error(`window ${window.window} of job ${window.jobId}: split kept conflicting`);
-  }
-
-  /** Marks an open window FAILED (its message is going to the DLQ) and counts it on the job. */
-  async failWindow(window: WindowRecord, reason: string, counts: Partial<WindowCounts> = {}) {
-    const now = this.now();
-    const expr = new Expr();
-    const job = new Expr();
-    const result = await this.transact([
-      {
-        Update: {
-          TableName: this.table,
-          Key: this.windowKey(window),
-          UpdateExpression: expr.update({
-            set: {
-              status: "FAILED",
-              failedReason: reason.slice(0, 1000),
-              updatedAtMs: now,
-              activityAtMs: now,
-            },
-            add: countsToAdd(counts),
-          }),
-          ConditionExpression: `${expr.eq("seq", window.seq)} AND ${expr.eq("status", "OPEN")}`,
-          ...expr.attributes(),
-        },
-      },
-      {
-        Update: {
-          TableName: this.table,
-          Key: this.jobKey(window),
-          UpdateExpression: job.update({ set: { updatedAtMs: now }, add: { failedWindows: 1 } }),
-          ConditionExpression: job.eq("status", "RUNNING"),
-          ...job.attributes(),
-        },
-      },
-    ]);
-    return result.ok;
-  }
-
-  /**
-   * FAILED → OPEN (redrive), with the job's failedWindows − 1, in one transaction. The window restarts by
-   * value from its checkpoint: the page token it held may be what failed it (refused, or long expired by
-   * the time an operator resumes), so it is dropped, and the restart count without progress starts over.
-   */
-  async reopenWindow(window: WindowRecord) {
-    const now = this.now();
-    const expr = new Expr();
-    const job = new Expr();
-    const restart = checkpointRestart(window);
-    const result = await this.transact([
-      {
-        Update: {
-          TableName: this.table,
-          Key: this.windowKey(window),
-          UpdateExpression: expr.update({
-            set: {
-              status: "OPEN",
-              requeues: 0,
-              restartsWithoutProgress: 0,
-              activityAtMs: now,
-              lower: restart.lower,
-              skipIds: [...restart.skipIds],
-              lastIds: [...restart.lastIds],
-              lastCreateTime: restart.lastCreateTime,
-              queryServed: 0,
-              queryNew: 0,
-            },
-            remove: ["failedReason", "pageToken"],
-          }),
-          ConditionExpression: `${expr.eq("status", "FAILED")} AND ${expr.eq("seq", window.seq)}`,
-          ...expr.attributes(),
-        },
-      },
-      {
-        Update: {
-          TableName: this.table,
-          Key: this.jobKey(window),
-          UpdateExpression: job.update({ set: { updatedAtMs: now }, add: { failedWindows: -1 } }),
-          ...job.attributes(),
-        },
-      },
-    ]);
-    return result.ok;
-  }
-
-  /**
-   * A sign of life without a step (a throttled page re-sent with a delay): keeps the reconciler off
-   * the window until `activityAtMs`, and adds the API calls spent. Conditional on the sequence.
-   */
-  async touchWindow(window: WindowRecord, activityAtMs: number, counts: Partial<WindowCounts>) {
-    const expr = new Expr();
-    const update = expr.update({ set: { activityAtMs }, add: countsToAdd(counts) });
-    return this.conditionalUpdate(
-      this.windowKey(window),
-      expr,
-      update,
-      `${expr.eq("seq", window.seq)} AND ${expr.eq("status", "OPEN")}`,
-    );
-  }
-
-  /** The reconciler re-enqueued this window at its stored sequence. */
-  async markRequeued(window: WindowRecord) {
-    const expr = new Expr();
-    const update = expr.update({ set: { activityAtMs: this.now() }, add: { requeues: 1 } });
-    return this.conditionalUpdate(
-      this.windowKey(window),
-      expr,
-      update,
-      `${expr.eq("seq", window.seq)} AND ${expr.eq("status", "OPEN")}`,
-    );
-  }
-
-  /** Counts of a failed attempt (API calls spent), added without condition: figures only. */
-  async addWindowCounts(
-    window: Pick<WindowRecord, "shopId" | "jobId" | "window">,
-    counts: Partial<WindowCounts>,
-  ) {
-    const add = countsToAdd(counts);
-    if (Object.keys(add).length === 0) return;
-    const expr = new Expr();
-    const update = expr.update({ add });
-    await this.conditionalUpdate(this.windowKey(window), expr, update, "attribute_exists(pk)");
+    return updateItem(this.table, metaKey(job.shopId), (expr) => ({
+      update:
+        `SET ${expr.name("cursor")} = if_not_exists(${expr.name("cursor")}, ${expr.value(job.windowEnd)}), ` +
+        expr.eq("shopId", job.shopId),
+    }));
   }
 
   /**
@@ -777,69 +199,40 @@ export class JobStore implements JobRepository {
   async finalizeJob(job: JobRecord, result: { recordsSynced: number; lastRecordTime?: string }) {
     const now = this.now();
     const finishedAt = new Date(now).toISOString();
-    const jobItem = (): TransactItem => {
-      const expr = new Expr();
-      return {
-        Update: {
-          TableName: this.table,
-          Key: this.jobKey(job),
-          UpdateExpression: expr.update({
-            set: {
-              status: "COMPLETED",
-              phase: "finished",
-              finishedAt,
-              updatedAtMs: now,
-              recordsSynced: result.recordsSynced,
-            },
-          }),
-          ConditionExpression:
-            `${expr.eq("status", "RUNNING")} AND ${expr.eq("phase", "running")}` +
-            ` AND ${expr.eq("openWindows", 0)}`,
-          ...expr.attributes(),
+    const jobItem = updateItem(this.table, jobKey(job), (expr) => ({
+      update: {
+        set: {
+          status: "COMPLETED",
+          phase: "finished",
+          finishedAt,
+          updatedAtMs: now,
+          recordsSynced: result.recordsSynced,
         },
-      };
-    };
-    const metaItem = (releaseSlot: boolean): TransactItem => {
-      const expr = new Expr();
-      return {
-        Update: {
-          TableName: this.table,
-          Key: this.key(job.shopId, stateKeys.meta),
-          UpdateExpression: expr.update({
-            set: {
-              shopId: job.shopId,
-              sync_type: "full",
-              is_full_sync: true,
-              records_synced: result.recordsSynced,
-              last_sync_time: finishedAt,
-              last_record_time: result.lastRecordTime,
-            },
-            remove: releaseSlot ? ["running_job_id"] : [],
-          }),
-          ...(releaseSlot ? { ConditionExpression: expr.eq("running_job_id", job.jobId) } : {}),
-          ...expr.attributes(),
+      },
+      condition:
+        `${expr.eq("status", "RUNNING")} AND ${expr.eq("phase", "running")}` +
+        ` AND ${expr.eq("openWindows", 0)}`,
+    }));
+    const metaItem = (releaseSlot: boolean) =>
+      updateItem(this.table, metaKey(job.shopId), (expr) => ({
+        update: {
+          set: {
+            shopId: job.shopId,
+            sync_type: "full",
+            is_full_sync: true,
+            records_synced: result.recordsSynced,
+            last_sync_time: finishedAt,
+            last_record_time: result.lastRecordTime,
+          },
+          remove: releaseSlot ? ["running_job_id"] : [],
         },
-      };
-    };
-    const first = await this.transact([jobItem(), metaItem(true)]);
+        ...(releaseSlot ? { condition: expr.eq("running_job_id", job.jobId) } : {}),
+      }));
+    const first = await this.writer.write([jobItem, metaItem(true)]);
     if (first.ok) return true;
     if (first.failed.includes(0)) return false;
     // The slot names another job (only by hand-editing): finalize ours without touching the slot.
-    return (await this.transact([jobItem(), metaItem(false)])).ok;
-  }
-
-  /** The job's slot on META is released iff it is still this job's. */
-  private releaseSlotItem(job: JobRecord): TransactItem {
-    const expr = new Expr();
-    return {
-      Update: {
-        TableName: this.table,
-        Key: this.key(job.shopId, stateKeys.meta),
-        UpdateExpression: expr.update({ remove: ["running_job_id"] }),
-        ConditionExpression: expr.eq("running_job_id", job.jobId),
-        ...expr.attributes(),
-      },
-    };
+    return (await this.writer.write([jobItem, metaItem(false)])).ok;
   }
 
   /**
@@ -848,87 +241,53 @@ export class JobStore implements JobRepository {
    */
   async failJob(job: JobRecord, reason: string, options: { onlyIfAllOpenFailed?: boolean } = {}) {
     const now = this.now();
-    const jobItem = (): TransactItem => {
-      const expr = new Expr();
-      const all = options.onlyIfAllOpenFailed
-        ? ` AND ${expr.name("openWindows")} = ${expr.name("failedWindows")}` +
-          ` AND ${expr.name("failedWindows")} > ${expr.value(0)}`
-        : "";
-      return {
-        Update: {
-          TableName: this.table,
-          Key: this.jobKey(job),
-          UpdateExpression: expr.update({
-            set: { status: "FAILED", finishedAt: new Date(now).toISOString(), updatedAtMs: now, reason },
-          }),
-          ConditionExpression: `${expr.eq("status", "RUNNING")}${all}`,
-          ...expr.attributes(),
-        },
-      };
-    };
-    const first = await this.transact([jobItem(), this.releaseSlotItem(job)]);
+    const jobItem = updateItem(this.table, jobKey(job), (expr) => ({
+      update: {
+        set: { status: "FAILED", finishedAt: new Date(now).toISOString(), updatedAtMs: now, reason },
+      },
+      condition:
+        expr.eq("status", "RUNNING") +
+        (options.onlyIfAllOpenFailed
+          ? ` AND ${expr.name("openWindows")} = ${expr.name("failedWindows")}` +
+            ` AND ${expr.name("failedWindows")} > ${expr.value(0)}`
+          : ""),
+    }));
+    const first = await this.writer.write([jobItem, this.releaseSlotItem(job)]);
     if (first.ok) return true;
     if (first.failed.includes(0)) return false;
-    return (await this.transact([jobItem()])).ok;
+    return this.writer.update(jobItem);
   }
 
   /** RUNNING or FAILED → CANCELLED (workers then drop its messages); the slot is released. */
   async cancelJob(job: JobRecord) {
     const now = this.now();
-    const jobItem = (): TransactItem => {
-      const expr = new Expr();
-      return {
-        Update: {
-          TableName: this.table,
-          Key: this.jobKey(job),
-          UpdateExpression: expr.update({
-            set: {
-              status: "CANCELLED",
-              phase: "finished",
-              finishedAt: new Date(now).toISOString(),
-              updatedAtMs: now,
-            },
-          }),
-          ConditionExpression: expr.eq("status", job.status),
-          ...expr.attributes(),
+    const jobItem = updateItem(this.table, jobKey(job), (expr) => ({
+      update: {
+        set: {
+          status: "CANCELLED",
+          phase: "finished",
+          finishedAt: new Date(now).toISOString(),
+          updatedAtMs: now,
         },
-      };
-    };
+      },
+      condition: expr.eq("status", job.status),
+    }));
     if (job.status === "RUNNING") {
-      const first = await this.transact([jobItem(), this.releaseSlotItem(job)]);
+      const first = await this.writer.write([jobItem, this.releaseSlotItem(job)]);
       if (first.ok) return true;
       if (first.failed.includes(0)) return false;
     }
-    return (await this.transact([jobItem()])).ok;
+    return this.writer.update(jobItem);
   }
 
   /** FAILED → RUNNING for a redrive: takes the shop's slot again (JobAlreadyRunningError if taken). */
   async reactivateJob(job: JobRecord) {
-    const now = this.now();
-    const expr = new Expr();
-    const meta = new Expr();
-    const result = await this.transact([
-      {
-        Update: {
-          TableName: this.table,
-          Key: this.jobKey(job),
-          UpdateExpression: expr.update({
-            set: { status: "RUNNING", updatedAtMs: now },
-            remove: ["finishedAt", "reason"],
-          }),
-          ConditionExpression: expr.eq("status", "FAILED"),
-          ...expr.attributes(),
-        },
-      },
-      {
-        Update: {
-          TableName: this.table,
-          Key: this.key(job.shopId, stateKeys.meta),
-          UpdateExpression: meta.update({ set: { running_job_id: job.jobId, last_job_id: job.jobId } }),
-          ConditionExpression: `attribute_not_exists(${meta.name("running_job_id")})`,
-          ...meta.attributes(),
-        },
-      },
+    const result = await this.writer.write([
+      updateItem(this.table, jobKey(job), (expr) => ({
+        update: { set: { status: "RUNNING", updatedAtMs: this.now() }, remove: ["finishedAt", "reason"] },
+        condition: expr.eq("status", "FAILED"),
+      })),
+      this.takeSlotItem(job.shopId, job.jobId),
     ]);
     if (result.ok) return true;
     if (result.failed.includes(1)) {
@@ -939,10 +298,7 @@ export class JobStore implements JobRepository {
     return false;
   }
 
-  // ----------------------------------------------------------------------------------------------
-  // Orders table figure for finalize
-
-  /** The newest update_time stored for the shop (byUpdateTime index, one item). */
+  /** The newest update_time stored for the shop (byUpdateTime index, one item): finalize records it. */
   async newestUpdateTime(shopId: string): Promise<number | undefined> {
     const page = await this.options.documents.send(
       new QueryCommand({

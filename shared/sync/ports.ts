@@ -136,13 +136,11 @@ export interface SyncStateRepository {
 }
 
 /**
- * Full-resync jobs and windows (DESIGN rule 8). Every transition is conditional: false (or undefined)
- * means another delivery or actor moved first, never an error.
+ * Full-resync jobs (DESIGN rule 8). Every transition is conditional: false (or undefined) means another
+ * actor moved first, never an error.
  */
 export interface JobRepository {
   getJob(shopId: string, jobId: string): Promise<JobRecord | undefined>;
-  getWindow(shopId: string, jobId: string, window: number): Promise<WindowRecord | undefined>;
-  listWindows(shopId: string, jobId: string): Promise<WindowRecord[]>;
   /** The job holding the shop's slot, and the shop's last job. */
   getJobPointers(shopId: string): Promise<{ runningJobId?: string; lastJobId?: string }>;
   /** Takes the shop's single job slot and creates the job (JobAlreadyRunningError when taken). */
@@ -153,6 +151,23 @@ export interface JobRepository {
     windows: readonly PlannedWindow[],
     figures: PlanningFigures,
   ): Promise<WindowRecord[]>;
+  /** Exactly-once: job COMPLETED and META's full-sync fields, iff RUNNING with no open window. */
+  finalizeJob(job: JobRecord, result: { recordsSynced: number; lastRecordTime?: string }): Promise<boolean>;
+  failJob(job: JobRecord, reason: string, options?: { onlyIfAllOpenFailed?: boolean }): Promise<boolean>;
+  cancelJob(job: JobRecord): Promise<boolean>;
+  /** FAILED → RUNNING for a redrive, retaking the shop's slot. */
+  reactivateJob(job: JobRecord): Promise<boolean>;
+  /** The newest update_time stored for the shop. */
+  newestUpdateTime(shopId: string): Promise<number | undefined>;
+}
+
+/**
+ * Full-resync windows: every step is conditional on the window's page sequence, so duplicate or racing
+ * deliveries cannot both commit; false (or undefined) means another delivery moved first.
+ */
+export interface WindowRepository {
+  getWindow(shopId: string, jobId: string, window: number): Promise<WindowRecord | undefined>;
+  listWindows(shopId: string, jobId: string): Promise<WindowRecord[]>;
   /** Commits a step of an open window, conditional on the sequence read. */
   advanceWindow(
     window: WindowRecord,
@@ -186,14 +201,6 @@ export interface JobRepository {
     window: Pick<WindowRecord, "shopId" | "jobId" | "window">,
     counts: Partial<WindowCounts>,
   ): Promise<void>;
-  /** Exactly-once: job COMPLETED and META's full-sync fields, iff RUNNING with no open window. */
-  finalizeJob(job: JobRecord, result: { recordsSynced: number; lastRecordTime?: string }): Promise<boolean>;
-  failJob(job: JobRecord, reason: string, options?: { onlyIfAllOpenFailed?: boolean }): Promise<boolean>;
-  cancelJob(job: JobRecord): Promise<boolean>;
-  /** FAILED → RUNNING for a redrive, retaking the shop's slot. */
-  reactivateJob(job: JobRecord): Promise<boolean>;
-  /** The newest update_time stored for the shop. */
-  newestUpdateTime(shopId: string): Promise<number | undefined>;
 }
 
 /** The reconciliation's record per shop, with a lease so two runs never check one shop at once. */

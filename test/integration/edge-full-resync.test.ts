@@ -21,6 +21,7 @@ import { runTick, tickFailure } from "../../shared/app/tick";
 import { systemClock } from "../../shared/clock";
 import { JobStore } from "../../shared/store/job-store";
 import { StateConflictError, type StateStore } from "../../shared/store/state-store";
+import { WindowStore } from "../../shared/store/window-store";
 import { resumeJob } from "../../shared/sync/full-resync/lifecycle";
 import type { WindowRecord } from "../../shared/sync/full-resync/model";
 import { startFullResync } from "../../shared/sync/full-resync/planner";
@@ -97,18 +98,19 @@ describe("job store on DynamoDB Local", () => {
   afterEach(() => resources.destroy());
 
   function jobStore(documents: DynamoDBDocumentClient = resources.documents) {
-    return new JobStore({
+    const options = {
       documents,
       stateTable: resources.stateTable,
       ordersTable: resources.ordersTable,
       clock: systemClock,
       conflictRetry: { baseDelayMs: 1 },
-    });
+    };
+    return { jobs: new JobStore(options), windows: new WindowStore(options) };
   }
 
   /** A job with one window that has committed a page: newest create_time 1_000 (ids a, b), a next token. */
-  async function windowWithToken(store: JobStore): Promise<WindowRecord> {
-    const job = await store.createJob({
+  async function windowWithToken(store: ReturnType<typeof jobStore>): Promise<WindowRecord> {
+    const job = await store.jobs.createJob({
       shopId,
       jobId: "job-1",
       rangeStart: 0,
@@ -116,14 +118,14 @@ describe("job store on DynamoDB Local", () => {
       windowEnd: 10_000,
       fullHistory: true,
     });
-    const [window] = await store.activateJob(job, [{ start: 0, end: 10_000 }], {
+    const [window] = await store.jobs.activateJob(job, [{ start: 0, end: 10_000 }], {
       probes: 1,
       apiCalls: 1,
       successfulSearches: 1,
       expectedOrders: 300,
     });
     if (!window) throw new Error("no window");
-    const advanced = await store.advanceWindow(
+    const advanced = await store.windows.advanceWindow(
       window,
       {
         pageToken: "token-of-page-2",
@@ -138,7 +140,7 @@ describe("job store on DynamoDB Local", () => {
       { progressed: true },
     );
     expect(advanced).toBe(true);
-    const stored = await store.getWindow(shopId, "job-1", 0);
+    const stored = await store.windows.getWindow(shopId, "job-1", 0);
     if (!stored) throw new Error("window vanished");
     return stored;
   }
@@ -148,11 +150,11 @@ describe("job store on DynamoDB Local", () => {
     const store = jobStore();
     const window = await windowWithToken(store);
     expect(window.pageToken).toBe("token-of-page-2");
-    expect(await store.failWindow(window, "refused")).toBe(true);
-    const failed = await store.getWindow(shopId, "job-1", 0);
+    expect(await store.windows.failWindow(window, "refused")).toBe(true);
+    const failed = await store.windows.getWindow(shopId, "job-1", 0);
     expect(failed?.status).toBe("FAILED");
-    expect(await store.reopenWindow(failed as WindowRecord)).toBe(true);
-    const reopened = await store.getWindow(shopId, "job-1", 0);
+    expect(await store.windows.reopenWindow(failed as WindowRecord)).toBe(true);
+    const reopened = await store.windows.getWindow(shopId, "job-1", 0);
     expect(reopened).toMatchObject({
       status: "OPEN",
       lower: 1_000,
@@ -163,7 +165,7 @@ describe("job store on DynamoDB Local", () => {
       orders: 100,
     });
     expect(reopened?.pageToken).toBeUndefined();
-    expect((await store.getJob(shopId, "job-1"))?.failedWindows).toBe(0);
+    expect((await store.jobs.getJob(shopId, "job-1"))?.failedWindows).toBe(0);
   });
 
   /**
@@ -216,19 +218,19 @@ describe("job store on DynamoDB Local", () => {
         queryServed: 200,
         queryNew: 200,
       };
-      expect(await jobStore(withConflicts(2, shape)).advanceWindow(window, cursor, { orders: 100 })).toBe(
-        true,
-      );
-      const advanced = await real.getWindow(shopId, "job-1", 0);
+      expect(
+        await jobStore(withConflicts(2, shape)).windows.advanceWindow(window, cursor, { orders: 100 }),
+      ).toBe(true);
+      const advanced = await real.windows.getWindow(shopId, "job-1", 0);
       expect(advanced).toMatchObject({ seq: window.seq + 1, pageToken: "token-of-page-3", orders: 200 });
 
-      const attempt = jobStore(withConflicts(1_000, shape)).advanceWindow(
+      const attempt = jobStore(withConflicts(1_000, shape)).windows.advanceWindow(
         advanced as WindowRecord,
         cursor,
         {},
       );
       await expect(attempt).rejects.toBeInstanceOf(StateConflictError);
-      expect((await real.getWindow(shopId, "job-1", 0))?.seq).toBe(window.seq + 1);
+      expect((await real.windows.getWindow(shopId, "job-1", 0))?.seq).toBe(window.seq + 1);
     },
   );
 });

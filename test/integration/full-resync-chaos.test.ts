@@ -108,7 +108,7 @@ describe("duplicate deliveries and a worker killed at each crash point", () => {
     // Splits kept their page through a crash at each point; the calls show no page read for nothing.
     expect(progress.splits).toBeGreaterThanOrEqual(3);
     for (const point of points) expect(splitCrashes.get(point)).toBeGreaterThan(0);
-    const windows = await harness.deps.jobs.listWindows(harness.shop.shopId, job.jobId);
+    const windows = await harness.deps.windows.listWindows(harness.shop.shopId, job.jobId);
     const carrying = windows.filter((window) => (window.carried ?? 0) > 0);
     expect(carrying.length).toBe(progress.splits);
     expect(diffOrders(await harness.stored(), harness.truth())).toEqual({
@@ -156,7 +156,7 @@ describe("a message that always fails", () => {
     expect(failed).toMatchObject({ status: "FAILED", windows: { failed: 1, open: 0 } });
     expect(failed.failed_windows?.[0]).toMatchObject({ window: 1 });
     expect(failed.failed_windows?.[0]?.reason).toMatch(/failed 2 times.*SimulatedCrash/);
-    expect((await harness.deps.jobs.getWindow(shopId, job.jobId, 1))?.carried).toBeGreaterThan(0);
+    expect((await harness.deps.windows.getWindow(shopId, job.jobId, 1))?.carried).toBeGreaterThan(0);
     expect(failed.windows.total).toBeGreaterThanOrEqual(3);
     const dlq = harness.resources.deadLetterQueueUrl;
     // SQS moves the message on the receive after its last attempt: the poller keeps polling.

@@ -21,6 +21,7 @@ import { sqsDeadLetters, sqsWorkQueue } from "../../shared/queues/sqs-work-queue
 import { JobStore } from "../../shared/store/job-store";
 import { OrderStore } from "../../shared/store/order-store";
 import { StateStore } from "../../shared/store/state-store";
+import { WindowStore } from "../../shared/store/window-store";
 import { ScopedApiCallMeter } from "../../shared/sync/full-resync/api-calls";
 import {
   type FullResyncDeps,
@@ -133,12 +134,14 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     writeConcurrency: 8,
   });
   const state = new StateStore({ documents: resources.documents, tableName: resources.stateTable, clock });
-  const jobs = new JobStore({
+  const jobTable = {
     documents: resources.documents,
     stateTable: resources.stateTable,
     ordersTable: resources.ordersTable,
     clock,
-  });
+  };
+  const jobs = new JobStore(jobTable);
+  const windows = new WindowStore(jobTable);
   const settings = fullResyncSettings({
     settleSeconds: 30,
     visibilityTimeoutSeconds,
@@ -148,6 +151,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
   const sqs = options.wrapSqs ? options.wrapSqs(resources.sqs) : resources.sqs;
   const deps: FullResyncDeps = {
     jobs,
+    windows,
     state,
     orders,
     resolveShop: async () => ({ shop, tiktok: client }),

@@ -113,7 +113,7 @@ it("hands a later step's failure off as a fresh message, and that message finish
   const deps: FullResyncDeps = { ...harness.deps, orders: failingOrders };
   const { jobId, record } = await startJob();
   expect(await processWindowMessage(deps, record)).toBe("handed-back");
-  const window = await harness.deps.jobs.getWindow(harness.shop.shopId, jobId, 0);
+  const window = await harness.deps.windows.getWindow(harness.shop.shopId, jobId, 0);
   expect(window?.seq).toBe(2);
   const handedOff = await nextMessage();
   expect(handedOff && parseWorkMessage(handedOff.body)).toMatchObject({ window: 0, sequence: 2 });

@@ -1,7 +1,14 @@
 /** What the full resync (planner, worker, reconciler, operator actions) is given: ports and settings. */
 import type { Clock } from "../../clock";
 import type { LogPort, MetricsPort } from "../../observability/telemetry";
-import type { JobRepository, OrderRepository, OrderSearchPort, ShopRef, SyncStateRepository } from "../ports";
+import type {
+  JobRepository,
+  OrderRepository,
+  OrderSearchPort,
+  ShopRef,
+  SyncStateRepository,
+  WindowRepository,
+} from "../ports";
 import type { ScopedApiCallMeter } from "./api-calls";
 import type { DeadLetterPort, WorkQueuePort } from "./work-queue";
 
@@ -151,6 +158,7 @@ export interface CrashContext {
 
 export interface FullResyncDeps {
   readonly jobs: JobRepository;
+  readonly windows: WindowRepository;
   readonly state: SyncStateRepository;
   readonly orders: OrderRepository;
   readonly resolveShop: (shopId: string) => Promise<ShopAccess>;

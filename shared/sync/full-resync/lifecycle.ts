@@ -37,7 +37,7 @@ export async function enqueueWindows(deps: FullResyncDeps, windows: readonly Win
  */
 export async function finalizeJob(deps: FullResyncDeps, job: JobRecord): Promise<boolean> {
   const [windows, newest] = await Promise.all([
-    deps.jobs.listWindows(job.shopId, job.jobId),
+    deps.windows.listWindows(job.shopId, job.jobId),
     deps.jobs.newestUpdateTime(job.shopId),
   ]);
   const closed = windows.filter((window) => window.status === "DONE");
@@ -124,14 +124,14 @@ export async function resumeJob(deps: FullResyncDeps, shopId: string, jobId: str
     throw new JobStateError(jobId, job.status, "resume");
   if (job.phase !== "running") throw new JobStateError(jobId, `${job.status} (${job.phase})`, "resume");
   let reopened = 0;
-  for (const window of await deps.jobs.listWindows(shopId, jobId)) {
-    if (window.status === "FAILED" && (await deps.jobs.reopenWindow(window))) reopened += 1;
+  for (const window of await deps.windows.listWindows(shopId, jobId)) {
+    if (window.status === "FAILED" && (await deps.windows.reopenWindow(window))) reopened += 1;
   }
   if (job.status === "FAILED") await deps.jobs.reactivateJob(job);
   const now = deps.clock.nowMs();
-  const open = (await deps.jobs.listWindows(shopId, jobId)).filter((window) => window.status === "OPEN");
+  const open = (await deps.windows.listWindows(shopId, jobId)).filter((window) => window.status === "OPEN");
   // Mark them alive so the reconciler does not enqueue them a second time right away.
-  for (const window of open) await deps.jobs.touchWindow(window, now, {});
+  for (const window of open) await deps.windows.touchWindow(window, now, {});
   await enqueueWindows(deps, open);
   // Stale copies (the window items are the truth): removed so the DLQ shows only what still needs care.
   const deadLettersRemoved = deps.deadLetters

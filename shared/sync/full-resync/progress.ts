@@ -1,4 +1,4 @@
-import type { JobRepository } from "../ports";
+import type { FullResyncDeps } from "./deps";
 /**
  * Job progress for the status route and the local progress bar. Page-level counts live on the
  * windows (so page commits never contend on the job item) and are summed here; window states are
@@ -7,7 +7,6 @@ import type { JobRepository } from "../ports";
  * as `carried`); their API calls are counted.
  */
 
-import type { Clock } from "../../clock";
 import { JobNotFoundError } from "./errors";
 import type { JobStatus, WindowRecord } from "./model";
 
@@ -56,7 +55,7 @@ export interface JobProgress {
 
 /** Progress of `jobId`, or of the shop's last job; undefined when the shop never had one. */
 export async function getJobProgress(
-  deps: { readonly jobs: JobRepository; readonly clock: Clock },
+  deps: Pick<FullResyncDeps, "jobs" | "windows" | "clock">,
   shopId: string,
   jobId?: string,
 ): Promise<JobProgress | undefined> {
@@ -67,7 +66,7 @@ export async function getJobProgress(
     if (jobId) throw new JobNotFoundError(shopId, jobId);
     return undefined;
   }
-  const all = await deps.jobs.listWindows(shopId, id);
+  const all = await deps.windows.listWindows(shopId, id);
   const windows = all.filter((window) => window.status !== "SPLIT");
   const sum = (field: keyof WindowRecord, list: readonly WindowRecord[] = windows) =>
     list.reduce((total, window) => total + (Number(window[field]) || 0), 0);

@@ -61,7 +61,7 @@ export async function reconcileJobs(
   }
 
   const stallMs = 2 * settings.visibilityTimeoutSeconds * 1000;
-  const stalled = (await deps.jobs.listWindows(shopId, job.jobId)).filter(
+  const stalled = (await deps.windows.listWindows(shopId, job.jobId)).filter(
     (window) =>
       window.status === "OPEN" && now - Math.max(window.updatedAtMs, window.activityAtMs) >= stallMs,
   );
@@ -71,8 +71,8 @@ export async function reconcileJobs(
     if (!deadline.allows(TIME_BUDGET.pageCommitReserveMs)) break;
     if (window.requeues >= settings.maxRequeues) {
       const reason = `no progress after ${window.requeues} re-enqueues by the reconciler`;
-      if (await deps.jobs.failWindow(window, reason)) failedWindows += 1;
-    } else if (await deps.jobs.markRequeued(window)) {
+      if (await deps.windows.failWindow(window, reason)) failedWindows += 1;
+    } else if (await deps.windows.markRequeued(window)) {
       toSend.push(window);
     }
   }

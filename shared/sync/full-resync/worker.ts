@@ -186,7 +186,7 @@ export async function processWindowMessage(
           });
           return "dropped";
         }
-        const window = await deps.jobs.getWindow(message.shopId, message.jobId, message.window);
+        const window = await deps.windows.getWindow(message.shopId, message.jobId, message.window);
         if (!window) {
           deps.log.warn("work message dropped: unknown window", {
             jobId: message.jobId,
@@ -241,7 +241,7 @@ function runLimitMs(deps: FullResyncDeps): number {
  */
 async function handOffFailedStep(context: StepContext, error: unknown): Promise<WindowOutcome> {
   const { deps, window } = context;
-  await deps.jobs.addWindowCounts(window, uncommittedCalls(context)).catch(() => {});
+  await deps.windows.addWindowCounts(window, uncommittedCalls(context)).catch(() => {});
   await deps.workQueue.send([{ message: messageFor(window) }]);
   deps.log.warn("a later page of a message failed; its window goes on as a message of its own", {
     jobId: window.jobId,
@@ -259,7 +259,7 @@ async function onFailure(context: StepContext, error: unknown) {
   try {
     if (receiveCount >= deps.settings.maxReceiveCount) {
       const reason = `message failed ${receiveCount} times (last: ${describe(error)})`;
-      if (await deps.jobs.failWindow(window, reason, counts)) {
+      if (await deps.windows.failWindow(window, reason, counts)) {
         deps.log.error("window failed: its message goes to the DLQ", {
           shopId: window.shopId,
           jobId: window.jobId,
@@ -271,7 +271,7 @@ async function onFailure(context: StepContext, error: unknown) {
         return;
       }
     }
-    await deps.jobs.addWindowCounts(window, counts);
+    await deps.windows.addWindowCounts(window, counts);
   } catch (bookkeepingError) {
     deps.log.warn("could not record a failed attempt", {
       jobId: window.jobId,
@@ -346,7 +346,7 @@ async function step(context: StepContext): Promise<WindowOutcome> {
 async function resendChildren(context: StepContext) {
   const { deps, window } = context;
   const children = await Promise.all(
-    (window.children ?? []).map((child) => deps.jobs.getWindow(window.shopId, window.jobId, child)),
+    (window.children ?? []).map((child) => deps.windows.getWindow(window.shopId, window.jobId, child)),
   );
   const idle = children.filter(
     (child): child is WindowRecord => child !== undefined && child.status === "OPEN" && child.seq === 0,
@@ -486,7 +486,7 @@ async function fetchAndCommit(context: StepContext): Promise<WindowOutcome> {
   let outcome: WindowOutcome;
   if (page.nextPageToken) {
     if (
-      !(await deps.jobs.advanceWindow(window, cursor, counts, {
+      !(await deps.windows.advanceWindow(window, cursor, counts, {
         messageId: context.messageId,
         progressed: fresh > 0,
       }))
@@ -505,7 +505,7 @@ async function fetchAndCommit(context: StepContext): Promise<WindowOutcome> {
   } else if (cursor.queryServed < page.totalCount) {
     outcome = await restartCappedQuery(context, cursor, counts, page.totalCount, fresh > 0);
   } else {
-    if (!(await deps.jobs.completeWindow(window, cursor, counts, context.messageId))) return "duplicate";
+    if (!(await deps.windows.completeWindow(window, cursor, counts, context.messageId))) return "duplicate";
     await crash(context, "after-window-transaction");
     outcome = "done";
   }
@@ -530,7 +530,7 @@ async function restartCappedQuery(
     const reason =
       `a query at create_time ${window.lower} ended after ${cursor.queryServed} of ${totalCount} orders ` +
       "with nothing new: more orders share one second than the API's result cap";
-    if (!(await deps.jobs.failWindow(window, reason, counts))) return "duplicate";
+    if (!(await deps.windows.failWindow(window, reason, counts))) return "duplicate";
     deps.log.error("window failed: result cap inside one second", {
       jobId: window.jobId,
       window: window.window,
@@ -553,7 +553,7 @@ async function restartCappedQuery(
     queryNew: 0,
   };
   if (
-    !(await deps.jobs.advanceWindow(window, restart, counts, {
+    !(await deps.windows.advanceWindow(window, restart, counts, {
       restart: true,
       messageId: context.messageId,
       progressed,
@@ -581,7 +581,7 @@ async function restartFromCheckpoint(context: StepContext, refusal: unknown): Pr
       `(at create_time ${window.lower}, ${new Date(window.lower * 1000).toISOString()}: more orders may ` +
       "share that second than a page holds, and " +
       `TikTok refuses every token); last refusal: ${reason}`;
-    if (!(await deps.jobs.failWindow(window, failure, takeCalls(context)))) return "duplicate";
+    if (!(await deps.windows.failWindow(window, failure, takeCalls(context)))) return "duplicate";
     deps.log.error("window failed: page tokens refused without progress", {
       shopId: window.shopId,
       jobId: window.jobId,
@@ -595,7 +595,10 @@ async function restartFromCheckpoint(context: StepContext, refusal: unknown): Pr
   const restart = checkpointRestart(window);
   const calls = takeCalls(context);
   if (
-    !(await deps.jobs.advanceWindow(window, restart, calls, { restart: true, messageId: context.messageId }))
+    !(await deps.windows.advanceWindow(window, restart, calls, {
+      restart: true,
+      messageId: context.messageId,
+    }))
   ) {
     return "duplicate";
   }
@@ -696,7 +699,7 @@ async function splitKeepingPage(
   });
   const root = window.parent === undefined && context.job.expectedOrders === 0;
   // The page's API calls (taken into its counts) stay on this window, with any made since.
-  const created = await deps.jobs.splitWindow(
+  const created = await deps.windows.splitWindow(
     window,
     children,
     addCounts(callsOf(kept.counts), takeCalls(context)),
@@ -780,7 +783,7 @@ async function throttled(
   const delaySeconds = Math.min(900, Math.max(1, Math.ceil(waitMs / 1000) + Math.floor(random() * 3)));
   await deps.workQueue.send([{ message: messageFor(window), delaySeconds }]);
   // Keeps the reconciler away until the delayed copy is due.
-  await deps.jobs.touchWindow(window, deps.clock.nowMs() + delaySeconds * 1000, takeCalls(context));
+  await deps.windows.touchWindow(window, deps.clock.nowMs() + delaySeconds * 1000, takeCalls(context));
   deps.log.info(
     why === "parked" ? "page parked until the shop is re-authorized" : "page throttled; re-sent with a delay",
     {
