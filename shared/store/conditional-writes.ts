@@ -6,7 +6,13 @@
  * returned by item index, never thrown and never confused with conflicts.
  */
 import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
-import { type DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  PutCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
 import {
   type ConflictRetryOptions,
   cancellationCodes,
@@ -109,17 +115,14 @@ export class ConditionalWriter {
   ) {}
 
   /**
-   * Writes `items` all or none. One update needs no transaction: a conditional UpdateItem is just as
-   * atomic and costs half the write units (a transaction writes each item twice).
+   * Writes `items` all or none. One item needs no transaction: a conditional UpdateItem, PutItem or
+   * DeleteItem is just as atomic and costs half the write units (a transaction writes each item twice).
    */
   async write(items: TransactItems): Promise<WriteResult> {
-    const only = items.length === 1 ? items[0]?.Update : undefined;
+    const send = items.length === 1 && items[0] ? singleWrite(this.documents, items[0]) : undefined;
     try {
       await retryOnConflict<unknown>(
-        () =>
-          only
-            ? this.documents.send(new UpdateCommand(only))
-            : this.documents.send(new TransactWriteCommand({ TransactItems: items })),
+        send ?? (() => this.documents.send(new TransactWriteCommand({ TransactItems: items }))),
         this.conflictRetry,
       );
       return { ok: true };
@@ -140,8 +143,28 @@ export class ConditionalWriter {
     }
   }
 
-  /** One conditional update: false when its condition failed. */
+  /** One conditional write: false when its condition failed. */
   async update(item: TransactItem): Promise<boolean> {
     return (await this.write([item])).ok;
   }
+}
+
+/** The single-item command of a transaction item, or undefined for a ConditionCheck (transactions only). */
+function singleWrite(
+  documents: DynamoDBDocumentClient,
+  item: TransactItem,
+): (() => Promise<unknown>) | undefined {
+  if (item.Update) {
+    const update = item.Update;
+    return () => documents.send(new UpdateCommand(update));
+  }
+  if (item.Put) {
+    const put = item.Put;
+    return () => documents.send(new PutCommand(put));
+  }
+  if (item.Delete) {
+    const remove = item.Delete;
+    return () => documents.send(new DeleteCommand(remove));
+  }
+  return undefined;
 }

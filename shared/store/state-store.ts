@@ -10,19 +10,11 @@
  */
 
 import {
-  ConditionalCheckFailedException,
-  TransactionCanceledException,
-  TransactionConflictException,
-} from "@aws-sdk/client-dynamodb";
-import {
-  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   paginateQuery,
   type QueryCommandInput,
-  TransactWriteCommand,
-  UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import type { Clock } from "../clock";
 import type { SyncStateRepository } from "../sync/ports";
@@ -33,21 +25,9 @@ import {
   type QuarantinedOrder,
   type SyncMeta,
 } from "../sync/sync-state";
-import {
-  type ConflictRetryOptions,
-  cancellationCodes,
-  DEFAULT_CONFLICT_RETRY,
-  isTransactionConflict,
-  retryOnConflict,
-  StateConflictError,
-} from "./conflict-retry";
+import { ConditionalWriter, type TransactItem, type TransactItems, updateItem } from "./conditional-writes";
+import { type ConflictRetryOptions, DEFAULT_CONFLICT_RETRY, StateConflictError } from "./conflict-retry";
 import { stateKeys } from "./keys";
-
-export { type ConflictRetryOptions, cancellationCodes, StateConflictError } from "./conflict-retry";
-
-function isConditionFailure(error: unknown): boolean {
-  return error instanceof ConditionalCheckFailedException;
-}
 
 export interface StateStoreOptions {
   readonly documents: DynamoDBDocumentClient;
@@ -57,67 +37,47 @@ export interface StateStoreOptions {
 }
 
 export class StateStore implements SyncStateRepository {
-  private readonly conflictRetry: ConflictRetryOptions;
+  private readonly writer: ConditionalWriter;
 
   constructor(private readonly options: StateStoreOptions) {
-    this.conflictRetry = { ...DEFAULT_CONFLICT_RETRY, ...options.conflictRetry };
-  }
-
-  /** Runs a single-item write again while DynamoDB refuses it for an ongoing transaction on the item. */
-  private retryingConflicts<T>(write: () => Promise<T>): Promise<T> {
-    return retryOnConflict(write, this.conflictRetry);
+    this.writer = new ConditionalWriter(options.documents, "a shop's sync state", {
+      ...DEFAULT_CONFLICT_RETRY,
+      ...options.conflictRetry,
+    });
   }
 
   private get table() {
     return this.options.tableName;
   }
 
+  private key(shopId: string, sk: string) {
+    return { pk: stateKeys.shop(shopId), sk };
+  }
+
   async getMeta(shopId: string): Promise<SyncMeta | undefined> {
     const { Item } = await this.options.documents.send(
-      new GetCommand({
-        TableName: this.table,
-        Key: { pk: stateKeys.shop(shopId), sk: stateKeys.meta },
-        ConsistentRead: true,
-      }),
+      new GetCommand({ TableName: this.table, Key: this.key(shopId, stateKeys.meta), ConsistentRead: true }),
     );
     return Item as SyncMeta | undefined;
   }
 
   /** DESIGN rule 6: a new full resync sets the cursor to its windowEnd, only if the shop has none. */
   async setCursorIfMissing(shopId: string, cursor: number): Promise<boolean> {
-    try {
-      await this.options.documents.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: stateKeys.shop(shopId), sk: stateKeys.meta },
-          UpdateExpression: "SET #cursor = :cursor, shopId = :shopId",
-          ConditionExpression: "attribute_not_exists(#cursor)",
-          ExpressionAttributeNames: { "#cursor": "cursor" },
-          ExpressionAttributeValues: { ":cursor": cursor, ":shopId": shopId },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.writer.update(
+      updateItem(this.table, this.key(shopId, stateKeys.meta), (expr) => ({
+        update: { set: { cursor, shopId } },
+        condition: `attribute_not_exists(${expr.name("cursor")})`,
+      })),
+    );
   }
 
   /** Merges fields into META (no condition): job bookkeeping, full-sync results, cipher. */
   async updateMeta(shopId: string, fields: Partial<Omit<SyncMeta, "shopId" | "cursor">>): Promise<void> {
-    const entries = Object.entries(fields).filter(([, value]) => value !== undefined);
-    if (entries.length === 0) return;
-    await this.options.documents.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { pk: stateKeys.shop(shopId), sk: stateKeys.meta },
-        UpdateExpression: `SET shopId = :shopId, ${entries.map((_, index) => `#f${index} = :v${index}`).join(", ")}`,
-        ExpressionAttributeNames: Object.fromEntries(entries.map(([name], index) => [`#f${index}`, name])),
-        ExpressionAttributeValues: {
-          ":shopId": shopId,
-          ...Object.fromEntries(entries.map(([, value], index) => [`:v${index}`, value])),
-        },
-      }),
+    if (Object.values(fields).every((value) => value === undefined)) return;
+    await this.writer.update(
+      updateItem(this.table, this.key(shopId, stateKeys.meta), () => ({
+        update: { set: { shopId, ...fields } },
+      })),
     );
   }
 
@@ -125,66 +85,51 @@ export class StateStore implements SyncStateRepository {
   async acquireLock(shopId: string, owner: string, leaseMs: number): Promise<boolean> {
     const now = this.options.clock.nowMs();
     try {
-      await this.retryingConflicts(() =>
-        this.options.documents.send(
-          new PutCommand({
-            TableName: this.table,
-            Item: {
-              pk: stateKeys.shop(shopId),
-              sk: stateKeys.lock,
-              owner,
-              leaseUntil: now + leaseMs,
-              acquiredAt: new Date(now).toISOString(),
-              expiresAt: Math.ceil((now + leaseMs) / 1000) + 86_400,
-            },
-            ConditionExpression: "attribute_not_exists(pk) OR leaseUntil < :now OR #owner = :owner",
-            ExpressionAttributeNames: { "#owner": "owner" },
-            ExpressionAttributeValues: { ":now": now, ":owner": owner },
-          }),
-        ),
-      );
-      return true;
+      return await this.writer.update({
+        Put: {
+          TableName: this.table,
+          Item: {
+            ...this.key(shopId, stateKeys.lock),
+            owner,
+            leaseUntil: now + leaseMs,
+            acquiredAt: new Date(now).toISOString(),
+            expiresAt: Math.ceil((now + leaseMs) / 1000) + 86_400,
+          },
+          ConditionExpression: "attribute_not_exists(pk) OR leaseUntil < :now OR #owner = :owner",
+          ExpressionAttributeNames: { "#owner": "owner" },
+          ExpressionAttributeValues: { ":now": now, ":owner": owner },
+        },
+      });
     } catch (error) {
       // Still conflicting after the retries: another run is writing the lock item, so it is held.
-      if (isConditionFailure(error) || error instanceof TransactionConflictException) return false;
+      if (error instanceof StateConflictError) return false;
       throw error;
     }
   }
 
+  /** Releases the lock if it is still ours (a lost lock is left to its new owner). */
   async releaseLock(shopId: string, owner: string): Promise<void> {
-    try {
-      await this.retryingConflicts(() =>
-        this.options.documents.send(
-          new DeleteCommand({
-            TableName: this.table,
-            Key: { pk: stateKeys.shop(shopId), sk: stateKeys.lock },
-            ConditionExpression: "#owner = :owner",
-            ExpressionAttributeNames: { "#owner": "owner" },
-            ExpressionAttributeValues: { ":owner": owner },
-          }),
-        ),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+    await this.writer.update(this.ownLockDelete(shopId, owner));
   }
 
-  private lockRenewal(shopId: string, owner: string, leaseMs: number) {
-    const now = this.options.clock.nowMs();
+  private ownLockDelete(shopId: string, owner: string): TransactItem {
     return {
-      Update: {
+      Delete: {
         TableName: this.table,
-        Key: { pk: stateKeys.shop(shopId), sk: stateKeys.lock },
-        UpdateExpression: "SET leaseUntil = :leaseUntil, expiresAt = :expiresAt",
+        Key: this.key(shopId, stateKeys.lock),
         ConditionExpression: "#owner = :owner",
         ExpressionAttributeNames: { "#owner": "owner" },
-        ExpressionAttributeValues: {
-          ":owner": owner,
-          ":leaseUntil": now + leaseMs,
-          ":expiresAt": Math.ceil((now + leaseMs) / 1000) + 86_400,
-        },
+        ExpressionAttributeValues: { ":owner": owner },
       },
     };
+  }
+
+  private lockRenewal(shopId: string, owner: string, leaseMs: number): TransactItem {
+    const leaseUntil = this.options.clock.nowMs() + leaseMs;
+    return updateItem(this.table, this.key(shopId, stateKeys.lock), (expr) => ({
+      update: { set: { leaseUntil, expiresAt: Math.ceil(leaseUntil / 1000) + 86_400 } },
+      condition: expr.eq("owner", owner),
+    }));
   }
 
   /** After a committed page: renew the lease and record the checkpoint, only if we still hold the lock. */
@@ -194,14 +139,13 @@ export class StateStore implements SyncStateRepository {
     leaseMs: number,
     checkpoint: Omit<Checkpoint, "updatedAt">,
   ) {
-    await this.transactUnderLock(shopId, [
+    await this.writeUnderLock(shopId, [
       this.lockRenewal(shopId, owner, leaseMs),
       {
         Put: {
           TableName: this.table,
           Item: {
-            pk: stateKeys.shop(shopId),
-            sk: stateKeys.checkpoint,
+            ...this.key(shopId, stateKeys.checkpoint),
             ...checkpoint,
             updatedAt: new Date(this.options.clock.nowMs()).toISOString(),
           },
@@ -214,7 +158,7 @@ export class StateStore implements SyncStateRepository {
     const { Item } = await this.options.documents.send(
       new GetCommand({
         TableName: this.table,
-        Key: { pk: stateKeys.shop(shopId), sk: stateKeys.checkpoint },
+        Key: this.key(shopId, stateKeys.checkpoint),
         ConsistentRead: true,
       }),
     );
@@ -230,77 +174,40 @@ export class StateStore implements SyncStateRepository {
     owner: string,
     result: { cursor: number; lastRun: LastRun; lastRecordTime?: string; recordsSynced: number },
   ): Promise<void> {
-    const fields: Record<string, unknown> = {
-      shopId,
-      cursor: result.cursor,
-      sync_type: "incremental",
-      is_full_sync: false,
-      last_sync_time: result.lastRun.finished_at,
-      records_synced: result.recordsSynced,
-      last_run: result.lastRun,
-    };
-    if (result.lastRecordTime) fields.last_record_time = result.lastRecordTime;
-    const names = Object.keys(fields);
-    await this.transactUnderLock(shopId, [
-      {
-        Delete: {
-          TableName: this.table,
-          Key: { pk: stateKeys.shop(shopId), sk: stateKeys.lock },
-          ConditionExpression: "#owner = :owner",
-          ExpressionAttributeNames: { "#owner": "owner" },
-          ExpressionAttributeValues: { ":owner": owner },
-        },
-      },
-      {
-        Update: {
-          TableName: this.table,
-          Key: { pk: stateKeys.shop(shopId), sk: stateKeys.meta },
-          // Never move the cursor backwards (a full resync may have set a later one meanwhile).
-          UpdateExpression: `SET ${names.map((_, index) => `#m${index} = :m${index}`).join(", ")} REMOVE #stopped`,
-          ConditionExpression: "attribute_not_exists(#cursorName) OR #cursorName <= :newCursor",
-          ExpressionAttributeNames: {
-            "#cursorName": "cursor",
-            "#stopped": "incremental_stopped",
-            ...Object.fromEntries(names.map((name, index) => [`#m${index}`, name])),
+    await this.writeUnderLock(shopId, [
+      this.ownLockDelete(shopId, owner),
+      updateItem(this.table, this.key(shopId, stateKeys.meta), (expr) => ({
+        update: {
+          set: {
+            shopId,
+            cursor: result.cursor,
+            sync_type: "incremental",
+            is_full_sync: false,
+            last_sync_time: result.lastRun.finished_at,
+            records_synced: result.recordsSynced,
+            last_run: result.lastRun,
+            last_record_time: result.lastRecordTime || undefined,
           },
-          ExpressionAttributeValues: {
-            ":newCursor": result.cursor,
-            ...Object.fromEntries(names.map((name, index) => [`:m${index}`, fields[name]])),
-          },
+          remove: ["incremental_stopped"],
         },
-      },
-      { Delete: { TableName: this.table, Key: { pk: stateKeys.shop(shopId), sk: stateKeys.checkpoint } } },
+        // Never move the cursor backwards (a full resync may have set a later one meanwhile).
+        condition: `attribute_not_exists(${expr.name("cursor")}) OR ${expr.name("cursor")} <= ${expr.value(result.cursor)}`,
+      })),
+      { Delete: { TableName: this.table, Key: this.key(shopId, stateKeys.checkpoint) } },
     ]);
   }
 
   /**
-   * A transaction whose item `lockIndex` carries the owner condition on the lock. That condition failing
-   * is a lost lock; conflicts are retried (the conditions are evaluated afresh each time); any other
-   * cancellation is rethrown as it is.
+   * A write whose first item carries the owner condition on the lock: that condition failing is a lost
+   * lock (LockLostError); conflicts are retried by the writer (the conditions evaluated afresh each time).
    */
-  private async transactUnderLock(
-    shopId: string,
-    items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]["TransactItems"]>,
-    lockIndex = 0,
-  ) {
-    try {
-      await retryOnConflict(async () => {
-        try {
-          await this.options.documents.send(new TransactWriteCommand({ TransactItems: items }));
-        } catch (error) {
-          if (
-            error instanceof TransactionCanceledException &&
-            cancellationCodes(error)[lockIndex] === "ConditionalCheckFailed"
-          ) {
-            throw new LockLostError(shopId, { cause: error });
-          }
-          throw error;
-        }
-      }, this.conflictRetry);
-    } catch (error) {
-      if (!isTransactionConflict(error)) throw error;
-      throw new StateConflictError(`shop ${shopId}`, this.conflictRetry.retries + 1, { cause: error });
-    }
+  private async writeUnderLock(shopId: string, items: TransactItems): Promise<void> {
+    const result = await this.writer.write(items);
+    if (result.ok) return;
+    if (result.failed.includes(0)) throw new LockLostError(shopId);
+    throw new Error(
+      `shop ${shopId}: the sync state moved past this run (conditions ${result.failed.join(", ")} failed)`,
+    );
   }
 
   /** Keeps an invalid or oversized order (raw) so it is counted and visible, never silently dropped. */

@@ -19,8 +19,9 @@ import {
 import type { Runtime } from "../../shared/app/runtime";
 import { runTick, tickFailure } from "../../shared/app/tick";
 import { systemClock } from "../../shared/clock";
+import { StateConflictError } from "../../shared/store/conflict-retry";
 import { JobStore } from "../../shared/store/job-store";
-import { StateConflictError, type StateStore } from "../../shared/store/state-store";
+import type { StateStore } from "../../shared/store/state-store";
 import { WindowStore } from "../../shared/store/window-store";
 import { resumeJob } from "../../shared/sync/full-resync/lifecycle";
 import type { WindowRecord } from "../../shared/sync/full-resync/model";
