@@ -19,6 +19,8 @@ import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { type Clock, systemClock } from "../clock";
 import type { AuthorizationNotice, StoredTokenPair, TokenPair, TokenRepository } from "../tiktok/tokens";
+import { ConditionalWriter, type TransactItem } from "./conditional-writes";
+import { DEFAULT_CONFLICT_RETRY } from "./conflict-retry";
 
 export interface DynamoTokenRepositoryDeps {
   readonly documents: DynamoDBDocumentClient;
@@ -71,19 +73,17 @@ function storedPair(item: Record<string, unknown>): StoredTokenPair {
   };
 }
 
-function isConditionFailure(error: unknown): boolean {
-  return (error as { name?: unknown } | undefined)?.name === "ConditionalCheckFailedException";
-}
-
 export class DynamoTokenRepository implements TokenRepository {
   private readonly documents: DynamoDBDocumentClient;
   private readonly tableName: string;
   private readonly clock: Clock;
+  private readonly writer: ConditionalWriter;
 
   constructor(deps: DynamoTokenRepositoryDeps) {
     this.documents = deps.documents;
     this.tableName = deps.tableName;
     this.clock = deps.clock ?? systemClock;
+    this.writer = new ConditionalWriter(deps.documents, "a TikTok token", DEFAULT_CONFLICT_RETRY);
   }
 
   /**
@@ -231,29 +231,23 @@ export class DynamoTokenRepository implements TokenRepository {
     });
   }
 
-  async seed(authId: string, pair: TokenPair): Promise<boolean> {
-    try {
-      await this.documents.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: {
-            ...tokenKey(authId),
-            accessToken: pair.accessToken,
-            accessTokenExpiresAt: pair.accessTokenExpiresAt,
-            refreshToken: pair.refreshToken,
-            refreshTokenExpiresAt: pair.refreshTokenExpiresAt,
-            version: 1,
-            authorizedAtMs: this.clock.nowMs(),
-            updatedAt: this.isoNow(),
-          },
-          ConditionExpression: "attribute_not_exists(pk)",
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+  seed(authId: string, pair: TokenPair): Promise<boolean> {
+    return this.writer.update({
+      Put: {
+        TableName: this.tableName,
+        Item: {
+          ...tokenKey(authId),
+          accessToken: pair.accessToken,
+          accessTokenExpiresAt: pair.accessTokenExpiresAt,
+          refreshToken: pair.refreshToken,
+          refreshTokenExpiresAt: pair.refreshTokenExpiresAt,
+          version: 1,
+          authorizedAtMs: this.clock.nowMs(),
+          updatedAt: this.isoNow(),
+        },
+        ConditionExpression: "attribute_not_exists(pk)",
+      },
+    });
   }
 
   /**
@@ -330,31 +324,19 @@ export class DynamoTokenRepository implements TokenRepository {
       );
       if (!Item) continue;
       const { pk: _pk, sk: _sk, refreshingBy: _by, refreshingUntil: _until, ...rest } = Item;
-      try {
-        await this.documents.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: { ...rest, ...tokenKey(authId), migratedFrom: `SHOP#${shopId}`, updatedAt: this.isoNow() },
-            ConditionExpression: "attribute_not_exists(pk)",
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (isConditionFailure(error)) return false;
-        throw error;
-      }
+      return this.writer.update({
+        Put: {
+          TableName: this.tableName,
+          Item: { ...rest, ...tokenKey(authId), migratedFrom: `SHOP#${shopId}`, updatedAt: this.isoNow() },
+          ConditionExpression: "attribute_not_exists(pk)",
+        },
+      });
     }
     return false;
   }
 
-  private async conditionalUpdate(input: ConstructorParameters<typeof UpdateCommand>[0]): Promise<boolean> {
-    try {
-      await this.documents.send(new UpdateCommand(input));
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+  private conditionalUpdate(update: NonNullable<TransactItem["Update"]>): Promise<boolean> {
+    return this.writer.update({ Update: update });
   }
 
   private isoNow(): string {
