@@ -6,8 +6,7 @@
  * shop at the same time.
  */
 
-import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
-import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { type DynamoDBDocumentClient, GetCommand } from "@aws-sdk/lib-dynamodb";
 import type { Clock } from "../clock";
 import type { ReconciliationRepository } from "../sync/ports";
 import type {
@@ -16,6 +15,8 @@ import type {
   RunOutcome,
   SweepState,
 } from "../sync/reconciliation/model";
+import { ConditionalWriter, updateItem } from "./conditional-writes";
+import { DEFAULT_CONFLICT_RETRY } from "./conflict-retry";
 import { stateKeys } from "./keys";
 
 export interface ReconciliationStoreOptions {
@@ -25,7 +26,11 @@ export interface ReconciliationStoreOptions {
 }
 
 export class ReconciliationStore implements ReconciliationRepository {
-  constructor(private readonly options: ReconciliationStoreOptions) {}
+  private readonly writer: ConditionalWriter;
+
+  constructor(private readonly options: ReconciliationStoreOptions) {
+    this.writer = new ConditionalWriter(options.documents, "a shop's reconciliation", DEFAULT_CONFLICT_RETRY);
+  }
 
   private key(shopId: string) {
     return { pk: stateKeys.shop(shopId), sk: stateKeys.reconciliation };
@@ -52,75 +57,43 @@ export class ReconciliationStore implements ReconciliationRepository {
    * Takes the shop's reconciliation lease until `untilMs` unless another run holds an unexpired one.
    * False when held (the other run is checking the shop right now).
    */
-  async acquire(shopId: string, owner: string, untilMs: number): Promise<boolean> {
-    try {
-      await this.options.documents.send(
-        new UpdateCommand({
-          TableName: this.options.tableName,
-          Key: this.key(shopId),
-          UpdateExpression: "SET leaseOwner = :owner, leaseUntilMs = :until, shopId = :shopId",
-          ConditionExpression:
-            "attribute_not_exists(leaseUntilMs) OR leaseUntilMs < :now OR leaseOwner = :owner",
-          ExpressionAttributeValues: {
-            ":owner": owner,
-            ":until": untilMs,
-            ":shopId": shopId,
-            ":now": this.options.clock.nowMs(),
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+  acquire(shopId: string, owner: string, untilMs: number): Promise<boolean> {
+    return this.writer.update(
+      updateItem(this.options.tableName, this.key(shopId), (expr) => ({
+        update: { set: { leaseOwner: owner, leaseUntilMs: untilMs, shopId } },
+        condition:
+          `attribute_not_exists(${expr.name("leaseUntilMs")}) OR ` +
+          `${expr.name("leaseUntilMs")} < ${expr.value(this.options.clock.nowMs())} OR ${expr.eq("leaseOwner", owner)}`,
+      })),
+    );
   }
 
   /**
    * Writes the run's result and releases the lease, conditional on still holding it (a run that
    * outlived its lease leaves the newer run's record alone). False when the lease was lost.
    */
-  async save(
+  save(
     shopId: string,
     owner: string,
     record: { sweep?: SweepState; healing?: HealingRecord; lastOutcome: RunOutcome },
   ): Promise<boolean> {
-    const set = ["lastOutcome = :outcome"];
-    const values: Record<string, unknown> = { ":outcome": record.lastOutcome, ":owner": owner };
-    if (record.sweep) {
-      set.push("sweep = :sweep");
-      values[":sweep"] = record.sweep;
-    }
-    if (record.healing) {
-      set.push("healing = :healing");
-      values[":healing"] = record.healing;
-    }
-    try {
-      await this.options.documents.send(
-        new UpdateCommand({
-          TableName: this.options.tableName,
-          Key: this.key(shopId),
-          UpdateExpression: `SET ${set.join(", ")} REMOVE leaseOwner, leaseUntilMs`,
-          ConditionExpression: "leaseOwner = :owner",
-          ExpressionAttributeValues: values,
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.writer.update(
+      updateItem(this.options.tableName, this.key(shopId), (expr) => ({
+        update: {
+          set: { lastOutcome: record.lastOutcome, sweep: record.sweep, healing: record.healing },
+          remove: ["leaseOwner", "leaseUntilMs"],
+        },
+        condition: expr.eq("leaseOwner", owner),
+      })),
+    );
   }
 
   /** Records a run that did not take the lease (skipped before checking anything). */
   async recordSkip(shopId: string, outcome: RunOutcome): Promise<void> {
-    await this.options.documents.send(
-      new UpdateCommand({
-        TableName: this.options.tableName,
-        Key: this.key(shopId),
-        UpdateExpression: "SET lastOutcome = :outcome, shopId = :shopId",
-        ExpressionAttributeValues: { ":outcome": outcome, ":shopId": shopId },
-      }),
+    await this.writer.update(
+      updateItem(this.options.tableName, this.key(shopId), () => ({
+        update: { set: { lastOutcome: outcome, shopId } },
+      })),
     );
   }
 }
