@@ -331,17 +331,7 @@ export class ShopRegistry {
         else this.deps.log.warn("token refresh failed; the stored pair is kept and retried", fields);
       },
     });
-    const client = createTikTokClient({
-      baseUrl: config.TIKTOK_API_BASE_URL,
-      appKey: credentials.appKey,
-      appSecret: credentials.appSecret,
-      tokens,
-      rateLimiter: new AdaptiveRateLimiter({ maxRps: this.rps(), clock }),
-      clock,
-      onApiCall,
-      ...(this.deps.fetch ? { fetch: this.deps.fetch } : {}),
-      ...(this.deps.trace ? { trace: this.deps.trace } : {}),
-    });
+    const client = this.tiktokClient(credentials, tokens, onApiCall, { tuned: false });
     return { authId, tokens, client };
   }
 
@@ -368,7 +358,6 @@ export class ShopRegistry {
   }
 
   private async buildShop(shopId: string): Promise<ShopRuntime> {
-    const { config, clock } = this.deps;
     const credentials = this.requireCredentials();
     const entry = await this.entry(shopId);
     if (!entry) throw new Error(`shop ${shopId} is neither configured nor among the discovered shops`);
@@ -384,7 +373,24 @@ export class ShopRegistry {
       refreshAfterRejection: (rejected) =>
         this.tokenCallScope.run(meter, () => auth.tokens.refreshAfterRejection(rejected)),
     };
-    const client = createTikTokClient({
+    const client = this.tiktokClient(credentials, tokens, onApiCall, { tuned: true });
+    const shopCipher = await this.resolveCipher(entry, client);
+    return { ref: { shopId, shopCipher }, authId: entry.authId, client, meter, tokens: auth.tokens };
+  }
+
+  /**
+   * A TikTok client with its own rate limiter (this process's share of the shop's budget). `tuned`: the
+   * caller's timeout and retry tuning applies (shop clients; the authorization's discovery client keeps
+   * the defaults).
+   */
+  private tiktokClient(
+    credentials: AppCredentials,
+    tokens: AccessTokenProvider,
+    onApiCall: (event: ApiCallEvent) => void,
+    options: { readonly tuned: boolean },
+  ): TikTokClient {
+    const { config, clock, fetch, trace, tiktokClient } = this.deps;
+    return createTikTokClient({
       baseUrl: config.TIKTOK_API_BASE_URL,
       appKey: credentials.appKey,
       appSecret: credentials.appSecret,
@@ -392,15 +398,13 @@ export class ShopRegistry {
       rateLimiter: new AdaptiveRateLimiter({ maxRps: this.rps(), clock }),
       clock,
       onApiCall,
-      ...(this.deps.fetch ? { fetch: this.deps.fetch } : {}),
-      ...(this.deps.trace ? { trace: this.deps.trace } : {}),
-      ...(this.deps.tiktokClient?.timeoutMs !== undefined
-        ? { timeoutMs: this.deps.tiktokClient.timeoutMs }
+      ...(fetch ? { fetch } : {}),
+      ...(trace ? { trace } : {}),
+      ...(options.tuned && tiktokClient?.timeoutMs !== undefined
+        ? { timeoutMs: tiktokClient.timeoutMs }
         : {}),
-      ...(this.deps.tiktokClient?.retry ? { retry: this.deps.tiktokClient.retry } : {}),
+      ...(options.tuned && tiktokClient?.retry ? { retry: tiktokClient.retry } : {}),
     });
-    const shopCipher = await this.resolveCipher(entry, client);
-    return { ref: { shopId, shopCipher }, authId: entry.authId, client, meter, tokens: auth.tokens };
   }
 
   /** The configured or discovered cipher, else the one remembered in META, else asked of TikTok once. */

@@ -13,6 +13,7 @@ import {
   type WindowRecord,
   ZERO_COUNTS,
 } from "../sync/full-resync/model";
+import { ConditionalWriter } from "./conditional-writes";
 import type { ConflictRetryOptions } from "./conflict-retry";
 import { stateKeys } from "./keys";
 
@@ -31,8 +32,26 @@ export interface JobTableOptions {
  * workers end windows together. So more retries than the state store's default (7 retries, ~2.5 s at most).
  */
 export const JOB_CONFLICT_RETRY: ConflictRetryOptions = { retries: 7, baseDelayMs: 20 };
-/** What StateConflictError names when job or window writes keep conflicting. */
-export const JOB_WRITE_SCOPE = "a full-resync job";
+
+/** What the job store and the window store share: the state table, the clock, one conditional writer. */
+export abstract class JobTableStore {
+  protected readonly writer: ConditionalWriter;
+
+  constructor(protected readonly options: JobTableOptions) {
+    this.writer = new ConditionalWriter(options.documents, "a full-resync job", {
+      ...JOB_CONFLICT_RETRY,
+      ...options.conflictRetry,
+    });
+  }
+
+  protected get table() {
+    return this.options.stateTable;
+  }
+
+  protected now() {
+    return this.options.clock.nowMs();
+  }
+}
 
 export function jobKey(job: Pick<JobRecord, "shopId" | "jobId">) {
   return { pk: stateKeys.shop(job.shopId), sk: stateKeys.job(job.jobId) };

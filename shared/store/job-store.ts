@@ -17,36 +17,10 @@ import type {
   WindowRecord,
 } from "../sync/full-resync/model";
 import type { JobRepository } from "../sync/ports";
-import { ConditionalWriter, type TransactItem, updateItem } from "./conditional-writes";
-import {
-  JOB_CONFLICT_RETRY,
-  JOB_WRITE_SCOPE,
-  type JobTableOptions,
-  jobKey,
-  metaKey,
-  newWindow,
-  readJob,
-  windowItem,
-} from "./job-items";
+import { type TransactItem, updateItem } from "./conditional-writes";
+import { JobTableStore, jobKey, metaKey, newWindow, readJob, windowItem } from "./job-items";
 
-export class JobStore implements JobRepository {
-  private readonly writer: ConditionalWriter;
-
-  constructor(private readonly options: JobTableOptions) {
-    this.writer = new ConditionalWriter(options.documents, JOB_WRITE_SCOPE, {
-      ...JOB_CONFLICT_RETRY,
-      ...options.conflictRetry,
-    });
-  }
-
-  private get table() {
-    return this.options.stateTable;
-  }
-
-  private now() {
-    return this.options.clock.nowMs();
-  }
-
+export class JobStore extends JobTableStore implements JobRepository {
   getJob(shopId: string, jobId: string): Promise<JobRecord | undefined> {
     return readJob(this.options.documents, this.table, shopId, jobId);
   }

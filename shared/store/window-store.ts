@@ -16,41 +16,14 @@ import {
   type WindowStatus,
 } from "../sync/full-resync/model";
 import type { WindowRepository } from "../sync/ports";
-import { ConditionalWriter, type TransactItem, type UpdateSpec, updateItem } from "./conditional-writes";
-import {
-  countsToAdd,
-  JOB_CONFLICT_RETRY,
-  JOB_WRITE_SCOPE,
-  type JobTableOptions,
-  jobKey,
-  newWindow,
-  readJob,
-  windowItem,
-  windowKey,
-} from "./job-items";
+import { type TransactItem, type UpdateSpec, updateItem } from "./conditional-writes";
+import { countsToAdd, JobTableStore, jobKey, newWindow, readJob, windowItem, windowKey } from "./job-items";
 import { stateKeys } from "./keys";
 
 /** Attempts of a split whose child numbers another split took first (re-read the job, try again). */
 const SPLIT_ATTEMPTS = 8;
 
-export class WindowStore implements WindowRepository {
-  private readonly writer: ConditionalWriter;
-
-  constructor(private readonly options: JobTableOptions) {
-    this.writer = new ConditionalWriter(options.documents, JOB_WRITE_SCOPE, {
-      ...JOB_CONFLICT_RETRY,
-      ...options.conflictRetry,
-    });
-  }
-
-  private get table() {
-    return this.options.stateTable;
-  }
-
-  private now() {
-    return this.options.clock.nowMs();
-  }
-
+export class WindowStore extends JobTableStore implements WindowRepository {
   async getWindow(shopId: string, jobId: string, window: number): Promise<WindowRecord | undefined> {
     const { Item } = await this.options.documents.send(
       new GetCommand({
