@@ -4,6 +4,7 @@
  * TikTok clients, the incremental sync, and — with a work queue configured — the full resync and the
  * reconciliation. Nothing here is a static singleton: tests run several runtimes side by side.
  */
+
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
@@ -16,12 +17,8 @@ import { ShopDirectory } from "../store/shop-directory";
 import { StateStore } from "../store/state-store";
 import { DynamoTokenRepository } from "../store/token-repository";
 import { ScopedApiCallMeter } from "../sync/full-resync/api-calls";
-import {
-  type IncrementalOutcome,
-  type IncrementalSyncDeps,
-  type RunOptions,
-  runIncrementalSync,
-} from "../sync/incremental";
+import { type IncrementalOutcome, type RunOptions, runIncrementalSync } from "../sync/incremental";
+import type { IncrementalSyncDeps } from "../sync/incremental-deps";
 import { buildFullResync, type FullResync, type FullResyncWiringOptions } from "./full-resync-wiring";
 import { buildReconciliation, type Reconciliation } from "./reconciliation-wiring";
 import { ShopRegistry, type ShopRegistryDeps, type ShopRuntime } from "./shop-registry";

@@ -1,4 +1,3 @@
-import type { OrderRepository, SyncStateRepository } from "./ports";
 /**
  * Incremental sync of one shop (DESIGN "Sync semantics" rules 1–7, contract).
  *
@@ -12,11 +11,11 @@ import type { OrderRepository, SyncStateRepository } from "./ports";
  */
 
 import { randomUUID } from "node:crypto";
-import { type Clock, unixSeconds } from "../clock";
+import { unixSeconds } from "../clock";
 import { MetricName } from "../observability/metric-names";
-import type { LogPort, MetricsPort } from "../observability/telemetry";
 import { Deadline, isOutOfTime, TIME_BUDGET } from "../time-budget";
-import type { ApiCallMeter, OrderSearchPort, ShopRef } from "./ports";
+import type { IncrementalSyncDeps, RunCounts } from "./incremental-deps";
+import type { ApiCallMeter, ShopRef } from "./ports";
 import { type Checkpoint, type IncrementalStop, type LastRun, LockLostError } from "./sync-state";
 import { RunPaused, SearchStuckError, WindowReader } from "./window-scan";
 
@@ -26,37 +25,6 @@ export {
   SearchStuckError,
   StatusSplitIncompleteError,
 } from "./window-scan";
-
-export interface IncrementalSettings {
-  readonly overlapSeconds: number;
-  readonly settleSeconds: number;
-  readonly lockLeaseMs: number;
-  readonly storeRecipientData: boolean;
-  readonly pageSize?: number;
-}
-
-export interface IncrementalSyncDeps {
-  readonly tiktok: OrderSearchPort;
-  readonly apiCalls: ApiCallMeter;
-  readonly orders: OrderRepository;
-  readonly state: SyncStateRepository;
-  readonly clock: Clock;
-  readonly metrics: MetricsPort;
-  readonly log: LogPort;
-  readonly settings: IncrementalSettings;
-  /** Starts a full resync (DESIGN rule 6) for a shop that has never been synced. */
-  readonly startFullResync?: (shopId: string, options: { deadline: Deadline }) => Promise<{ jobId: string }>;
-  readonly newRunId?: () => string;
-}
-
-export interface RunCounts {
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  stale: number;
-  quarantined: number;
-  pages: number;
-}
 
 export type IncrementalOutcome =
   | {

@@ -13,11 +13,12 @@
  *   second; a create_time second still too large is read status by status (`order_status`, a documented
  *   filter). Only what no filter can split stops the run, with a typed error and the checkpoint kept.
  */
+
 import type { NormalizedOrder } from "../orders/normalize";
 import { ORDER_STATUSES, type SearchOrdersBody, type SearchOrdersQuery } from "../tiktok/api-types";
 import { isPageTokenRefusal } from "../tiktok/errors";
 import { type Deadline, isOutOfTime, TIME_BUDGET } from "../time-budget";
-import type { IncrementalSyncDeps, RunCounts } from "./incremental";
+import type { IncrementalSyncDeps, RunCounts } from "./incremental-deps";
 import { writePage } from "./page-writer";
 import type { SearchPage, ShopRef } from "./ports";
 

@@ -30,7 +30,7 @@ import {
 } from "../../shared/sync/full-resync/deps";
 import { startOrJoinFullResync } from "../../shared/sync/full-resync/planner";
 import { getJobProgress, type JobProgress } from "../../shared/sync/full-resync/progress";
-import type { IncrementalSyncDeps } from "../../shared/sync/incremental";
+import type { IncrementalSyncDeps } from "../../shared/sync/incremental-deps";
 import type { ShopRef } from "../../shared/sync/ports";
 import { type ClientRetryOptions, createTikTokClient, type TikTokClient } from "../../shared/tiktok/client";
 import { AdaptiveRateLimiter } from "../../shared/tiktok/rate-limiter";
