@@ -8,7 +8,7 @@
  * reconciliation only counts ranges that ended at least its guard period before the cursor.
  */
 
-import { type DynamoDBDocumentClient, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { type DynamoDBDocumentClient, paginateQuery, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import type { StoredOrderCounts } from "../sync/ports";
 import { Deadline, DeadlineExceededError } from "../time-budget";
 
@@ -34,26 +34,26 @@ export class OrderCounts implements StoredOrderCounts {
     const deadline = options.deadline ?? Deadline.none();
     let count = 0;
     let pages = 0;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      if (deadline.expired()) {
-        throw new DeadlineExceededError("out of time while counting stored orders", deadline.remainingMs());
-      }
-      const page = await this.options.documents.send(
-        new QueryCommand({
-          TableName: this.options.tableName,
-          IndexName: CREATE_TIME_INDEX,
-          // createTime is whole seconds: [from, to) is BETWEEN from AND to − 1.
-          KeyConditionExpression: "shopId = :shopId AND createTime BETWEEN :from AND :last",
-          ExpressionAttributeValues: { ":shopId": shopId, ":from": from, ":last": to - 1 },
-          Select: "COUNT",
-          ExclusiveStartKey: startKey,
-        }),
-      );
+    const outOfTime = () =>
+      new DeadlineExceededError("out of time while counting stored orders", deadline.remainingMs());
+    if (deadline.expired()) throw outOfTime();
+    const counted = paginateQuery(
+      { client: this.options.documents },
+      {
+        TableName: this.options.tableName,
+        IndexName: CREATE_TIME_INDEX,
+        // createTime is whole seconds: [from, to) is BETWEEN from AND to − 1.
+        KeyConditionExpression: "shopId = :shopId AND createTime BETWEEN :from AND :last",
+        ExpressionAttributeValues: { ":shopId": shopId, ":from": from, ":last": to - 1 },
+        Select: "COUNT",
+      },
+    );
+    for await (const page of counted) {
       count += page.Count ?? 0;
       pages += 1;
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+      // The next page is requested only when the loop asks for it: stop before asking out of time.
+      if (page.LastEvaluatedKey && deadline.expired()) throw outOfTime();
+    }
     return { count, pages };
   }
 

@@ -26,7 +26,7 @@ import {
   ReceiveMessageCommand,
   SendMessageCommand,
 } from "@aws-sdk/client-sqs";
-import { DeleteCommand, GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, GetCommand, paginateQuery, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyStructuredResultV2,
@@ -648,22 +648,20 @@ async function runScenario(): Promise<void> {
 /** The shop's stored orders by create time (the test's own client: not recorded). */
 async function storedOrders(shopId: string): Promise<{ orderId: string; createTime: number }[]> {
   const orders: { orderId: string; createTime: number }[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await resources.documents.send(
-      new QueryCommand({
-        TableName: resources.ordersTable,
-        KeyConditionExpression: "shopId = :shopId",
-        ExpressionAttributeValues: { ":shopId": shopId },
-        ProjectionExpression: "orderId, createTime",
-        ExclusiveStartKey: startKey,
-      }),
-    );
+  const pages = paginateQuery(
+    { client: resources.documents },
+    {
+      TableName: resources.ordersTable,
+      KeyConditionExpression: "shopId = :shopId",
+      ExpressionAttributeValues: { ":shopId": shopId },
+      ProjectionExpression: "orderId, createTime",
+    },
+  );
+  for await (const page of pages) {
     for (const item of page.Items ?? []) {
       orders.push({ orderId: String(item.orderId), createTime: Number(item.createTime) });
     }
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+  }
   return orders.sort((a, b) => a.createTime - b.createTime);
 }
 

@@ -5,7 +5,7 @@
  */
 
 import type { SQSClient } from "@aws-sdk/client-sqs";
-import { QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { paginateQuery } from "@aws-sdk/lib-dynamodb";
 import { makeWorkerHandler } from "../../functions/worker/handler-core";
 import { type SqsBatchHandler, type SqsPoller, startSqsPoller } from "../../infra/local/sqs-poller";
 import {
@@ -250,16 +250,15 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
       const result = new Map<string, StoredVersion>();
       await Promise.all(
         conditions.map(async (condition) => {
-          let startKey: Record<string, unknown> | undefined;
-          do {
-            const page = await resources.documents.send(
-              new QueryCommand({
-                TableName: resources.ordersTable,
-                KeyConditionExpression: condition.expression,
-                ExpressionAttributeValues: { ":shopId": shopId, ...condition.values },
-                ExclusiveStartKey: startKey,
-              }),
-            );
+          const pages = paginateQuery(
+            { client: resources.documents },
+            {
+              TableName: resources.ordersTable,
+              KeyConditionExpression: condition.expression,
+              ExpressionAttributeValues: { ":shopId": shopId, ...condition.values },
+            },
+          );
+          for await (const page of pages) {
             // Read as consumers read it; the content is hashed again, so a stored order that does not
             // match its own contentHash attribute shows up as different.
             for (const item of page.Items ?? []) {
@@ -272,8 +271,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
                   hash === read.contentHash ? hash : `attribute ${read.contentHash} ≠ content ${hash}`,
               });
             }
-            startKey = page.LastEvaluatedKey;
-          } while (startKey);
+          }
         }),
       );
       return result;
