@@ -3,46 +3,48 @@
  * configured, tables and queues from shared/resources.ts, the HTTP API on PORT, the scheduler (tick) and
  * the SQS poller (worker). Returns a handle whose stop() ends every child process.
  *
- * The terminal shows a progress bar per running full resync (plain lines every few seconds when stdout is
- * not a TTY), then one line per shop per tick.
+ * This file wires the steps together; what the terminal shows lives in terminal.ts (lines, log) and
+ * progress-display.ts (full-resync bars), the ticks in scheduler.ts.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import type { Writable } from "node:stream";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
-import { MultiBar, type SingleBar } from "cli-progress";
 import { makeWebhookConsumerHandler } from "../../functions/webhook-consumer/handler-core";
 import { makeWorkerHandler } from "../../functions/worker/handler-core";
 import { credentialsFromEnv } from "../../shared/app/credentials";
 import { pushStatsStore } from "../../shared/app/push-status";
 import { Runtime } from "../../shared/app/runtime";
 import { createSyncService } from "../../shared/app/service";
-import { runTick, tickDeadline } from "../../shared/app/tick";
 import { webhookConsumerDeps, webhookReceiver } from "../../shared/app/webhook-wiring";
 import { createDynamoDbClient, createSqsClient } from "../../shared/aws-clients";
 import type { SyncConfig } from "../../shared/config";
 import { makeApiHandler } from "../../shared/http/api";
 import { type LogPort, MetricsRecorder } from "../../shared/observability/telemetry";
 import {
-  TICK_TIMEOUT_SECONDS,
   WEBHOOK_BATCH_SIZE,
   WEBHOOK_BATCHING_WINDOW_SECONDS,
   WEBHOOK_CONSUMER_TIMEOUT_SECONDS,
 } from "../../shared/resources";
 import { stateKeys } from "../../shared/store/keys";
-import type { PushStatsStore } from "../../shared/store/push-stats";
 import type { FullResyncDeps } from "../../shared/sync/full-resync/deps";
-import { getJobProgress, type JobProgress } from "../../shared/sync/full-resync/progress";
 import { PUSH_CONCURRENCY } from "../../shared/tiktok/rate-budget";
 import { WEBHOOK_PATH } from "../../shared/webhooks/receiver";
 import { type RunningService, startDynamoDbLocal, startSqsEmulator } from "./emulators";
 import { type ApiEventHandler, startHttpApi } from "./http-server";
-import { localLambdaContext } from "./lambda-context";
 import type { LocalOptions } from "./local-config";
 import { isAlive } from "./processes";
-import { createQueues, createTables } from "./provision";
+import {
+  createQueues,
+  createTables,
+  type IndexMigration,
+  type LocalQueueUrls,
+  type LocalTableNames,
+} from "./provision";
+import { startScheduler } from "./scheduler";
 import { startSqsPoller } from "./sqs-poller";
+import { type Output, Terminal, terminalLog } from "./terminal";
 import { startTikTokEmulator, type TikTokEmulator } from "./tiktok-emulator";
 
 export const LOCAL_NAMESPACE = "tss";
@@ -77,79 +79,141 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
-type Output = Writable & { isTTY?: boolean };
-
-/**
- * Every line the stack prints goes through here: above the progress bars while they are shown (TTY),
- * straight to the stream otherwise, and nowhere once stopping (in-flight work failing is expected then).
- */
-class Terminal {
-  private bars: MultiBar | undefined;
-  private silenced = false;
-
-  constructor(readonly out: Output) {}
-
-  get isTTY(): boolean {
-    return this.out.isTTY === true;
-  }
-
-  line(text: string): void {
-    if (this.silenced) return;
-    // Above the bars each line overwrites a bar's old line: clear the rest of it (ESC[K).
-    if (this.bars) this.bars.log(`${text.split("\n").join("\u001b[K\n")}\u001b[K\n`);
-    else this.out.write(`${text}\n`);
-  }
-
-  createBar(total: number, payload: Record<string, unknown>): SingleBar {
-    this.bars ??= new MultiBar({
-      stream: this.out,
-      format: "{label} |{bar}| {percentage}% · {details}",
-      barsize: 24,
-      hideCursor: true,
-      clearOnComplete: false,
-      stopOnComplete: false,
-      autopadding: true,
-      // Lines logged above the bars overwrite them: redraw every frame, not only on change.
-      forceRedraw: true,
-      fps: 5,
-    });
-    return this.bars.create(total, 0, payload);
-  }
-
-  /** Leaves the bars' final state on screen and returns to plain lines. */
-  endBars(): void {
-    if (!this.bars) return;
-    const bars = this.bars;
-    this.bars = undefined;
-    bars.update();
-    bars.stop();
-  }
-
-  silence(): void {
-    this.endBars();
-    this.silenced = true;
-  }
+/** What `npm run reauth` needs to reach the local stack's state table (no secrets). */
+export interface LocalStackFile {
+  readonly dynamodbEndpoint: string;
+  readonly stateTable: string;
+  readonly authBaseUrl: string;
+  readonly emulatorAdminUrl?: string;
 }
 
-function clock(): string {
-  return new Date().toISOString().slice(11, 19);
-}
+type Stopper = () => Promise<void>;
+/** Each step registers what it started; stop runs them in reverse order of registration. */
+type OnStop = (stopper: Stopper) => void;
 
-function formatFields(fields: Record<string, unknown>): string {
-  return Object.entries(fields)
-    .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
-    .join(" ");
-}
-
-/** Warnings and errors go to the terminal (one line each); routine info is left to the status lines. */
-function terminalLog(terminal: Terminal): LogPort {
-  const line = (mark: string, message: string, fields?: Record<string, unknown>) =>
-    terminal.line(`${clock()} ${mark} ${message}${fields ? `  ${formatFields(fields)}` : ""}`);
-  return {
-    info: () => {},
-    warn: (message, fields) => line("⚠", message, fields),
-    error: (message, fields) => line("✖", message, fields),
+export async function startLocalStack(input: {
+  config: SyncConfig;
+  options: LocalOptions;
+  emulateTikTok: boolean;
+  out: Output;
+}): Promise<LocalStack> {
+  const terminal = new Terminal(input.out);
+  const started = Date.now();
+  /** Reversed on stop: ticks and worker batches first, DynamoDB Local last. */
+  const stoppers: Stopper[] = [];
+  const onStop: OnStop = (stopper) => void stoppers.push(stopper);
+  const stopAll = async () => {
+    for (const stop of stoppers.reverse()) await stop().catch(() => {});
+    stoppers.length = 0;
   };
+
+  try {
+    const services = await startServices(input, onStop);
+    const aws = await provision(input.config, services, input.options, terminal, onStop);
+    const app = await assembleApp(services, aws, input.options, terminal, onStop);
+    printBanner(terminal, { started, services, aws, app });
+    const scheduler = startScheduler({
+      runtime: app.runtime,
+      workerDeps: app.workerDeps,
+      pushStats: pushStatsStore(app.runtime),
+      terminal,
+      intervalSeconds: aws.config.SYNC_INTERVAL_SECONDS,
+      stallSeconds: 2 * aws.visibilityTimeoutSeconds,
+    });
+    onStop(() => bounded(scheduler.stop(), DRAIN_TIMEOUT_MS));
+    const watchdog = startWatchdog(services.watched);
+    return {
+      apiUrl: app.apiUrl,
+      runtime: app.runtime,
+      emulator: services.emulator,
+      failed: watchdog.failed,
+      quiet: () => terminal.silence(),
+      stop: async () => {
+        watchdog.stop();
+        terminal.silence();
+        await stopAll();
+      },
+    };
+  } catch (error) {
+    terminal.silence();
+    await stopAll();
+    throw error;
+  }
+}
+
+// ─── Step 1: the emulated services ──────────────────────────────────────────────────────────────────────
+
+/** A child process the watchdog keeps an eye on while the stack runs. */
+interface WatchedService {
+  readonly name: string;
+  readonly service: RunningService;
+}
+
+/** Where DynamoDB, SQS and TikTok are, which of them the stack runs itself, and their banner lines. */
+interface Services {
+  readonly dynamodbEndpoint: string | undefined;
+  readonly sqsEndpoint: string | undefined;
+  /** Ours alone (start.ts holds the data folder), so a lock found in it at start-up is a leftover. */
+  readonly ownsDynamoDb: boolean;
+  readonly emulator: TikTokEmulator | undefined;
+  readonly watched: readonly WatchedService[];
+  readonly banner: readonly string[];
+}
+
+/** Starts, side by side, whatever is not configured: DynamoDB Local, fauxqs, the TikTok emulator. */
+async function startServices(
+  input: { config: SyncConfig; options: LocalOptions; emulateTikTok: boolean },
+  onStop: OnStop,
+): Promise<Services> {
+  const { config, options } = input;
+  const startups = await Promise.allSettled([
+    config.DYNAMODB_ENDPOINT ? undefined : startDynamoDbLocal({ dataDir: join(options.dataDir, "dynamodb") }),
+    config.SQS_ENDPOINT ? undefined : startSqsEmulator(),
+    input.emulateTikTok ? startEmulator(options, config) : undefined,
+  ] as const);
+  const [dynamoStart, sqsStart, emulatorStart] = startups;
+  const dynamo = dynamoStart.status === "fulfilled" ? dynamoStart.value : undefined;
+  const sqs = sqsStart.status === "fulfilled" ? sqsStart.value : undefined;
+  const emulator = emulatorStart.status === "fulfilled" ? emulatorStart.value : undefined;
+  // Registered before a failure is thrown: whatever did start is stopped again if anything failed (no orphans).
+  const watched: WatchedService[] = [];
+  if (dynamo) {
+    watched.push({ name: "DynamoDB Local", service: dynamo });
+    onStop(dynamo.stop);
+  }
+  if (sqs) {
+    watched.push({ name: "The SQS emulator (fauxqs)", service: sqs });
+    onStop(sqs.stop);
+  }
+  if (emulator) onStop(() => emulator.stop());
+  const failure = startups.find((result) => result.status === "rejected");
+  if (failure) throw (failure as PromiseRejectedResult).reason;
+
+  const dynamodbEndpoint = config.DYNAMODB_ENDPOINT ?? dynamo?.endpoint;
+  const sqsEndpoint = config.SQS_ENDPOINT ?? sqs?.endpoint;
+  const banner = [
+    `  DynamoDB   ${dynamodbEndpoint}  ${
+      dynamo
+        ? `(emulated: DynamoDB Local, data in ${resolve(options.dataDir, "dynamodb")})`
+        : "(configured: DYNAMODB_ENDPOINT)"
+    }`,
+    `  SQS        ${sqsEndpoint}  ${sqs ? "(emulated: fauxqs, in memory)" : "(configured: SQS_ENDPOINT)"}`,
+  ];
+  if (emulator) {
+    const changes =
+      options.emulatorUpdatesPerSecond > 0 || options.emulatorCreatesPerSecond > 0
+        ? `${options.emulatorUpdatesPerSecond} updates + ${options.emulatorCreatesPerSecond} new orders/s`
+        : "no changes of its own";
+    banner.push(
+      `  TikTok     ${emulator.baseUrl}  (emulated: ${emulator.shops().length} shops × ${options.emulatorOrders} orders, ${changes})`,
+      `  Admin      ${emulator.adminBaseUrl}  (emulator: truth, mutate, counters, faults)`,
+    );
+  } else {
+    banner.push(
+      `  TikTok     ${config.TIKTOK_API_BASE_URL}  (configured: TIKTOK_API_BASE_URL, ${config.TIKTOK_SHOPS || config.TIKTOK_SHOP_ID ? "configured shops" : "shops discovered per authorization"})`,
+    );
+  }
+  return { dynamodbEndpoint, sqsEndpoint, ownsDynamoDb: dynamo !== undefined, emulator, watched, banner };
 }
 
 /** The emulated dataset is anchored at the first start, so restarts serve the same order history. */
@@ -197,6 +261,71 @@ async function startEmulator(options: LocalOptions, config: SyncConfig): Promise
   return emulator;
 }
 
+// ─── Step 2: tables, queues and the configuration ───────────────────────────────────────────────────────
+
+/** The AWS clients, what was provisioned, and the configuration the runtime runs with. */
+interface Provisioned {
+  readonly config: SyncConfig;
+  readonly dynamodb: DynamoDBClient;
+  readonly sqs: SQSClient;
+  readonly tables: LocalTableNames & { readonly migrated: readonly IndexMigration[] };
+  readonly queues: LocalQueueUrls;
+  readonly visibilityTimeoutSeconds: number;
+}
+
+/**
+ * Creates the missing tables and queues on the endpoints step 1 settled, and derives the configuration
+ * from them: endpoints, the emulator's TikTok URLs, table names, queue URLs.
+ */
+async function provision(
+  config: SyncConfig,
+  services: Services,
+  options: LocalOptions,
+  terminal: Terminal,
+  onStop: OnStop,
+): Promise<Provisioned> {
+  const { dynamodbEndpoint, sqsEndpoint, emulator } = services;
+  const dynamodb = createDynamoDbClient({ dynamodbEndpoint, region: config.AWS_REGION });
+  const sqs = createSqsClient({ sqsEndpoint, region: config.AWS_REGION });
+  onStop(async () => {
+    dynamodb.destroy();
+    sqs.destroy();
+  });
+  // A data folder from before issue 17 holds an orders table whose indexes project ALL: rebuilt once.
+  const tables = await createTables(dynamodb, LOCAL_NAMESPACE, {
+    streams: options.ordersStream,
+    onIndexMigration: (migration) =>
+      terminal.line(
+        `  migrating ${migration.tableName} index ${migration.indexName}: ${migration.from} → ${migration.to} ` +
+          "(once; DynamoDB rebuilds the index from the stored orders)",
+      ),
+  });
+  const queues = await createQueues(sqs, LOCAL_NAMESPACE, {
+    visibilityTimeoutSeconds: LOCAL_VISIBILITY_TIMEOUT_SECONDS,
+  });
+  const visibilityTimeoutSeconds = await visibilityTimeoutOf(sqs, queues.workQueueUrl);
+  return {
+    config: {
+      ...config,
+      DYNAMODB_ENDPOINT: dynamodbEndpoint,
+      SQS_ENDPOINT: sqsEndpoint,
+      ...(emulator
+        ? { TIKTOK_API_BASE_URL: emulator.baseUrl, TIKTOK_AUTH_BASE_URL: emulator.authBaseUrl }
+        : {}),
+      ORDERS_TABLE_NAME: tables.ordersTable,
+      STATE_TABLE_NAME: tables.stateTable,
+      WORK_QUEUE_URL: queues.workQueueUrl,
+      DEAD_LETTER_QUEUE_URL: queues.deadLetterQueueUrl,
+      WEBHOOK_QUEUE_URL: queues.webhookQueueUrl,
+    },
+    dynamodb,
+    sqs,
+    tables,
+    queues,
+    visibilityTimeoutSeconds,
+  };
+}
+
 /** The queue's own visibility timeout: the full-resync settings must agree with it. */
 async function visibilityTimeoutOf(sqs: SQSClient, queueUrl: string): Promise<number> {
   const { Attributes } = await sqs.send(
@@ -206,289 +335,92 @@ async function visibilityTimeoutOf(sqs: SQSClient, queueUrl: string): Promise<nu
   return Number.isFinite(seconds) && seconds > 0 ? seconds : LOCAL_VISIBILITY_TIMEOUT_SECONDS;
 }
 
-/** Waits for `work`, but no longer than `ms` (a stuck call must not keep the services up). */
-async function bounded(work: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    work.catch(() => {}),
-    new Promise<void>((resolveTimeout) => {
-      timer = setTimeout(resolveTimeout, ms);
-    }),
-  ]);
-  clearTimeout(timer);
+// ─── Step 3: the runtime, the pollers and the HTTP API ──────────────────────────────────────────────────
+
+/** The running app: its one Runtime, the worker's deps (for the scheduler), and what the banner adds. */
+interface App {
+  readonly runtime: Runtime;
+  readonly workerDeps: FullResyncDeps;
+  readonly apiUrl: string;
+  readonly webhookLine: string;
+  readonly notes: readonly string[];
 }
 
-export async function startLocalStack(input: {
-  config: SyncConfig;
-  options: LocalOptions;
-  emulateTikTok: boolean;
-  out: Output;
-}): Promise<LocalStack> {
-  const { options } = input;
-  const terminal = new Terminal(input.out);
-  const started = Date.now();
-  let stopping = false;
-  /** The child processes, watched while the stack runs. */
-  const services: { name: string; service: RunningService }[] = [];
-  /** Run in reverse order on stop: ticks and worker batches first, DynamoDB Local last. */
-  const stoppers: (() => Promise<void>)[] = [];
-  const stopAll = async () => {
-    for (const stop of stoppers.reverse()) await stop().catch(() => {});
-    stoppers.length = 0;
-  };
-
-  try {
-    let dynamodbEndpoint = input.config.DYNAMODB_ENDPOINT;
-    let sqsEndpoint = input.config.SQS_ENDPOINT;
-    const startups = await Promise.allSettled([
-      dynamodbEndpoint ? undefined : startDynamoDbLocal({ dataDir: join(options.dataDir, "dynamodb") }),
-      sqsEndpoint ? undefined : startSqsEmulator(),
-      input.emulateTikTok ? startEmulator(options, input.config) : undefined,
-    ] as const);
-    const [dynamoStart, sqsStart, emulatorStart] = startups;
-    // Whatever did start is stopped again if anything failed: no orphans.
-    if (dynamoStart.status === "fulfilled" && dynamoStart.value) {
-      services.push({ name: "DynamoDB Local", service: dynamoStart.value });
-      stoppers.push(dynamoStart.value.stop);
-    }
-    if (sqsStart.status === "fulfilled" && sqsStart.value) {
-      services.push({ name: "The SQS emulator (fauxqs)", service: sqsStart.value });
-      stoppers.push(sqsStart.value.stop);
-    }
-    const emulator = emulatorStart.status === "fulfilled" ? emulatorStart.value : undefined;
-    if (emulator) stoppers.push(() => emulator.stop());
-    const failure = startups.find((result) => result.status === "rejected");
-    if (failure) throw (failure as PromiseRejectedResult).reason;
-    const dynamo = dynamoStart.status === "fulfilled" ? dynamoStart.value : undefined;
-    const sqs = sqsStart.status === "fulfilled" ? sqsStart.value : undefined;
-    dynamodbEndpoint ??= dynamo?.endpoint;
-    sqsEndpoint ??= sqs?.endpoint;
-
-    const banner: string[] = [
-      `  DynamoDB   ${dynamodbEndpoint}  ${
-        dynamo
-          ? `(emulated: DynamoDB Local, data in ${resolve(options.dataDir, "dynamodb")})`
-          : "(configured: DYNAMODB_ENDPOINT)"
-      }`,
-      `  SQS        ${sqsEndpoint}  ${sqs ? "(emulated: fauxqs, in memory)" : "(configured: SQS_ENDPOINT)"}`,
-    ];
-
-    let config: SyncConfig = {
-      ...input.config,
-      DYNAMODB_ENDPOINT: dynamodbEndpoint,
-      SQS_ENDPOINT: sqsEndpoint,
-    };
-    if (emulator) {
-      config = {
-        ...config,
-        TIKTOK_API_BASE_URL: emulator.baseUrl,
-        TIKTOK_AUTH_BASE_URL: emulator.authBaseUrl,
-      };
-      const changes =
-        options.emulatorUpdatesPerSecond > 0 || options.emulatorCreatesPerSecond > 0
-          ? `${options.emulatorUpdatesPerSecond} updates + ${options.emulatorCreatesPerSecond} new orders/s`
-          : "no changes of its own";
-      banner.push(
-        `  TikTok     ${emulator.baseUrl}  (emulated: ${emulator.shops().length} shops × ${options.emulatorOrders} orders, ${changes})`,
-        `  Admin      ${emulator.adminBaseUrl}  (emulator: truth, mutate, counters, faults)`,
-      );
-    } else {
-      banner.push(
-        `  TikTok     ${config.TIKTOK_API_BASE_URL}  (configured: TIKTOK_API_BASE_URL, ${config.TIKTOK_SHOPS || config.TIKTOK_SHOP_ID ? "configured shops" : "shops discovered per authorization"})`,
-      );
-    }
-
-    const dynamodb = createDynamoDbClient({ dynamodbEndpoint, region: config.AWS_REGION });
-    const sqsClient = createSqsClient({ sqsEndpoint, region: config.AWS_REGION });
-    stoppers.push(async () => {
-      dynamodb.destroy();
-      sqsClient.destroy();
-    });
-    // A data folder from before issue 17 holds an orders table whose indexes project ALL: rebuilt once.
-    const tables = await createTables(dynamodb, LOCAL_NAMESPACE, {
-      streams: options.ordersStream,
-      onIndexMigration: (migration) =>
-        terminal.line(
-          `  migrating ${migration.tableName} index ${migration.indexName}: ${migration.from} → ${migration.to} ` +
-            "(once; DynamoDB rebuilds the index from the stored orders)",
-        ),
-    });
-    const queues = await createQueues(sqsClient, LOCAL_NAMESPACE, {
-      visibilityTimeoutSeconds: LOCAL_VISIBILITY_TIMEOUT_SECONDS,
-    });
-    const visibilityTimeoutSeconds = await visibilityTimeoutOf(sqsClient, queues.workQueueUrl);
-    config = {
-      ...config,
-      ORDERS_TABLE_NAME: tables.ordersTable,
-      STATE_TABLE_NAME: tables.stateTable,
-      WORK_QUEUE_URL: queues.workQueueUrl,
-      DEAD_LETTER_QUEUE_URL: queues.deadLetterQueueUrl,
-      WEBHOOK_QUEUE_URL: queues.webhookQueueUrl,
-    };
-    const log = terminalLog(terminal);
-    const runtime = new Runtime(config, {
-      credentials: credentialsFromEnv(config),
-      metrics: new MetricsRecorder(),
-      log,
-      dynamodb,
-      sqs: sqsClient,
-      rateShare: 1,
-      fullResync: { settings: { visibilityTimeoutSeconds, planningTimeoutMs: LOCAL_PLANNING_TIMEOUT_MS } },
-    });
-    const notes: string[] = tables.migrated.map(
-      (migration) =>
-        `index ${migration.indexName} of ${migration.tableName} rebuilt as ${migration.to} ` +
-        `(was ${migration.from}) in ${Math.round(migration.ms / 100) / 10} s`,
-    );
-    if (emulator) {
-      // The emulator forgets rotated tokens when it restarts: install its fixed pair again.
-      const [authId = "default"] = runtime.shops.authorizationIds();
-      await runtime.tokenRepository.storeAuthorized(authId, {
-        ...LOCAL_TOKENS,
-        accessTokenExpiresAt: emulator.now() + 7 * 86_400,
-        refreshTokenExpiresAt: emulator.now() + 365 * 86_400,
-      });
-    }
-    // Shops as TikTok (or the emulator) lists them now, not as remembered from the last run.
-    const discovered = await runtime.shops.list({ rediscover: true });
-    if (discovered.length === 0) {
-      notes.push("no shop found: configure TIKTOK_SHOPS or install a token with npm run reauth");
-    }
-    writeStackFile(options.dataDir, {
-      dynamodbEndpoint: dynamodbEndpoint as string,
-      stateTable: tables.stateTable,
-      authBaseUrl: config.TIKTOK_AUTH_BASE_URL,
-      ...(emulator ? { emulatorAdminUrl: emulator.adminBaseUrl } : {}),
-    });
-    if (dynamo) notes.push(...(await releaseInterruptedLocks(runtime)));
-
-    const workerDeps = runtime.requireFullResync().deps;
-    const poller = startSqsPoller({
-      sqs: sqsClient,
-      queueUrl: queues.workQueueUrl,
-      handler: makeWorkerHandler(workerDeps),
-      // One page per message: a batch never outlives the (short) visibility timeout.
-      batchSize: 1,
-      concurrency: config.WORKER_CONCURRENCY,
-      waitTimeSeconds: 2,
-      log,
-    });
-    // Stopped after the scheduler: drains the worker batches in flight while the services are still up.
-    stoppers.push(() => bounded(poller.stop(), DRAIN_TIMEOUT_MS));
-    // The webhook consumer, as its event source drives it on AWS: a batching window, bounded concurrency.
-    const pushPoller = startSqsPoller({
-      sqs: sqsClient,
-      queueUrl: queues.webhookQueueUrl,
-      handler: makeWebhookConsumerHandler(webhookConsumerDeps(runtime)),
-      batchSize: WEBHOOK_BATCH_SIZE,
-      batchingWindowMs: WEBHOOK_BATCHING_WINDOW_SECONDS * 1000,
-      concurrency: PUSH_CONCURRENCY,
-      waitTimeSeconds: 2,
-      functionTimeoutMs: WEBHOOK_CONSUMER_TIMEOUT_SECONDS * 1000,
-      log,
-    });
-    stoppers.push(() => bounded(pushPoller.stop(), DRAIN_TIMEOUT_MS));
-
-    const api = await startHttpApi(
-      localApiRoutes({
-        api: makeApiHandler({ service: createSyncService(runtime), log }),
-        // Served without auth, as API Gateway serves it: TikTok's signature is the authentication.
-        webhook: webhookReceiver({
-          loadCredentials: async () => credentialsFromEnv(config),
-          sqs: sqsClient,
-          queueUrl: queues.webhookQueueUrl,
-          metrics: runtime.metrics,
-          log,
-        }),
-      }),
-      { port: config.PORT },
-    ).catch((error: NodeJS.ErrnoException) => {
-      throw error.code === "EADDRINUSE"
-        ? new Error(
-            `Port ${config.PORT} is already in use: stop what runs there or start with PORT=<another port>.`,
-          )
-        : error;
-    });
-    stoppers.push(() => api.close());
-    const webhookUrl = `${api.url}${WEBHOOK_PATH}`;
-    if (emulator && options.emulatorWebhooks) {
-      // The emulator announces its own changes there, signed with the local app's secret.
-      emulator.configure({ webhooks: { url: webhookUrl } });
-      banner.push(
-        `  Webhooks   ${webhookUrl}  (the emulator's changes arrive by push in about a second; ticks still run)`,
-      );
-    } else {
-      banner.push(`  Webhooks   ${webhookUrl}  (TikTok's signature required)`);
-    }
-
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    terminal.line(
-      [
-        "",
-        "tiktok-shop-sync — local stack (set variables are used, unset services are emulated)",
-        ...banner,
-        `  Tables     ${tables.ordersTable}, ${tables.stateTable}   Queues ${LOCAL_NAMESPACE}-work (visibility ${visibilityTimeoutSeconds} s), ${LOCAL_NAMESPACE}-work-dlq, ${LOCAL_NAMESPACE}-webhook, ${LOCAL_NAMESPACE}-webhook-dlq`,
-        `  Schedule   tick every ${config.SYNC_INTERVAL_SECONDS} s · settle ${config.SYNC_SETTLE_SECONDS} s · overlap ${config.SYNC_OVERLAP_SECONDS} s · ${config.WORKER_CONCURRENCY} workers · ${config.TIKTOK_MAX_RPS} req/s per shop`,
-        ...notes.map((note) => `  Note       ${note}`),
-        "",
-        `API ready on ${api.url} in ${seconds} s   (npm run status · npm run sync · Ctrl-C stops)`,
-        "",
-      ].join("\n"),
-    );
-
-    const scheduler = startScheduler({
-      runtime,
-      workerDeps,
-      pushStats: pushStatsStore(runtime),
-      terminal,
-      intervalSeconds: config.SYNC_INTERVAL_SECONDS,
-      stallSeconds: 2 * visibilityTimeoutSeconds,
-    });
-    stoppers.push(() => bounded(scheduler.stop(), DRAIN_TIMEOUT_MS));
-
-    // A service that dies on its own takes the stack down with a clear reason (never a silent zombie).
-    let reportFailure: (error: Error) => void = () => {};
-    const failed = new Promise<Error>((resolveFailure) => {
-      reportFailure = resolveFailure;
-    });
-    const watchdog = setInterval(() => {
-      for (const { name, service } of services) {
-        if (stopping || service.pid === undefined || isAlive(service.pid)) continue;
-        // A Ctrl-C reaches the whole process group: give our own signal handler the first word.
-        setTimeout(() => {
-          if (!stopping) reportFailure(new Error(`${name} (pid ${service.pid}) exited unexpectedly.`));
-        }, 500);
-      }
-    }, 2_000);
-    watchdog.unref();
-
-    return {
-      apiUrl: api.url,
-      runtime,
-      emulator,
-      failed,
-      quiet: () => terminal.silence(),
-      stop: async () => {
-        stopping = true;
-        clearInterval(watchdog);
-        terminal.silence();
-        await stopAll();
+async function assembleApp(
+  services: Services,
+  aws: Provisioned,
+  options: LocalOptions,
+  terminal: Terminal,
+  onStop: OnStop,
+): Promise<App> {
+  const log = terminalLog(terminal);
+  const runtime = new Runtime(aws.config, {
+    credentials: credentialsFromEnv(aws.config),
+    metrics: new MetricsRecorder(),
+    log,
+    dynamodb: aws.dynamodb,
+    sqs: aws.sqs,
+    rateShare: 1,
+    fullResync: {
+      settings: {
+        visibilityTimeoutSeconds: aws.visibilityTimeoutSeconds,
+        planningTimeoutMs: LOCAL_PLANNING_TIMEOUT_MS,
       },
-    };
-  } catch (error) {
-    stopping = true;
-    terminal.silence();
-    await stopAll();
-    throw error;
+    },
+  });
+  const notes = aws.tables.migrated.map(
+    (migration) =>
+      `index ${migration.indexName} of ${migration.tableName} rebuilt as ${migration.to} ` +
+      `(was ${migration.from}) in ${Math.round(migration.ms / 100) / 10} s`,
+  );
+  notes.push(...(await prepareState(runtime, services, aws, options)));
+  const workerDeps = startPollers(runtime, aws, log, onStop);
+  const api = await startApi(runtime, aws, log, onStop);
+  const webhookUrl = `${api.url}${WEBHOOK_PATH}`;
+  let webhookLine = `  Webhooks   ${webhookUrl}  (TikTok's signature required)`;
+  if (services.emulator && options.emulatorWebhooks) {
+    // The emulator announces its own changes there, signed with the local app's secret.
+    services.emulator.configure({ webhooks: { url: webhookUrl } });
+    webhookLine = `  Webhooks   ${webhookUrl}  (the emulator's changes arrive by push in about a second; ticks still run)`;
   }
+  return { runtime, workerDeps, apiUrl: api.url, webhookLine, notes };
 }
 
-/** What `npm run reauth` needs to reach the local stack's state table (no secrets). */
-export interface LocalStackFile {
-  readonly dynamodbEndpoint: string;
-  readonly stateTable: string;
-  readonly authBaseUrl: string;
-  readonly emulatorAdminUrl?: string;
+/**
+ * Brings the stored state in line with this start: the emulator's token pair, the shops as TikTok (or the
+ * emulator) lists them now, the stack file for `npm run reauth`, no lock left by the last stop. Returns the
+ * banner's notes.
+ */
+async function prepareState(
+  runtime: Runtime,
+  services: Services,
+  aws: Provisioned,
+  options: LocalOptions,
+): Promise<string[]> {
+  const { emulator } = services;
+  const notes: string[] = [];
+  if (emulator) {
+    // The emulator forgets rotated tokens when it restarts: install its fixed pair again.
+    const [authId = "default"] = runtime.shops.authorizationIds();
+    await runtime.tokenRepository.storeAuthorized(authId, {
+      ...LOCAL_TOKENS,
+      accessTokenExpiresAt: emulator.now() + 7 * 86_400,
+      refreshTokenExpiresAt: emulator.now() + 365 * 86_400,
+    });
+  }
+  // Shops as TikTok (or the emulator) lists them now, not as remembered from the last run.
+  const discovered = await runtime.shops.list({ rediscover: true });
+  if (discovered.length === 0) {
+    notes.push("no shop found: configure TIKTOK_SHOPS or install a token with npm run reauth");
+  }
+  writeStackFile(options.dataDir, {
+    dynamodbEndpoint: services.dynamodbEndpoint as string,
+    stateTable: aws.tables.stateTable,
+    authBaseUrl: aws.config.TIKTOK_AUTH_BASE_URL,
+    ...(emulator ? { emulatorAdminUrl: emulator.adminBaseUrl } : {}),
+  });
+  if (services.ownsDynamoDb) notes.push(...(await releaseInterruptedLocks(runtime)));
+  return notes;
 }
 
 function writeStackFile(dataDir: string, content: LocalStackFile): void {
@@ -517,122 +449,67 @@ async function releaseInterruptedLocks(runtime: Runtime): Promise<string[]> {
   return notes;
 }
 
-function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return "…";
-  const whole = Math.round(seconds);
-  if (whole < 60) return `${whole}s`;
-  const minutes = Math.floor(whole / 60);
-  if (minutes < 60) return `${minutes}m${String(whole % 60).padStart(2, "0")}s`;
-  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, "0")}m`;
+/** The worker and the webhook consumer, fed from their queues as Lambda's event sources feed them. */
+function startPollers(runtime: Runtime, aws: Provisioned, log: LogPort, onStop: OnStop): FullResyncDeps {
+  const workerDeps = runtime.requireFullResync().deps;
+  const poller = startSqsPoller({
+    sqs: aws.sqs,
+    queueUrl: aws.queues.workQueueUrl,
+    handler: makeWorkerHandler(workerDeps),
+    // One page per message: a batch never outlives the (short) visibility timeout.
+    batchSize: 1,
+    concurrency: aws.config.WORKER_CONCURRENCY,
+    waitTimeSeconds: 2,
+    log,
+  });
+  // Stopped after the scheduler: drains the worker batches in flight while the services are still up.
+  onStop(() => bounded(poller.stop(), DRAIN_TIMEOUT_MS));
+  // The webhook consumer, as its event source drives it on AWS: a batching window, bounded concurrency.
+  const pushPoller = startSqsPoller({
+    sqs: aws.sqs,
+    queueUrl: aws.queues.webhookQueueUrl,
+    handler: makeWebhookConsumerHandler(webhookConsumerDeps(runtime)),
+    batchSize: WEBHOOK_BATCH_SIZE,
+    batchingWindowMs: WEBHOOK_BATCHING_WINDOW_SECONDS * 1000,
+    concurrency: PUSH_CONCURRENCY,
+    waitTimeSeconds: 2,
+    functionTimeoutMs: WEBHOOK_CONSUMER_TIMEOUT_SECONDS * 1000,
+    log,
+  });
+  onStop(() => bounded(pushPoller.stop(), DRAIN_TIMEOUT_MS));
+  return workerDeps;
 }
 
-function progressDetails(progress: JobProgress): string {
-  const eta = progress.eta ? formatDuration((Date.parse(progress.eta) - Date.now()) / 1000) : "…";
-  const windows = `windows ${progress.windows.done}/${progress.windows.total}`;
-  const failed = progress.windows.failed > 0 ? ` (${progress.windows.failed} failed)` : "";
-  return `${windows}${failed} · orders ${progress.orders}/${progress.expected_orders} · ${Math.round(progress.rate)}/s · ETA ${eta}`;
-}
-
-interface ShownJob {
-  readonly jobId: string;
-  readonly bar: SingleBar | undefined;
-  lastLineAt: number;
-  lastLine: string;
-}
-
-/**
- * The full-resync display: a bar per running job on a TTY, a plain line every few seconds otherwise, and a
- * closing line per job. Reads the same progress document as the status route.
- */
-function startProgressDisplay(input: {
-  runtime: Runtime;
-  workerDeps: FullResyncDeps;
-  terminal: Terminal;
-  stallSeconds: number;
-}) {
-  const { runtime, terminal } = input;
-  const shown = new Map<string, ShownJob>();
-  const plainEveryMs = 5_000;
-  let firstPass = true;
-  let refreshing = false;
-
-  const show = (shopId: string, progress: JobProgress) => {
-    let job = shown.get(shopId);
-    if (job && job.jobId !== progress.job_id) shown.delete(shopId);
-    job = shown.get(shopId);
-    const label = `full resync ${shopId}`;
-    const details = progressDetails(progress);
-    const total = Math.max(1, progress.expected_orders, progress.orders);
-    if (!job) {
-      if (firstPass) {
-        terminal.line(
-          `${clock()} shop ${shopId}  full resync ${progress.job_id} was interrupted by the last stop: windows idle for ${input.stallSeconds} s are re-enqueued by the next tick`,
-        );
-      }
-      job = {
-        jobId: progress.job_id,
-        bar: terminal.isTTY ? terminal.createBar(total, { label, details }) : undefined,
-        // Plain output: the first line after a few seconds (the tick announces the job first).
-        lastLineAt: firstPass ? 0 : Date.now(),
-        lastLine: "",
-      };
-      shown.set(shopId, job);
-    }
-    if (job.bar) {
-      job.bar.setTotal(total);
-      job.bar.update(progress.orders, { label, details });
-    } else if (Date.now() - job.lastLineAt >= plainEveryMs && details !== job.lastLine) {
-      terminal.line(`${clock()} ${label}  ${details}`);
-      job.lastLineAt = Date.now();
-      job.lastLine = details;
-    }
-  };
-
-  const finish = (shopId: string, job: ShownJob, progress: JobProgress) => {
-    shown.delete(shopId);
-    const label = `full resync ${shopId}`;
-    const seconds =
-      ((Date.parse(progress.finished ?? "") || Date.now()) - Date.parse(progress.started)) / 1000;
-    job.bar?.update(progress.orders, { label, details: `${progress.status.toLowerCase()}` });
-    const outcome =
-      progress.status === "COMPLETED"
-        ? "✔ completed"
-        : `✖ ${progress.status.toLowerCase()}${progress.reason ? ` (${progress.reason})` : ""}`;
-    const floor = Math.ceil(progress.orders / 100);
-    terminal.line(
-      `${clock()} shop ${shopId}  full resync ${progress.job_id} ${outcome}: ${progress.orders} orders in ${formatDuration(seconds)} · ${progress.api_calls} api calls (floor ${floor}) · ${progress.windows.total} window${progress.windows.total === 1 ? "" : "s"}`,
-    );
-    if (progress.status === "FAILED") {
-      terminal.line(`${clock()} shop ${shopId}  start another with: npm run sync -- --full --shop ${shopId}`);
-    }
-  };
-
-  const refresh = async () => {
-    if (refreshing) return;
-    refreshing = true;
-    try {
-      for (const shopId of await runtime.shops.ids()) {
-        const progress = await getJobProgress(input.workerDeps, shopId).catch(() => undefined);
-        if (!progress) continue;
-        const job = shown.get(shopId);
-        if (progress.status === "RUNNING") show(shopId, progress);
-        else if (job && job.jobId === progress.job_id) finish(shopId, job, progress);
-      }
-      if (shown.size === 0) terminal.endBars();
-      firstPass = false;
-    } finally {
-      refreshing = false;
-    }
-  };
-
-  const timer = setInterval(() => void refresh(), 1_000);
-  return {
-    first: refresh(),
-    stop() {
-      clearInterval(timer);
-      terminal.endBars();
-    },
-  };
+/** The HTTP API on PORT: the API handler and the webhook receiver, routed as API Gateway routes them. */
+async function startApi(
+  runtime: Runtime,
+  aws: Provisioned,
+  log: LogPort,
+  onStop: OnStop,
+): Promise<{ readonly url: string }> {
+  const { config } = aws;
+  const api = await startHttpApi(
+    localApiRoutes({
+      api: makeApiHandler({ service: createSyncService(runtime), log }),
+      // Served without auth, as API Gateway serves it: TikTok's signature is the authentication.
+      webhook: webhookReceiver({
+        loadCredentials: async () => credentialsFromEnv(config),
+        sqs: aws.sqs,
+        queueUrl: aws.queues.webhookQueueUrl,
+        metrics: runtime.metrics,
+        log,
+      }),
+    }),
+    { port: config.PORT },
+  ).catch((error: NodeJS.ErrnoException) => {
+    throw error.code === "EADDRINUSE"
+      ? new Error(
+          `Port ${config.PORT} is already in use: stop what runs there or start with PORT=<another port>.`,
+        )
+      : error;
+  });
+  onStop(() => api.close());
+  return api;
 }
 
 /**
@@ -649,109 +526,70 @@ export function localApiRoutes(handlers: {
   };
 }
 
-/** Orders webhooks refreshed since the last call, per shop (the first call sets the baseline). */
-function pushCounter(stats: PushStatsStore) {
-  const seen = new Map<string, number>();
-  return async (shopId: string): Promise<number | undefined> => {
-    const now = (await stats.get(shopId).catch(() => undefined))?.orders_refreshed ?? 0;
-    const before = seen.get(shopId);
-    seen.set(shopId, now);
-    return before === undefined ? undefined : now - before;
+// ─── Step 4: the banner ─────────────────────────────────────────────────────────────────────────────────
+
+/** What runs where, the schedule, the notes, and how long the start took. */
+function printBanner(
+  terminal: Terminal,
+  stack: { started: number; services: Services; aws: Provisioned; app: App },
+): void {
+  const { config, tables, visibilityTimeoutSeconds } = stack.aws;
+  const seconds = ((Date.now() - stack.started) / 1000).toFixed(1);
+  terminal.line(
+    [
+      "",
+      "tiktok-shop-sync — local stack (set variables are used, unset services are emulated)",
+      ...stack.services.banner,
+      stack.app.webhookLine,
+      `  Tables     ${tables.ordersTable}, ${tables.stateTable}   Queues ${LOCAL_NAMESPACE}-work (visibility ${visibilityTimeoutSeconds} s), ${LOCAL_NAMESPACE}-work-dlq, ${LOCAL_NAMESPACE}-webhook, ${LOCAL_NAMESPACE}-webhook-dlq`,
+      `  Schedule   tick every ${config.SYNC_INTERVAL_SECONDS} s · settle ${config.SYNC_SETTLE_SECONDS} s · overlap ${config.SYNC_OVERLAP_SECONDS} s · ${config.WORKER_CONCURRENCY} workers · ${config.TIKTOK_MAX_RPS} req/s per shop`,
+      ...stack.app.notes.map((note) => `  Note       ${note}`),
+      "",
+      `API ready on ${stack.app.apiUrl} in ${seconds} s   (npm run status · npm run sync · Ctrl-C stops)`,
+      "",
+    ].join("\n"),
+  );
+}
+
+// ─── Step 5: the watchdog ───────────────────────────────────────────────────────────────────────────────
+
+/**
+ * A service that dies on its own takes the stack down with a clear reason (never a silent zombie): `failed`
+ * settles with it. stop() ends the watch before the services are stopped on purpose.
+ */
+function startWatchdog(watched: readonly WatchedService[]): { failed: Promise<Error>; stop(): void } {
+  let stopping = false;
+  let reportFailure: (error: Error) => void = () => {};
+  const failed = new Promise<Error>((resolveFailure) => {
+    reportFailure = resolveFailure;
+  });
+  const timer = setInterval(() => {
+    for (const { name, service } of watched) {
+      if (stopping || service.pid === undefined || isAlive(service.pid)) continue;
+      // A Ctrl-C reaches the whole process group: give our own signal handler the first word.
+      setTimeout(() => {
+        if (!stopping) reportFailure(new Error(`${name} (pid ${service.pid}) exited unexpectedly.`));
+      }, 500);
+    }
+  }, 2_000);
+  timer.unref();
+  return {
+    failed,
+    stop() {
+      stopping = true;
+      clearInterval(timer);
+    },
   };
 }
 
-/** Ticks now and every interval (never overlapping); one line per shop per tick. */
-function startScheduler(input: {
-  runtime: Runtime;
-  workerDeps: FullResyncDeps;
-  pushStats: PushStatsStore;
-  terminal: Terminal;
-  intervalSeconds: number;
-  stallSeconds: number;
-}) {
-  const { runtime, terminal } = input;
-  let stopped = false;
-  const pushedSince = pushCounter(input.pushStats);
-  const baseline = runtime.shops
-    .ids()
-    .then((shopIds) => Promise.all(shopIds.map((shopId) => pushedSince(shopId))))
-    .catch(() => undefined);
-
-  const tick = async () => {
-    await baseline;
-    const startedAt = Date.now();
-    try {
-      // The same time as the deployed tick: a slow TikTok ends the tick at its deadline, as on AWS.
-      const deadline = tickDeadline(localLambdaContext("local-tick", TICK_TIMEOUT_SECONDS * 1000));
-      for (const { shopId, authId, outcome, needsReauth, notReached, error } of await runTick(runtime, {
-        deadline,
-      })) {
-        const prefix = `${clock()} shop ${shopId}  tick:`;
-        if (needsReauth) {
-          terminal.line(
-            `${prefix} ✖ authorization ${authId} needs re-authorizing — no TikTok calls until: npm run reauth -- --auth ${authId} --auth-code <code>`,
-          );
-          continue;
-        }
-        if (error) {
-          terminal.line(`${prefix} ✖ ${error.message} (${Date.now() - startedAt} ms)`);
-          continue;
-        }
-        if (notReached) {
-          terminal.line(`${prefix} out of time before this shop's turn: it runs next tick`);
-          continue;
-        }
-        if (!outcome) continue;
-        switch (outcome.status) {
-          case "completed": {
-            const run = outcome.lastRun;
-            const changed = run.inserted + run.updated;
-            const pushed = await pushedSince(shopId);
-            terminal.line(
-              `${prefix} ${changed} changed · ${run.api_calls} api call${run.api_calls === 1 ? "" : "s"} · ${run.duration_ms} ms · lag ${outcome.lagSeconds} s${pushed === undefined ? "" : ` · ${pushed} came by push since the last tick`}`,
-            );
-            break;
-          }
-          case "full-sync-started":
-            terminal.line(`${prefix} first sync → full resync ${outcome.jobId} started`);
-            break;
-          case "locked":
-            terminal.line(`${prefix} skipped, another run holds the shop's lock`);
-            break;
-          default:
-            terminal.line(`${prefix} ${outcome.status}: continues from its checkpoint next tick`);
-        }
-      }
-    } catch (error) {
-      // Listing the shops failed (each shop's own failure is reported above).
-      terminal.line(`${clock()} ✖ ${(error as Error).message} (${Date.now() - startedAt} ms)`);
-    }
-  };
-
-  // Progress first, so a job interrupted by the last stop is announced before the first tick's line.
-  const display = startProgressDisplay(input);
-  let running = true;
-  let ticking: Promise<void> = display.first
-    .catch(() => {})
-    .then(() => (stopped ? undefined : tick()))
-    .finally(() => {
-      running = false;
-    });
-  const timer = setInterval(() => {
-    // A tick still running when the next is due makes it skip: ticks never overlap nor pile up.
-    if (running || stopped) return;
-    running = true;
-    ticking = tick().finally(() => {
-      running = false;
-    });
-  }, input.intervalSeconds * 1000);
-
-  return {
-    stop: async () => {
-      stopped = true;
-      clearInterval(timer);
-      display.stop();
-      await ticking.catch(() => {});
-    },
-  };
+/** Waits for `work`, but no longer than `ms` (a stuck call must not keep the services up). */
+async function bounded(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    work.catch(() => {}),
+    new Promise<void>((resolveTimeout) => {
+      timer = setTimeout(resolveTimeout, ms);
+    }),
+  ]);
+  clearTimeout(timer);
 }
