@@ -12,6 +12,7 @@
  * - finalize moves the job to COMPLETED and records the full sync on META in one transaction,
  *   conditional on `openWindows = 0` and the job still RUNNING, so it happens exactly once.
  */
+import { setTimeout } from "node:timers/promises";
 import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
   BatchWriteCommand,
@@ -24,7 +25,6 @@ import {
 import type { Clock } from "../clock";
 import { chunk } from "../concurrency";
 import { JobAlreadyRunningError } from "../sync/full-resync/errors";
-import { realSleep } from "../tiktok/retry";
 import {
   type ConflictRetryOptions,
   cancellationCodes,
@@ -539,7 +539,7 @@ export class JobStore {
         },
       }));
       for (let attempt = 0; requests && requests.length > 0; attempt += 1) {
-        if (attempt > 0) await realSleep(Math.min(2_000, 50 * 2 ** attempt));
+        if (attempt > 0) await setTimeout(Math.min(2_000, 50 * 2 ** attempt));
         const response = await this.options.documents.send(
           new BatchWriteCommand({ RequestItems: { [this.table]: requests as never } }),
         );
