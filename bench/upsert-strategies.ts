@@ -5,6 +5,7 @@
  */
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
+import { parseArgs } from "node:util";
 import { BatchExecuteStatementCommand, BatchStatementErrorCodeEnum } from "@aws-sdk/client-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import { startDynamoDbLocal } from "../infra/local/emulators";
@@ -14,7 +15,43 @@ import { chunk } from "../shared/concurrency";
 import { type NormalizedOrder, normalizeOrder } from "../shared/orders/normalize";
 import { OrderStore, type UpsertStrategy } from "../shared/store/order-store";
 
-const ORDERS = Number(process.argv[2] ?? 3000);
+const USAGE = `Usage: npm run bench:upsert [-- <orders>]
+
+  <orders>   orders per scenario (default 3000)`;
+
+function usageError(message: string): never {
+  process.stderr.write(`✖ ${message}\n\n${USAGE}\n`);
+  process.exit(2);
+}
+
+/** The one (optional) argument: orders per scenario. */
+function ordersPerScenario(argv: readonly string[]): number {
+  let parsed: { values: { help?: boolean | undefined }; positionals: string[] };
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: { help: { type: "boolean", short: "h" } },
+      allowPositionals: true,
+    });
+  } catch (error) {
+    // node:util's own message (e.g. "Unknown option '--x'"), without its stack.
+    usageError((error as Error).message);
+  }
+  if (parsed.values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const [raw = "3000", ...extra] = parsed.positionals;
+  if (extra.length > 0)
+    usageError(`one argument at most (orders per scenario), got ${parsed.positionals.join(" ")}`);
+  const orders = Number(raw);
+  if (raw.trim() === "" || !Number.isInteger(orders) || orders < 1) {
+    usageError(`orders per scenario must be a positive whole number, got "${raw}"`);
+  }
+  return orders;
+}
+
+const ORDERS = ordersPerScenario(process.argv.slice(2));
 
 function makeOrders(count: number, version: number, changedEvery = 1): NormalizedOrder[] {
   return Array.from({ length: count }, (_, n) => {

@@ -10,6 +10,7 @@
  */
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { TikTokEmulator } from "../infra/local/tiktok-emulator";
+import { SeededRandom } from "../infra/local/tiktok-emulator/prng";
 import type { TikTokOrder } from "../shared/tiktok/api-types";
 import { holdsTruth, readStoredOrdersById, storedOrders } from "../test/support/truth";
 
@@ -28,18 +29,6 @@ export interface CheckResult {
   /** Anything else found wrong (a full resync's own figures, its status, metrics, DLQ). */
   readonly problems: readonly string[];
   readonly ms: number;
-}
-
-/** mulberry32: a small seeded generator, so a run samples the same orders each time. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 const RUN = 100;
@@ -108,9 +97,10 @@ export async function checkAgainstTruth(input: {
   if (truth.length <= input.hashSample) {
     sample(0, truth.length);
   } else {
-    const random = seededRandom(input.seed ?? 2026);
+    // Seeded, so a run samples the same orders each time.
+    const random = new SeededRandom(input.seed ?? 2026);
     for (let run = 0; run < Math.ceil(input.hashSample / RUN); run += 1) {
-      sample(Math.floor(random() * (truth.length - RUN)), RUN);
+      sample(Math.floor(random.next() * (truth.length - RUN)), RUN);
     }
   }
   const read = await readStoredOrdersById(

@@ -4,9 +4,34 @@
  * detail (e.g. IAM5) are acknowledged finding by finding, never the whole rule.
  */
 import { type CfnElement, Validations } from "aws-cdk-lib";
-import { Secret } from "aws-cdk-lib/aws-secretsmanager";
+import type { IRole } from "aws-cdk-lib/aws-iam";
+import type { IFunction } from "aws-cdk-lib/aws-lambda";
+import { type ISecret, Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { IConstruct } from "constructs";
-import type { TikTokShopSyncStack } from "./stack";
+
+/** A function's role and the function, as `SyncFunction` carries them. */
+interface AcknowledgedFunction {
+  readonly role: IRole;
+  readonly function: IFunction;
+}
+
+/**
+ * What the acknowledgements read from the stack. stack.ts imports this module and passes itself, so
+ * the stack is described by what is read rather than imported back (which would be an import cycle).
+ */
+export interface AcknowledgedStack {
+  getLogicalId(element: CfnElement): string;
+  readonly functions: Readonly<Record<string, AcknowledgedFunction>> & {
+    readonly tick: AcknowledgedFunction;
+    readonly reconcile: AcknowledgedFunction;
+  };
+  readonly tickScheduleRole: IConstruct;
+  readonly reconcileScheduleRole: IConstruct | undefined;
+  readonly webhookRoute: IConstruct;
+  readonly secret: ISecret;
+  readonly api: IConstruct;
+  readonly apiStage: { readonly stageName: string };
+}
 
 export const XRAY_WILDCARD_REASON =
   "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions, so AWS requires Resource '*'. Every other statement in this policy names its resources.";
@@ -18,7 +43,7 @@ function acknowledge(scope: IConstruct, id: string, reason: string): void {
   Validations.of(scope).acknowledge({ id, reason });
 }
 
-export function applyNagSuppressions(stack: TikTokShopSyncStack): void {
+export function applyNagSuppressions(stack: AcknowledgedStack): void {
   for (const syncFunction of Object.values(stack.functions)) {
     acknowledge(
       syncFunction.role.node.findChild("DefaultPolicy"),
@@ -65,7 +90,7 @@ export function applyNagSuppressions(stack: TikTokShopSyncStack): void {
  * `{job_id}` path parameter, so a stage-wide pattern is the narrowest stable grant. For a grantee in the
  * same stack the finding is acknowledged on that grantee only (a grantee elsewhere acknowledges its own).
  */
-export function acknowledgeInvokeGrant(stack: TikTokShopSyncStack, grantee: IConstruct): void {
+export function acknowledgeInvokeGrant(stack: AcknowledgedStack, grantee: IConstruct): void {
   const apiLogicalId = stack.getLogicalId(stack.api.node.defaultChild as CfnElement);
   const arn = `arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiLogicalId}>/${stack.apiStage.stageName}/*`;
   acknowledge(

@@ -9,6 +9,7 @@
  * `--shop <id>` narrows any of them to one shop. Exit codes: 0 done, 1 the API refused or is not running,
  * 2 bad usage.
  */
+import { parseArgs } from "node:util";
 
 import { routeNamed, type SyncApiRoute } from "../../shared/http/routes";
 
@@ -34,22 +35,48 @@ type Command = (typeof COMMANDS)[number];
 const isCommand = (value: string | undefined): value is Command =>
   (COMMANDS as readonly (string | undefined)[]).includes(value);
 
-export function parseArgs(argv: readonly string[]): Args {
-  const [command, ...rest] = argv;
+/** Which options each command takes; the others are refused for it. */
+const COMMAND_OPTIONS: Readonly<Record<Command, readonly string[]>> = {
+  sync: ["full", "shop"],
+  status: ["json", "shop"],
+  reconcile: ["shop"],
+};
+
+const OPTIONS = {
+  full: { type: "boolean" },
+  json: { type: "boolean" },
+  shop: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** The command line, or `"help"` when --help/-h is given (whatever else is). */
+export function parseCommandLine(argv: readonly string[]): Args | "help" {
+  // Not strict: unknown or misplaced options come back as tokens and are refused below in our words.
+  const { values, tokens } = parseArgs({
+    args: [...argv],
+    options: OPTIONS,
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+  });
+  if (values.help === true) return "help";
+  const command = argv[0];
   if (!isCommand(command)) throw new UsageError(`unknown command: ${command ?? "(none)"}`);
-  let full = false;
-  let json = false;
-  let shop: string | undefined;
-  for (let index = 0; index < rest.length; index += 1) {
-    const arg = rest[index];
-    if (arg === "--full" && command === "sync") full = true;
-    else if (arg === "--json" && command === "status") json = true;
-    else if (arg === "--shop" && rest[index + 1]) {
-      shop = rest[index + 1];
-      index += 1;
-    } else throw new UsageError(`unknown option for ${command}: ${arg}`);
+  // tokens[0] is the command itself.
+  for (const token of tokens.slice(1)) {
+    const accepted =
+      token.kind === "option" &&
+      COMMAND_OPTIONS[command].includes(token.name) &&
+      // --shop needs a non-empty value; the flags take none.
+      (token.name === "shop" ? Boolean(token.value) : token.value === undefined);
+    if (!accepted) throw new UsageError(`unknown option for ${command}: ${argv[token.index]}`);
   }
-  return { command, full, json, shop };
+  return {
+    command,
+    full: values.full === true,
+    json: values.json === true,
+    shop: typeof values.shop === "string" ? values.shop : undefined,
+  };
 }
 
 export function apiBaseUrl(env: NodeJS.ProcessEnv): string {
@@ -311,11 +338,11 @@ export async function runCli(
   print: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
 ): Promise<number> {
   try {
-    if (argv.includes("--help") || argv.includes("-h")) {
+    const args = parseCommandLine(argv);
+    if (args === "help") {
       print(USAGE);
       return 0;
     }
-    const args = parseArgs(argv);
     const baseUrl = apiBaseUrl(env);
     if (args.command === "sync") return (await sync(baseUrl, args, print)) ? 0 : 1;
     if (args.command === "reconcile") return (await reconcile(baseUrl, args, print)) ? 0 : 1;

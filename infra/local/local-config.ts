@@ -3,6 +3,7 @@
  * decides for itself — which services to emulate (whatever is unset) and where local data lives. Every
  * problem is collected and reported at once, before anything starts.
  */
+import { parseArgs } from "node:util";
 import { z } from "zod";
 import { ConfigError, parseConfig, type SyncConfig } from "../../shared/config";
 
@@ -28,7 +29,36 @@ export const LOCAL_APP = { appKey: "local-app-key", appSecret: "local-app-secret
 /** The demo ticks every 30 s unless told otherwise (Lambda's schedule defaults to 5 minutes). */
 export const LOCAL_SYNC_INTERVAL_SECONDS = "30";
 
-const KNOWN_FLAGS = ["--fresh", "--help", "-h"];
+export interface StartFlags {
+  readonly fresh: boolean;
+  readonly help: boolean;
+  /** Arguments that are none of the flags, as given. */
+  readonly unknown: readonly string[];
+}
+
+/** `npm start`'s flags: --fresh and --help/-h, nothing else (no values, no positionals). */
+export function parseStartFlags(argv: readonly string[]): StartFlags {
+  // Not strict: whatever is not a flag comes back as a token, to be listed in the error as typed.
+  const { tokens } = parseArgs({
+    args: [...argv],
+    options: { fresh: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+  });
+  const flag = (name: string) => (token: (typeof tokens)[number]) =>
+    token.kind === "option" && token.name === name && token.value === undefined;
+  // A grouped short option ("-hx") is one argument with several tokens: unknown if any of them is.
+  const unknownAt = new Set(
+    tokens.filter((token) => !flag("fresh")(token) && !flag("help")(token)).map((token) => token.index),
+  );
+  const given = (name: string) => tokens.some((token) => flag(name)(token) && !unknownAt.has(token.index));
+  return {
+    fresh: given("fresh"),
+    help: given("help"),
+    unknown: [...unknownAt].map((index) => argv[index] as string),
+  };
+}
 
 const rate = (name: string) =>
   z
@@ -74,9 +104,9 @@ function withoutBlanks(env: NodeJS.ProcessEnv): Record<string, string> {
 /** Flags and the variables only `npm start` reads; throws ConfigError naming every problem. */
 export function parseLocalOptions(argv: readonly string[], env: NodeJS.ProcessEnv): LocalOptions {
   const problems: string[] = [];
-  const unknown = argv.filter((arg) => !KNOWN_FLAGS.includes(arg));
-  if (unknown.length > 0) {
-    problems.push(`unknown option(s): ${unknown.join(" ")} (known: --fresh, --help)`);
+  const flags = parseStartFlags(argv);
+  if (flags.unknown.length > 0) {
+    problems.push(`unknown option(s): ${flags.unknown.join(" ")} (known: --fresh, --help)`);
   }
   const parsed = localEnvSchema.safeParse(withoutBlanks(env));
   if (!parsed.success) problems.push(...parsed.error.issues.map((issue) => issue.message));
@@ -84,8 +114,8 @@ export function parseLocalOptions(argv: readonly string[], env: NodeJS.ProcessEn
     throw new ConfigError(`Invalid configuration:\n  - ${problems.join("\n  - ")}`, problems);
   }
   return {
-    fresh: argv.includes("--fresh"),
-    help: argv.includes("--help") || argv.includes("-h"),
+    fresh: flags.fresh,
+    help: flags.help,
     dataDir: parsed.data.LOCAL_DATA_DIR,
     emulatorOrders: parsed.data.EMULATOR_ORDERS,
     emulatorShops: parsed.data.EMULATOR_SHOPS,

@@ -13,6 +13,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { getSecret } from "@aws-lambda-powertools/parameters/secrets";
 import { installAuthorization, type ReauthSource } from "../../shared/app/reauth";
 import { createDocumentClient, createDynamoDbClient } from "../../shared/aws-clients";
@@ -40,16 +41,37 @@ export interface ReauthArgs {
   readonly source: ReauthSource;
 }
 
-export function parseReauthArgs(argv: readonly string[]): ReauthArgs {
+const VALUE_OPTIONS = ["auth", "shop", "auth-code", "access-token", "refresh-token", "expires-at"] as const;
+type ValueOption = (typeof VALUE_OPTIONS)[number];
+const isValueOption = (name: string): name is ValueOption =>
+  (VALUE_OPTIONS as readonly string[]).includes(name);
+
+/** The command line, or `"help"` when --help/-h is given (whatever else is). */
+export function parseReauthArgs(argv: readonly string[]): ReauthArgs | "help" {
+  // Not strict: every token is checked below, in order, so the first mistake is named in our words.
+  const { tokens } = parseArgs({
+    args: [...argv],
+    options: {
+      ...Object.fromEntries(VALUE_OPTIONS.map((name) => [name, { type: "string" as const }])),
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+  });
+  if (tokens.some((token) => token.kind === "option" && token.name === "help")) return "help";
   const values = new Map<string, string>();
-  const known = ["--auth", "--shop", "--auth-code", "--access-token", "--refresh-token", "--expires-at"];
-  for (let index = 0; index < argv.length; index += 2) {
-    const flag = argv[index] as string;
-    const value = argv[index + 1];
-    if (!known.includes(flag)) throw new ReauthUsageError(`unknown option: ${flag}`);
-    if (value === undefined || value.startsWith("--")) throw new ReauthUsageError(`${flag} needs a value`);
+  for (const token of tokens) {
+    if (token.kind !== "option" || !isValueOption(token.name)) {
+      throw new ReauthUsageError(`unknown option: ${argv[token.index]}`);
+    }
+    const flag = `--${token.name}`;
+    // A following flag is not a value (parseArgs would take it as one).
+    if (token.value === undefined || (!token.inlineValue && token.value.startsWith("--"))) {
+      throw new ReauthUsageError(`${flag} needs a value`);
+    }
     if (values.has(flag)) throw new ReauthUsageError(`${flag} is given twice`);
-    values.set(flag, value);
+    values.set(flag, token.value);
   }
   const authId = values.get("--auth");
   const shopId = values.get("--shop");
@@ -194,11 +216,12 @@ export async function runReauthCli(
   let args: ReauthArgs;
   let target: Target;
   try {
-    if (argv.includes("--help") || argv.includes("-h")) {
+    const parsed = parseReauthArgs(argv);
+    if (parsed === "help") {
       io.out(REAUTH_USAGE);
       return 0;
     }
-    args = parseReauthArgs(argv);
+    args = parsed;
     target = await resolveTarget(env, args.source.kind === "auth-code");
   } catch (error) {
     if (!(error instanceof ReauthUsageError)) throw error;

@@ -17,7 +17,7 @@ import { once } from "node:events";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigError } from "../../shared/config";
-import { type LocalOptions, parseStartConfig, type StartConfig } from "./local-config";
+import { type LocalOptions, parseStartConfig, parseStartFlags, type StartConfig } from "./local-config";
 import type { LocalStack } from "./local-stack";
 import { isPortInUse } from "./tcp-ports";
 
@@ -185,7 +185,8 @@ function groupAlive(pgid: number): boolean {
  * If the stack itself dies (kill -9), whatever is left of its process group is stopped here.
  */
 async function supervise(): Promise<void> {
-  if (process.argv.includes("--help") || process.argv.includes("-h")) {
+  // Before the configuration is checked: help is shown even with a broken .env.
+  if (parseStartFlags(process.argv.slice(2)).help) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }

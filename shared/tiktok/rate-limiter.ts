@@ -7,7 +7,7 @@
  * concurrency (see `perWorkerRps`), locally it is the whole budget. Nothing here reads env.
  */
 import type { Clock } from "../clock";
-import { realSleep, type Sleep } from "./retry";
+import { abortableSleep, type Sleep } from "./retry";
 
 /** The port the TikTok client uses. */
 export interface RateLimiter {
@@ -68,7 +68,7 @@ export class AdaptiveRateLimiter implements RateLimiter {
     this.increasePerSecond = options.increasePerSecond ?? 0.05;
     this.throttleCooldownMs = options.throttleCooldownMs ?? 1_000;
     this.clock = options.clock;
-    this.sleep = options.sleep ?? realSleep;
+    this.sleep = options.sleep ?? abortableSleep;
     this.rate = options.maxRps;
     this.tokens = this.burst;
     this.lastRefillMs = options.clock.nowMs();

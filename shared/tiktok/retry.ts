@@ -2,27 +2,21 @@
  * Bounded retries with exponential backoff and full jitter (DESIGN.md rule 9). Only errors that say
  * they are retryable are retried; a rate-limited error waits at least its `Retry-After`.
  */
+import { setTimeout as delay } from "node:timers/promises";
 import { type Deadline, DeadlineExceededError, TIME_BUDGET } from "../time-budget";
 import { TikTokApiError, TikTokRateLimitedError } from "./errors";
 
 /** Waits `ms` milliseconds; rejects with the signal's reason when it aborts. Injected in tests. */
 export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
 
-export const realSleep: Sleep = (ms, signal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
+/**
+ * node:timers/promises' setTimeout as a `Sleep`: on abort it rejects with the signal's own reason (what
+ * `Sleep` promises, like `signal.throwIfAborted()`), not with the AbortError that setTimeout wraps it in.
+ */
+export const abortableSleep: Sleep = (ms, signal) =>
+  delay(ms, undefined, signal ? { signal } : undefined).catch((error: unknown) => {
+    signal?.throwIfAborted();
+    throw error;
   });
 
 export interface RetryEvent {
@@ -81,7 +75,7 @@ export function retryDelayMs(
 }
 
 export async function withRetries<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
-  const sleep = options.sleep ?? realSleep;
+  const sleep = options.sleep ?? abortableSleep;
   const random = options.random ?? Math.random;
   const isRetryable = options.isRetryable ?? isRetryableError;
   const maxAttempts = Math.max(1, Math.floor(options.maxAttempts));

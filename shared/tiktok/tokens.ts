@@ -17,13 +17,14 @@
  * save is what would lose a pair.
  */
 import { randomUUID } from "node:crypto";
+import { setTimeout } from "node:timers/promises";
 import { type Clock, unixSeconds } from "../clock";
 import { Deadline, DeadlineExceededError } from "../time-budget";
 import { API_PATHS, type TokenData } from "./api-types";
 import type { TikTokAuthClient } from "./auth-client";
 import type { AccessTokenProvider } from "./client";
 import { TikTokApiError, TikTokReauthRequiredError, TokenRefreshFailedError } from "./errors";
-import { realSleep, type Sleep } from "./retry";
+import type { Sleep } from "./retry";
 
 /** The token fields proper, as seeded or refreshed. */
 export interface TokenPair {
@@ -148,7 +149,7 @@ export class TokenManager implements AccessTokenProvider {
   constructor(deps: TokenManagerDeps) {
     this.deps = deps;
     this.ownerId = deps.ownerId ?? randomUUID();
-    this.sleep = deps.sleep ?? realSleep;
+    this.sleep = deps.sleep ?? ((ms) => setTimeout(ms));
     this.random = deps.random ?? Math.random;
   }
 

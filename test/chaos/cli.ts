@@ -6,6 +6,7 @@
  */
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
+import { parseArgs } from "node:util";
 import { startDynamoDbLocal } from "../../infra/local/emulators";
 import { type ChaosResult, describePlan, runChaos } from "./scenario";
 
@@ -31,7 +32,23 @@ const USAGE = `Usage: npm run chaos -- [--seeds N] [--seed S] [--first S] [--ord
 
 class UsageError extends Error {}
 
-function parseArgs(argv: readonly string[]): CliOptions {
+/** Options that take a value; the rest are --verbose and --help/-h. */
+const VALUE_OPTIONS = ["seeds", "first", "seed", "orders", "fault-rate", "log-grep"] as const;
+
+/** The command line; throws UsageError (with an empty message for --help/-h) at the first mistake. */
+export function parseChaosArgs(argv: readonly string[]): CliOptions {
+  // Not strict: each token is checked below, in order, so the first mistake is named in our words.
+  const { tokens } = parseArgs({
+    args: [...argv],
+    options: {
+      ...Object.fromEntries(VALUE_OPTIONS.map((name) => [name, { type: "string" as const }])),
+      verbose: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+  });
   let count = 5;
   let first = 1;
   const explicit: number[] = [];
@@ -45,52 +62,49 @@ function parseArgs(argv: readonly string[]): CliOptions {
     }
     return Number(value);
   };
-  for (let index = 0; index < argv.length; index++) {
-    const arg = argv[index];
-    const value = argv[index + 1];
-    switch (arg) {
-      case "--seeds":
-        count = integer(arg, value, 1, 10_000);
-        index++;
+  for (const token of tokens) {
+    if (token.kind !== "option") throw new UsageError(`unknown argument "${argv[token.index]}"`);
+    const { value } = token;
+    const flag = `--${token.name}`;
+    switch (token.name) {
+      case "seeds":
+        count = integer(flag, value, 1, 10_000);
         break;
-      case "--first":
-        first = integer(arg, value, 0, 2 ** 31);
-        index++;
+      case "first":
+        first = integer(flag, value, 0, 2 ** 31);
         break;
-      case "--seed":
-        explicit.push(integer(arg, value, 0, 2 ** 31));
-        index++;
+      case "seed":
+        explicit.push(integer(flag, value, 0, 2 ** 31));
         break;
-      case "--orders":
-        orders = integer(arg, value, 100, 100_000);
-        index++;
+      case "orders":
+        orders = integer(flag, value, 100, 100_000);
         break;
-      case "--fault-rate": {
+      case "fault-rate": {
         const rate = Number(value);
         if (value === undefined || !Number.isFinite(rate) || rate < 0 || rate > 0.5) {
           throw new UsageError(`--fault-rate needs a number between 0 and 0.5, got "${value ?? ""}"`);
         }
         faultRate = rate;
-        index++;
         break;
       }
-      case "--log-grep":
+      case "log-grep":
         if (!value) throw new UsageError("--log-grep needs a regular expression");
         try {
           logGrep = new RegExp(value);
         } catch (error) {
           throw new UsageError(`--log-grep needs a regular expression: ${(error as Error).message}`);
         }
-        index++;
         break;
-      case "--verbose":
+      // A flag given a value (--verbose=yes) is no flag: unknown, like any other argument.
+      case "verbose":
+        if (value !== undefined) throw new UsageError(`unknown argument "${argv[token.index]}"`);
         verbose = true;
         break;
-      case "--help":
-      case "-h":
+      case "help":
+        if (value !== undefined) throw new UsageError(`unknown argument "${argv[token.index]}"`);
         throw new UsageError("");
       default:
-        throw new UsageError(`unknown argument "${arg}"`);
+        throw new UsageError(`unknown argument "${argv[token.index]}"`);
     }
   }
   const seeds = explicit.length > 0 ? explicit : Array.from({ length: count }, (_, index) => first + index);
@@ -109,7 +123,7 @@ function summarize(result: ChaosResult): string {
 async function main(argv: readonly string[]): Promise<number> {
   let options: CliOptions;
   try {
-    options = parseArgs(argv);
+    options = parseChaosArgs(argv);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     process.stderr.write(`${error.message ? `✖ ${error.message}\n\n` : ""}${USAGE}\n`);
@@ -160,12 +174,14 @@ async function main(argv: readonly string[]): Promise<number> {
   return failed.length > 0 ? 1 : 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(
-      `✖ chaos: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-    process.exit(1);
-  },
-);
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(
+        `✖ chaos: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
+      process.exit(1);
+    },
+  );
+}

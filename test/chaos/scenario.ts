@@ -59,6 +59,7 @@ import {
   startTikTokEmulator,
   type TikTokEmulator,
 } from "../../infra/local/tiktok-emulator";
+import { hashUnit, SeededRandom } from "../../infra/local/tiktok-emulator/prng";
 import type { FullResyncWiringOptions } from "../../shared/app/full-resync-wiring";
 import { pushStatsStore } from "../../shared/app/push-status";
 import { Runtime } from "../../shared/app/runtime";
@@ -80,7 +81,6 @@ import type { TikTokOrder } from "../../shared/tiktok/api-types";
 import { PUSH_CONCURRENCY } from "../../shared/tiktok/rate-budget";
 import { WEBHOOK_PATH } from "../../shared/webhooks/receiver";
 import { diffWithTruth, storedOrders } from "../support/truth";
-import { hashUnit, Prng } from "./prng";
 
 export interface ChaosOptions {
   readonly seed: number;
@@ -208,7 +208,11 @@ class SimulatedCrash extends Error {
 const PAGE_FAULT_SHARE = 0.6;
 
 /** Splits `rate` over the kinds by their weights, each jittered by the seed. */
-function drawRates(random: Prng, weights: Readonly<Record<string, number>>, rate: number): FaultRates {
+function drawRates(
+  random: SeededRandom,
+  weights: Readonly<Record<string, number>>,
+  rate: number,
+): FaultRates {
   const jittered = Object.entries(weights).map(
     ([kind, weight]) => [kind, weight * (0.5 + random.next())] as const,
   );
@@ -219,7 +223,7 @@ function drawRates(random: Prng, weights: Readonly<Record<string, number>>, rate
 }
 
 export function chaosPlan(seed: number, orders: number, faultRate = 0.1): ChaosPlan {
-  const random = new Prng(seed);
+  const random = new SeededRandom(seed);
   const first = random.chance(0.5) ? "keyset" : "offset";
   const requestFaults = drawRates(
     random,
@@ -334,7 +338,13 @@ async function until<T>(
 }
 
 /** An SQS client whose sends are, while `on()`, sent twice: the first one, then with the given probability. */
-function duplicatingSqs(sqs: SQSClient, random: Prng, rate: number, on: () => boolean, count: () => void) {
+function duplicatingSqs(
+  sqs: SQSClient,
+  random: SeededRandom,
+  rate: number,
+  on: () => boolean,
+  count: () => void,
+) {
   let duplicated = 0;
   return new Proxy(sqs, {
     get(target, property, receiver) {
@@ -371,7 +381,7 @@ function duplicatingSqs(sqs: SQSClient, random: Prng, rate: number, on: () => bo
  */
 function injectDynamoFaults(
   client: DynamoDBClient,
-  random: Prng,
+  random: SeededRandom,
   rates: DynamoFaultRates,
   on: () => boolean,
   count: (what: string) => void,
@@ -530,7 +540,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const print = (line: string) =>
     report(`${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s ${line}`);
   report(describePlan(plan));
-  const random = new Prng(options.seed).fork(0xc4a05);
+  const random = new SeededRandom(options.seed).fork(0xc4a05);
   const recorder = options.log ? undefined : new LogRecorder();
   const log: LogPort = options.log ?? (recorder as LogRecorder);
   const injected: Record<string, number> = {};

@@ -1,9 +1,10 @@
 /**
  * `/__admin/*`: a JSON mirror of the in-process API for tests and tools in other processes. No signature
  * (the server binds loopback only). Answers are plain JSON; refusals are `{error: {code, message}}`.
+ * It drives the world through `EmulatorControl` only, so it depends on neither the world nor the server.
  */
 import type { RuntimeOptions } from "./config";
-import type { TikTokEmulator } from "./emulator";
+import type { EmulatorControl } from "./control";
 import { ADMIN_BASE_PATH } from "./endpoints";
 import { AdminRequestError, EmulatorConfigError } from "./errors";
 import type { FailNextSpec } from "./faults";
@@ -64,7 +65,7 @@ function optionalStrings(body: Body, ...names: string[]): string[] | undefined {
   return undefined;
 }
 
-type Route = (emulator: TikTokEmulator, body: Body, query: URLSearchParams) => unknown;
+type Route = (emulator: EmulatorControl, body: Body, query: URLSearchParams) => unknown;
 
 const ROUTES: Readonly<Record<string, Route>> = {
   "GET health": (emulator) => ({ ok: true, now: emulator.now() }),
@@ -267,7 +268,7 @@ export const ADMIN_ROUTES = Object.keys(ROUTES).map((route) => {
 });
 
 export async function handleAdminRequest(
-  emulator: TikTokEmulator,
+  emulator: EmulatorControl,
   method: string,
   path: string,
   query: URLSearchParams,

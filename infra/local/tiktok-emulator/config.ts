@@ -3,7 +3,7 @@
  * runtime (paging mode, limits, latency, faults, token lifetimes). See README.md for the meaning of each.
  */
 import { createHash } from "node:crypto";
-import { EmulatorConfigError } from "./errors";
+import { EmulatorConfigError, PAGE_TOKEN_REFUSALS, type PageTokenRefusal } from "./errors";
 import { mixSeeds } from "./prng";
 import type { WebhookOptions } from "./webhooks";
 
@@ -13,13 +13,6 @@ export type LastPageTokenStyle = "empty" | "absent";
 /** Which clock the `timestamp` skew window is checked against. */
 export type TimestampReference = "wall" | "emulator";
 export type MutationTimebase = "emulator" | "real";
-/**
- * How a refused page token (expired, forged, from another run) is answered. TikTok documents no code:
- * `pageToken` is 400 / 36009004 naming page_token; `generic` is 400 / 36009004 naming nothing;
- * `otherCode` is 400 with a code of its own (see `PAGE_TOKEN_REFUSAL_OTHER_CODE`).
- */
-export type PageTokenRefusal = "pageToken" | "generic" | "otherCode";
-export const PAGE_TOKEN_REFUSALS: readonly PageTokenRefusal[] = ["pageToken", "generic", "otherCode"];
 
 export const FAULT_KINDS = [
   "http500",

@@ -1,6 +1,5 @@
 /** Typed errors: API refusals carry the HTTP status and TikTok code the emulator answers with. */
 import { API_CODES } from "../../../shared/tiktok/api-types";
-import type { PageTokenRefusal } from "./config";
 
 /** An error answered in TikTok's envelope `{code, message, request_id, data: null}`. */
 export class TikTokApiError extends Error {
@@ -33,6 +32,15 @@ export class EmulatorConfigError extends Error {
     this.name = "EmulatorConfigError";
   }
 }
+
+/**
+ * How a refused page token (expired, forged, from another run) is answered. TikTok documents no code:
+ * `pageToken` is 400 / 36009004 naming page_token; `generic` is 400 / 36009004 naming nothing;
+ * `otherCode` is 400 with a code of its own (see `PAGE_TOKEN_REFUSAL_OTHER_CODE`). Declared here, with
+ * the wordings it selects, so that config.ts (which validates it) depends on errors.ts and not back.
+ */
+export type PageTokenRefusal = "pageToken" | "generic" | "otherCode";
+export const PAGE_TOKEN_REFUSALS: readonly PageTokenRefusal[] = ["pageToken", "generic", "otherCode"];
 
 /** The message the emulator uses for refused page tokens; TikTok documents no code for this case. */
 export const PAGE_TOKEN_REFUSED = "page_token is invalid or expired";

@@ -11,7 +11,6 @@ export type {
   LastPageTokenStyle,
   PageFaultKind,
   PageTokenMode,
-  PageTokenRefusal,
   PresetTokenPair,
   RuntimeOptions,
   TikTokEmulatorOptions,
@@ -23,28 +22,30 @@ export {
   defaultShopId,
   FAULT_KINDS,
   PAGE_FAULT_KINDS,
-  PAGE_TOKEN_REFUSALS,
 } from "./config";
-export type { CountersSnapshot, Outcome, OutcomeCounts, RequestLogEntry } from "./counters";
 export type {
   AuthCodeOptions,
   ClockState,
   CorruptOrdersOptions,
   CreateOrdersOptions,
+  EmulatorControl,
   FloodOptions,
   IssueTokensOptions,
   MutateOptions,
   OversizeOrdersOptions,
   SendWebhookOptions,
-  TikTokEmulator,
   TruthRange,
-} from "./emulator";
-export { DEFAULT_BULK_LINE_ITEMS, MAX_LINE_ITEMS, startTikTokEmulator } from "./emulator";
+} from "./control";
+export type { CountersSnapshot, Outcome, OutcomeCounts, RequestLogEntry } from "./counters";
+export type { TikTokEmulator } from "./emulator";
+export { startTikTokEmulator } from "./emulator";
 export { ADMIN_BASE_PATH, AUTH_BASE_PATH } from "./endpoints";
+export type { PageTokenRefusal } from "./errors";
 export {
   AdminRequestError,
   EmulatorConfigError,
   PAGE_TOKEN_REFUSAL_OTHER_CODE,
+  PAGE_TOKEN_REFUSALS,
   PAGE_TOKEN_REFUSED,
   PAGE_TOKEN_REFUSED_GENERIC,
   PAGE_TOKEN_REFUSED_OTHER_CODE,
@@ -54,3 +55,4 @@ export type { FailNextSpec } from "./faults";
 export type { InvalidOrderField, OrderSummary } from "./order-store";
 export { INVALID_ORDER_FIELDS } from "./order-store";
 export type { WebhookCounters, WebhookDelivery, WebhookEnvelope, WebhookOptions } from "./webhooks";
+export { DEFAULT_BULK_LINE_ITEMS, MAX_LINE_ITEMS } from "./world";

@@ -1,6 +1,7 @@
 /**
  * Seeded pseudo-random numbers for everything the emulator generates, so the same seed always gives the
- * same dataset, the same mutations and the same injected faults. Not cryptographic (nothing here is).
+ * same dataset, the same mutations and the same injected faults, and for the chaos suite's plans
+ * (test/chaos), so a chaos seed always replays the same scenario. Not cryptographic (nothing here is).
  */
 
 // Module-level aliases: global lookups are slow inside vm contexts (jest), and these run millions of times.
@@ -30,6 +31,20 @@ export function seedFromString(text: string): number {
   return hash >>> 0;
 }
 
+/**
+ * A stable hash of small integers to [0, 1): decisions that must not depend on call order (the chaos
+ * suite's crash points). FNV-1a-like over the parts, then one mulberry32 draw.
+ */
+export function hashUnit(...parts: readonly number[]): number {
+  let hash = 0x811c9dc5;
+  for (const part of parts) {
+    hash ^= part | 0;
+    hash = imul(hash, 0x01000193);
+    hash ^= hash >>> 13;
+  }
+  return new SeededRandom(hash).next();
+}
+
 /** mulberry32: 32-bit state, fast, well distributed enough for test data. */
 export class SeededRandom {
   private state: number;
@@ -49,6 +64,11 @@ export class SeededRandom {
     value = imul(value ^ (value >>> 15), value | 1);
     value ^= value + imul(value ^ (value >>> 7), value | 61);
     return (value ^ (value >>> 14)) >>> 0;
+  }
+
+  /** A child stream seeded from this one's state, independent of how much this one is used later. */
+  fork(salt: number): SeededRandom {
+    return new SeededRandom(imul(this.state ^ salt, 0x9e3779b1) ^ salt);
   }
 
   /** Integer in [minInclusive, maxInclusive]. */

@@ -10,7 +10,6 @@
  * Deliveries are logged (body and signature included: tests replay them) and counted.
  */
 import { signWebhook } from "../../../shared/tiktok/signing";
-import type { EmulatorApp } from "./config";
 import { SeededRandom } from "./prng";
 
 export interface WebhookOptions {
@@ -67,6 +66,15 @@ export interface WebhookCounters {
   pending: number;
 }
 
+/**
+ * An app whose secret signs deliveries. Declared here rather than taken from config.ts, which imports
+ * this module for `WebhookOptions`: the emulator's `EmulatorApp` fits it as is.
+ */
+export interface SigningApp {
+  readonly appKey: string;
+  readonly appSecret: string;
+}
+
 /** Deliveries kept in the log. */
 const LOG_SIZE = 5_000;
 
@@ -100,7 +108,7 @@ export class WebhookSender {
 
   constructor(
     private readonly deps: {
-      readonly apps: readonly EmulatorApp[];
+      readonly apps: readonly SigningApp[];
       readonly seed: number;
       /** The emulator's clock (unix seconds): the events' `timestamp`. */
       readonly now: () => number;
