@@ -7,7 +7,7 @@ import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { Clock } from "../clock";
 import type { SyncConfig } from "../config";
-import { HttpError } from "../http/errors";
+import { HttpError } from "../http/http-error";
 import type { LogPort, MetricsPort } from "../observability/telemetry";
 import { sqsDeadLetters, sqsWorkQueue } from "../queues/sqs-work-queue";
 import { WORK_QUEUE } from "../resources";
@@ -17,13 +17,6 @@ import type { StateStore } from "../store/state-store";
 import { WindowStore } from "../store/window-store";
 import type { ScopedApiCallMeter } from "../sync/full-resync/api-calls";
 import { type FullResyncDeps, type FullResyncSettings, fullResyncSettings } from "../sync/full-resync/deps";
-import {
-  FullResyncPlanningError,
-  InvalidRangeError,
-  JobAlreadyRunningError,
-  JobNotFoundError,
-  JobStateError,
-} from "../sync/full-resync/errors";
 import type { ResumeResult } from "../sync/full-resync/lifecycle";
 import { cancelJob, resumeJob } from "../sync/full-resync/lifecycle";
 import type { JobStatus } from "../sync/full-resync/model";
@@ -32,6 +25,13 @@ import { startFullResync, startOrJoinFullResync } from "../sync/full-resync/plan
 import type { JobProgress } from "../sync/full-resync/progress";
 import { getJobProgress } from "../sync/full-resync/progress";
 import { reconcileJobs } from "../sync/full-resync/reconciler";
+import {
+  FullResyncPlanningError,
+  InvalidRangeError,
+  JobAlreadyRunningError,
+  JobNotFoundError,
+  JobStateError,
+} from "../sync/full-resync/resync-errors";
 import type { ReconciliationSettings } from "../sync/reconciliation/reconcile-shop";
 import type { TimedOptions } from "../time-budget";
 import { DeadlineExceededError } from "../time-budget";

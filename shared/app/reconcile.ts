@@ -5,7 +5,7 @@
  */
 import { mapWithConcurrency } from "../concurrency";
 import type { ShopReconciliation } from "../sync/reconciliation/reconcile-shop";
-import { TikTokReauthRequiredError } from "../tiktok/errors";
+import { TikTokReauthRequiredError } from "../tiktok/api-errors";
 import { Deadline, type Now, type RemainingTime, TIME_BUDGET } from "../time-budget";
 import type { Runtime } from "./runtime";
 

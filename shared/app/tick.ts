@@ -14,7 +14,7 @@ import { unixSeconds } from "../clock";
 import { mapWithConcurrency } from "../concurrency";
 import { MetricName } from "../observability/metric-names";
 import type { IncrementalOutcome } from "../sync/incremental";
-import { TikTokReauthRequiredError } from "../tiktok/errors";
+import { TikTokReauthRequiredError } from "../tiktok/api-errors";
 import type { StoredTokenPair } from "../tiktok/tokens";
 import { Deadline, type Now, type RemainingTime, TIME_BUDGET } from "../time-budget";
 import type { Runtime } from "./runtime";

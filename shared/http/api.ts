@@ -21,7 +21,7 @@ import {
   TIME_BUDGET,
   type TimedOptions,
 } from "../time-budget";
-import { badRequest, HttpError } from "./errors";
+import { badRequest, HttpError } from "./http-error";
 import { matchPathTemplate, routeNamed, SYNC_API_ROUTES } from "./routes";
 
 export const MAX_BODY_BYTES = 16 * 1024;

@@ -16,8 +16,8 @@ import { Tracer } from "@aws-lambda-powertools/tracer";
 import { captureLambdaHandler } from "@aws-lambda-powertools/tracer/middleware";
 import middy, { type MiddlewareObj } from "@middy/core";
 import type { Context } from "aws-lambda";
+import { TikTokApiError, TikTokRateLimitedError } from "../tiktok/api-errors";
 import type { HttpTracePort, HttpTraceSpan } from "../tiktok/client";
-import { TikTokApiError, TikTokRateLimitedError } from "../tiktok/errors";
 import { METRIC_DIMENSION, METRIC_NAMESPACE, type MetricName, publishedAs } from "./metric-names";
 import type { LogPort, MetricsPort, MetricUnit } from "./telemetry";
 

@@ -7,8 +7,8 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
-import { EnqueueError } from "../sync/full-resync/errors";
 import { encodeWorkMessage, parseWorkMessage, type WorkMessage } from "../sync/full-resync/messages";
+import { EnqueueError } from "../sync/full-resync/resync-errors";
 import type { DeadLetterPort, WorkQueuePort } from "../sync/full-resync/work-queue";
 import { sendInBatches } from "./sqs-send";
 

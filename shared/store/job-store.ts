@@ -8,7 +8,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { BatchWriteCommand, GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { chunk } from "../concurrency";
-import { JobAlreadyRunningError } from "../sync/full-resync/errors";
 import type {
   CreateJobInput,
   JobRecord,
@@ -16,6 +15,7 @@ import type {
   PlanningFigures,
   WindowRecord,
 } from "../sync/full-resync/model";
+import { JobAlreadyRunningError } from "../sync/full-resync/resync-errors";
 import type { JobRepository } from "../sync/ports";
 import { type TransactItem, updateItem } from "./conditional-writes";
 import { JobTableStore, jobKey, metaKey, newWindow, readJob, windowItem } from "./job-items";

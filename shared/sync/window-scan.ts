@@ -15,8 +15,8 @@
  */
 
 import type { NormalizedOrder } from "../orders/normalize";
+import { isPageTokenRefusal } from "../tiktok/api-errors";
 import { ORDER_STATUSES, type SearchOrdersBody, type SearchOrdersQuery } from "../tiktok/api-types";
-import { isPageTokenRefusal } from "../tiktok/errors";
 import { type Deadline, isOutOfTime, TIME_BUDGET } from "../time-budget";
 import type { IncrementalSyncDeps, RunCounts } from "./incremental-deps";
 import { writePage } from "./page-writer";

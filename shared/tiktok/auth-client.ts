@@ -4,9 +4,14 @@
  * carries the app secret and the refresh token, so it never appears in errors, events or logs.
  */
 import { type Clock, unixSeconds } from "../clock";
+import {
+  classifyResponse,
+  malformedResponseError,
+  TikTokRateLimitedError,
+  transportError,
+} from "./api-errors";
 import { API_PATHS, type TokenData } from "./api-types";
 import type { ApiCallEvent } from "./client";
-import { classifyResponse, malformedResponseError, TikTokRateLimitedError, transportError } from "./errors";
 
 /** The port TokenManager uses (fakes in tests implement it). */
 export interface TikTokAuthClient {

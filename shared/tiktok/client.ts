@@ -9,6 +9,14 @@
 import { type Clock, unixSeconds } from "../clock";
 import { type Deadline, DeadlineExceededError, TIME_BUDGET } from "../time-budget";
 import {
+  classifyResponse,
+  malformedResponseError,
+  TikTokInvalidRequestError,
+  TikTokRateLimitedError,
+  TikTokTokenExpiredError,
+  transportError,
+} from "./api-errors";
+import {
   API_PATHS,
   type AuthorizedShopsData,
   type GetOrdersData,
@@ -18,14 +26,6 @@ import {
   type SearchOrdersQuery,
   type ShopInfo,
 } from "./api-types";
-import {
-  classifyResponse,
-  malformedResponseError,
-  TikTokInvalidRequestError,
-  TikTokRateLimitedError,
-  TikTokTokenExpiredError,
-  transportError,
-} from "./errors";
 import type { RateLimiter } from "./rate-limiter";
 import { type RetryOptions, type Sleep, withRetries } from "./retry";
 import { sign } from "./signing";

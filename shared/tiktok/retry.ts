@@ -4,7 +4,7 @@
  */
 import { setTimeout as delay } from "node:timers/promises";
 import { type Deadline, DeadlineExceededError, TIME_BUDGET } from "../time-budget";
-import { TikTokApiError, TikTokRateLimitedError } from "./errors";
+import { TikTokApiError, TikTokRateLimitedError } from "./api-errors";
 
 /** Waits `ms` milliseconds; rejects with the signal's reason when it aborts. Injected in tests. */
 export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;

@@ -20,10 +20,10 @@ import { randomUUID } from "node:crypto";
 import { setTimeout } from "node:timers/promises";
 import { type Clock, unixSeconds } from "../clock";
 import { Deadline, DeadlineExceededError } from "../time-budget";
+import { TikTokApiError, TikTokReauthRequiredError, TokenRefreshFailedError } from "./api-errors";
 import { API_PATHS, type TokenData } from "./api-types";
 import type { TikTokAuthClient } from "./auth-client";
 import type { AccessTokenProvider } from "./client";
-import { TikTokApiError, TikTokReauthRequiredError, TokenRefreshFailedError } from "./errors";
 import type { Sleep } from "./retry";
 
 /** The token fields proper, as seeded or refreshed. */

@@ -31,9 +31,9 @@ import type { LogPort, MetricsPort } from "../observability/telemetry";
 import { decideWrite } from "../orders/versions";
 import { writePage } from "../sync/page-writer";
 import type { ApiCallMeter, ShopRef } from "../sync/ports";
+import { TikTokRateLimitedError, TikTokReauthRequiredError } from "../tiktok/api-errors";
 import { MAX_ORDER_IDS_PER_DETAIL_CALL } from "../tiktok/api-types";
 import type { TikTokClient } from "../tiktok/client";
-import { TikTokRateLimitedError, TikTokReauthRequiredError } from "../tiktok/errors";
 import type { AuthorizationNotice, StoredTokenPair } from "../tiktok/tokens";
 import { type Deadline, isOutOfTime, TIME_BUDGET } from "../time-budget";
 import {

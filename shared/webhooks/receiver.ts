@@ -14,7 +14,7 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { errorResponse } from "../http/api";
-import { badRequest, HttpError } from "../http/errors";
+import { badRequest, HttpError } from "../http/http-error";
 import { WEBHOOK_ROUTE } from "../http/routes";
 import { MetricName } from "../observability/metric-names";
 import type { LogPort, MetricsPort } from "../observability/telemetry";

@@ -19,8 +19,8 @@ import {
   SearchStalledError,
 } from "../../shared/sync/incremental";
 import type { OrderSearchPort } from "../../shared/sync/ports";
+import { classifyResponse } from "../../shared/tiktok/api-errors";
 import { API_PATHS } from "../../shared/tiktok/api-types";
-import { classifyResponse } from "../../shared/tiktok/errors";
 import { type SyncHarness, startSyncHarness } from "../support/sync-harness";
 import { createHarness, diffOrders, type Harness, isFinished } from "./full-resync-harness";
 

@@ -8,10 +8,10 @@
 import { MetricName } from "../../shared/observability/metric-names";
 import { queueDepth } from "../../shared/queues/sqs-work-queue";
 import type { FullResyncSettings } from "../../shared/sync/full-resync/deps";
-import { JobAlreadyRunningError } from "../../shared/sync/full-resync/errors";
 import { cancelJob } from "../../shared/sync/full-resync/lifecycle";
 import { startFullResync } from "../../shared/sync/full-resync/planner";
 import { getJobProgress } from "../../shared/sync/full-resync/progress";
+import { JobAlreadyRunningError } from "../../shared/sync/full-resync/resync-errors";
 import { runIncrementalSync } from "../../shared/sync/incremental";
 import { ApiCallMeter } from "../../shared/sync/ports";
 import { createHarness, diffOrders, type Harness, isFinished } from "./full-resync-harness";

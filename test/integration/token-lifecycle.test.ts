@@ -13,7 +13,7 @@ import { runTick, type TickShopResult } from "../../shared/app/tick";
 import { makeApiHandler } from "../../shared/http/api";
 import { MetricName } from "../../shared/observability/metric-names";
 import type { FullResyncDeps } from "../../shared/sync/full-resync/deps";
-import { TikTokReauthRequiredError, TokenRefreshFailedError } from "../../shared/tiktok/errors";
+import { TikTokReauthRequiredError, TokenRefreshFailedError } from "../../shared/tiktok/api-errors";
 import { testEndpoints } from "../support/local-aws";
 import { type MultiShopHarness, startMultiShopHarness } from "../support/multi-shop-harness";
 

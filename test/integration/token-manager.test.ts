@@ -6,14 +6,14 @@ import { randomUUID } from "node:crypto";
 import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { type Clock, unixSeconds } from "../../shared/clock";
 import { DynamoTokenRepository, legacyTokenKey, tokenKey } from "../../shared/store/token-repository";
-import { API_CODES, API_PATHS, type TokenData } from "../../shared/tiktok/api-types";
-import type { TikTokAuthClient } from "../../shared/tiktok/auth-client";
 import {
   TikTokAuthError,
   TikTokReauthRequiredError,
   TikTokServerError,
   TokenRefreshFailedError,
-} from "../../shared/tiktok/errors";
+} from "../../shared/tiktok/api-errors";
+import { API_CODES, API_PATHS, type TokenData } from "../../shared/tiktok/api-types";
+import type { TikTokAuthClient } from "../../shared/tiktok/auth-client";
 import {
   type StoredTokenPair,
   TokenManager,

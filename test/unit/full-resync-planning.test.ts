@@ -6,12 +6,12 @@ import {
   windowOrderLimit,
   windowSplitLimits,
 } from "../../shared/sync/full-resync/deps";
-import { InvalidWorkMessageError } from "../../shared/sync/full-resync/errors";
 import { encodeWorkMessage, parseWorkMessage } from "../../shared/sync/full-resync/messages";
 import type { PlannedWindow } from "../../shared/sync/full-resync/model";
 import { mergeRanges, newJobId, planWindows } from "../../shared/sync/full-resync/planner";
+import { InvalidWorkMessageError } from "../../shared/sync/full-resync/resync-errors";
 import { splitCuts } from "../../shared/sync/full-resync/worker";
-import { TikTokInvalidRequestError, TikTokServerError } from "../../shared/tiktok/errors";
+import { TikTokInvalidRequestError, TikTokServerError } from "../../shared/tiktok/api-errors";
 
 const DAY = 86_400;
 const NOW = 1_760_000_000;

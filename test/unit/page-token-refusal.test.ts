@@ -3,8 +3,9 @@
  * wording of a refusal is not documented, so any non-retryable 4xx on a request that carried a token
  * qualifies, except failures that are about something else.
  */
+
+import { classifyResponse, isPageTokenRefusal, TikTokApiError } from "../../shared/tiktok/api-errors";
 import { API_CODES } from "../../shared/tiktok/api-types";
-import { classifyResponse, isPageTokenRefusal, TikTokApiError } from "../../shared/tiktok/errors";
 import { DeadlineExceededError } from "../../shared/time-budget";
 
 const SEARCH = "/order/202309/orders/search";

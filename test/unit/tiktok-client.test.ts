@@ -1,7 +1,5 @@
 /** The TikTok client against a scripted fetch: what it sends, signs, retries and reports. */
-import { API_CODES, API_PATHS } from "../../shared/tiktok/api-types";
-import { HttpTikTokAuthClient } from "../../shared/tiktok/auth-client";
-import { type AccessTokenProvider, type ApiCallEvent, TikTokClient } from "../../shared/tiktok/client";
+
 import {
   classifyResponse,
   TikTokApiError,
@@ -12,7 +10,10 @@ import {
   TikTokReauthRequiredError,
   TikTokServerError,
   TikTokTokenExpiredError,
-} from "../../shared/tiktok/errors";
+} from "../../shared/tiktok/api-errors";
+import { API_CODES, API_PATHS } from "../../shared/tiktok/api-types";
+import { HttpTikTokAuthClient } from "../../shared/tiktok/auth-client";
+import { type AccessTokenProvider, type ApiCallEvent, TikTokClient } from "../../shared/tiktok/client";
 import type { RateLimiter } from "../../shared/tiktok/rate-limiter";
 import { sign } from "../../shared/tiktok/signing";
 

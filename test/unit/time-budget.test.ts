@@ -3,9 +3,9 @@
  * injected sleep moves time on), and the worker's reading of what a deadline error means.
  */
 import { deferral } from "../../shared/sync/full-resync/worker";
+import { TikTokRateLimitedError, TikTokServerError } from "../../shared/tiktok/api-errors";
 import { API_CODES } from "../../shared/tiktok/api-types";
 import { TikTokClient } from "../../shared/tiktok/client";
-import { TikTokRateLimitedError, TikTokServerError } from "../../shared/tiktok/errors";
 import { AdaptiveRateLimiter, type RateLimiter } from "../../shared/tiktok/rate-limiter";
 import { Deadline, DeadlineExceededError, TIME_BUDGET } from "../../shared/time-budget";
 

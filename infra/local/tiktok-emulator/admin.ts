@@ -3,10 +3,11 @@
  * (the server binds loopback only). Answers are plain JSON; refusals are `{error: {code, message}}`.
  * It drives the world through `EmulatorControl` only, so it depends on neither the world nor the server.
  */
+
+import { AdminRequestError, EmulatorConfigError } from "./api-refusals";
 import type { RuntimeOptions } from "./config";
 import type { EmulatorControl } from "./control";
 import { ADMIN_BASE_PATH } from "./endpoints";
-import { AdminRequestError, EmulatorConfigError } from "./errors";
 import type { FailNextSpec } from "./faults";
 import type { InvalidOrderField } from "./order-store";
 

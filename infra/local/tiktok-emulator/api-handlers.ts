@@ -5,9 +5,9 @@ import {
   type ShopInfo,
   type TikTokOrder,
 } from "../../../shared/tiktok/api-types";
+import { apiErrors } from "./api-refusals";
 import type { PageFaultKind, RuntimeOptions } from "./config";
 import type { OrderRecord } from "./dataset";
-import { apiErrors } from "./errors";
 import type { OrderFilter, PagePosition, ShopOrderStore, SortField, SortOrder } from "./order-store";
 import { type PageTokenCodec, queryFingerprint } from "./page-token";
 import type { SeededRandom } from "./prng";

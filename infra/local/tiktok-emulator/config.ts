@@ -3,7 +3,7 @@
  * runtime (paging mode, limits, latency, faults, token lifetimes). See README.md for the meaning of each.
  */
 import { createHash } from "node:crypto";
-import { EmulatorConfigError, PAGE_TOKEN_REFUSALS, type PageTokenRefusal } from "./errors";
+import { EmulatorConfigError, PAGE_TOKEN_REFUSALS, type PageTokenRefusal } from "./api-refusals";
 import { mixSeeds } from "./prng";
 import type { WebhookOptions } from "./webhooks";
 

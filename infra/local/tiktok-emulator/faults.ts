@@ -2,9 +2,10 @@
  * Fault injection: queued `failNext` faults first (precise, for tests), then one seeded draw per request
  * against the configured rates, so a given seed and request order always fail the same requests.
  */
+
+import { AdminRequestError } from "./api-refusals";
 import { FAULT_KINDS, type FaultKind, type FaultRates } from "./config";
 import { type EndpointName, endpointByNameOrPath } from "./endpoints";
-import { AdminRequestError } from "./errors";
 import { SeededRandom } from "./prng";
 
 export interface FailNextSpec {

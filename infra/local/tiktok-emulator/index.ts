@@ -1,5 +1,16 @@
 /** The TikTok Shop API emulator's public surface (see README.md). */
 export { ADMIN_ROUTES } from "./admin";
+export type { PageTokenRefusal } from "./api-refusals";
+export {
+  AdminRequestError,
+  EmulatorConfigError,
+  PAGE_TOKEN_REFUSAL_OTHER_CODE,
+  PAGE_TOKEN_REFUSALS,
+  PAGE_TOKEN_REFUSED,
+  PAGE_TOKEN_REFUSED_GENERIC,
+  PAGE_TOKEN_REFUSED_OTHER_CODE,
+  TikTokApiError,
+} from "./api-refusals";
 export type {
   BurstOptions,
   ContinuousMutationOptions,
@@ -40,17 +51,6 @@ export type { CountersSnapshot, Outcome, OutcomeCounts, RequestLogEntry } from "
 export type { TikTokEmulator } from "./emulator";
 export { startTikTokEmulator } from "./emulator";
 export { ADMIN_BASE_PATH, AUTH_BASE_PATH } from "./endpoints";
-export type { PageTokenRefusal } from "./errors";
-export {
-  AdminRequestError,
-  EmulatorConfigError,
-  PAGE_TOKEN_REFUSAL_OTHER_CODE,
-  PAGE_TOKEN_REFUSALS,
-  PAGE_TOKEN_REFUSED,
-  PAGE_TOKEN_REFUSED_GENERIC,
-  PAGE_TOKEN_REFUSED_OTHER_CODE,
-  TikTokApiError,
-} from "./errors";
 export type { FailNextSpec } from "./faults";
 export type { InvalidOrderField, OrderSummary } from "./order-store";
 export { INVALID_ORDER_FIELDS } from "./order-store";

@@ -5,10 +5,10 @@
  * serves until SIGINT/SIGTERM.
  */
 import { parseArgs } from "node:util";
+import { EmulatorConfigError } from "./api-refusals";
 import type { PageTokenMode, TikTokEmulatorOptions } from "./config";
 import { defaultShopId } from "./config";
 import { startTikTokEmulator } from "./emulator";
-import { EmulatorConfigError } from "./errors";
 
 const FLAGS = {
   port: { env: "TIKTOK_EMULATOR_PORT" },

@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import type { ShopInfo, TikTokOrder, TokenData } from "../../../shared/tiktok/api-types";
 import { shopInfo } from "./api-handlers";
+import { AdminRequestError } from "./api-refusals";
 import { AuthStore, type Grant } from "./auth-store";
 import { EmulatorClock } from "./clock";
 import {
@@ -36,7 +37,6 @@ import type {
   TruthRange,
 } from "./control";
 import { type CountersSnapshot, EmulatorCounters, type RequestLogEntry } from "./counters";
-import { AdminRequestError } from "./errors";
 import { type FailNextSpec, FaultInjector } from "./faults";
 import {
   INVALID_ORDER_FIELDS,

@@ -5,9 +5,9 @@
 
 import { MetricName } from "../../observability/metric-names";
 import type { FullResyncDeps } from "./deps";
-import { JobNotFoundError, JobStateError } from "./errors";
 import type { WorkMessage } from "./messages";
 import type { JobRecord, JobStatus, WindowRecord } from "./model";
+import { JobNotFoundError, JobStateError } from "./resync-errors";
 
 /** The message that continues a window from its stored state. */
 export function messageFor(window: WindowRecord): WorkMessage {

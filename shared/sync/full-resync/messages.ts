@@ -4,7 +4,7 @@
  * window n at page sequence s". `pageToken` rides along for diagnosis; workers use the stored one.
  */
 import { z } from "zod";
-import { InvalidWorkMessageError } from "./errors";
+import { InvalidWorkMessageError } from "./resync-errors";
 
 export const workMessageSchema = z.strictObject({
   shopId: z.string().min(1).max(64),

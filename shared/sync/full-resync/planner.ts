@@ -33,9 +33,14 @@ import { isRetryableError, type Sleep, withRetries } from "../../tiktok/retry";
 import { Deadline, DeadlineExceededError, TIME_BUDGET } from "../../time-budget";
 import { ApiCallMeter } from "../ports";
 import { type FullResyncDeps, type FullResyncSettings, plannedWindowLimit, type ShopAccess } from "./deps";
-import { EnqueueError, FullResyncPlanningError, InvalidRangeError, JobAlreadyRunningError } from "./errors";
 import { enqueueWindows, finalizeJob } from "./lifecycle";
 import type { JobRecord, JobStatus, PlannedWindow } from "./model";
+import {
+  EnqueueError,
+  FullResyncPlanningError,
+  InvalidRangeError,
+  JobAlreadyRunningError,
+} from "./resync-errors";
 
 export interface FullResyncRange {
   /** Unix seconds, inclusive; default the configured history start. */

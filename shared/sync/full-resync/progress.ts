@@ -1,4 +1,5 @@
 import type { FullResyncDeps } from "./deps";
+
 /**
  * Job progress for the status route and the local progress bar. Page-level counts live on the
  * windows (so page commits never contend on the job item) and are summed here; window states are
@@ -7,8 +8,8 @@ import type { FullResyncDeps } from "./deps";
  * as `carried`); their API calls are counted.
  */
 
-import { JobNotFoundError } from "./errors";
 import type { JobStatus, WindowRecord } from "./model";
+import { JobNotFoundError } from "./resync-errors";
 
 export interface JobProgress {
   readonly job_id: string;

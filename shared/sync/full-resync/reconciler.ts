@@ -11,9 +11,9 @@
 import { MetricName } from "../../observability/metric-names";
 import { Deadline, TIME_BUDGET } from "../../time-budget";
 import type { FullResyncDeps } from "./deps";
-import { EnqueueError } from "./errors";
 import { enqueueWindows, type SettleOutcome, settleJob } from "./lifecycle";
 import type { JobStatus, WindowRecord } from "./model";
+import { EnqueueError } from "./resync-errors";
 
 export interface ReconcileResult {
   readonly jobId?: string;

@@ -52,7 +52,11 @@
  */
 
 import { MetricName } from "../../observability/metric-names";
-import { isPageTokenRefusal, TikTokRateLimitedError, TikTokReauthRequiredError } from "../../tiktok/errors";
+import {
+  isPageTokenRefusal,
+  TikTokRateLimitedError,
+  TikTokReauthRequiredError,
+} from "../../tiktok/api-errors";
 import { Deadline, isOutOfTime, TIME_BUDGET } from "../../time-budget";
 import { writePage } from "../page-writer";
 import { ApiCallMeter, type ApiCallSnapshot, type SearchPage } from "../ports";

@@ -34,8 +34,8 @@ import type { LogPort, MetricsPort } from "../../observability/telemetry";
 import { Deadline, DeadlineExceededError, TIME_BUDGET } from "../../time-budget";
 import type { ScopedApiCallMeter } from "../full-resync/api-calls";
 import type { ShopAccess } from "../full-resync/deps";
-import { JobAlreadyRunningError } from "../full-resync/errors";
 import type { ResyncSegment } from "../full-resync/planner";
+import { JobAlreadyRunningError } from "../full-resync/resync-errors";
 import { ApiCallMeter } from "../ports";
 import {
   calendarMonths,

@@ -37,7 +37,7 @@ export class EmulatorConfigError extends Error {
  * How a refused page token (expired, forged, from another run) is answered. TikTok documents no code:
  * `pageToken` is 400 / 36009004 naming page_token; `generic` is 400 / 36009004 naming nothing;
  * `otherCode` is 400 with a code of its own (see `PAGE_TOKEN_REFUSAL_OTHER_CODE`). Declared here, with
- * the wordings it selects, so that config.ts (which validates it) depends on errors.ts and not back.
+ * the wordings it selects, so that config.ts (which validates it) depends on api-refusals.ts and not back.
  */
 export type PageTokenRefusal = "pageToken" | "generic" | "otherCode";
 export const PAGE_TOKEN_REFUSALS: readonly PageTokenRefusal[] = ["pageToken", "generic", "otherCode"];
