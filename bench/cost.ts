@@ -27,7 +27,7 @@ import { Template } from "aws-cdk-lib/assertions";
 import { createApp } from "../infra/app";
 import { toStackProps } from "../infra/deploy-config";
 import { startLocalAws } from "../infra/local/emulators";
-import { createQueues, createTables } from "../infra/local/provision";
+import { createQueues, createTables, emulatorEnv, localResourceEnv } from "../infra/local/provision";
 import { startTikTokEmulator, type TikTokEmulator } from "../infra/local/tiktok-emulator";
 import { functionEnvironment } from "../infra/stack";
 import { Runtime } from "../shared/app/runtime";
@@ -220,18 +220,13 @@ async function deploy(
     functionEnv;
   const config = parseConfig({
     ...settings,
-    TIKTOK_API_BASE_URL: emulator.baseUrl,
-    TIKTOK_AUTH_BASE_URL: emulator.authBaseUrl,
-    // On AWS these come from the secret; the tick's work does not depend on where they come from.
-    TIKTOK_APP_KEY: emulator.appKey,
-    TIKTOK_APP_SECRET: emulator.appSecret,
+    // On AWS the app key and secret come from the secret; the tick's work does not depend on where.
+    ...emulatorEnv(emulator),
     TIKTOK_SHOPS: shops.map((shop) => `${shop.id}:${shop.cipher}`).join(","),
-    ORDERS_TABLE_NAME: tables.ordersTable,
-    STATE_TABLE_NAME: tables.stateTable,
-    WORK_QUEUE_URL: queues.workQueueUrl,
-    DEAD_LETTER_QUEUE_URL: queues.deadLetterQueueUrl,
-    DYNAMODB_ENDPOINT: endpoints.dynamodb,
-    SQS_ENDPOINT: endpoints.sqs,
+    ...localResourceEnv(
+      { ...tables, ...queues, webhookQueueUrl: undefined },
+      { dynamodbEndpoint: endpoints.dynamodb, sqsEndpoint: endpoints.sqs },
+    ),
   });
   const powertools = createPowertools("tiktok-shop-sync-tick");
   const tokens = emulator.issueTokens();

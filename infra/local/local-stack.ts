@@ -41,6 +41,7 @@ import {
   type IndexMigration,
   type LocalQueueUrls,
   type LocalTableNames,
+  localResourceEnv,
 } from "./provision";
 import { startScheduler } from "./scheduler";
 import { startSqsPoller } from "./sqs-poller";
@@ -307,16 +308,10 @@ async function provision(
   return {
     config: {
       ...config,
-      DYNAMODB_ENDPOINT: dynamodbEndpoint,
-      SQS_ENDPOINT: sqsEndpoint,
       ...(emulator
         ? { TIKTOK_API_BASE_URL: emulator.baseUrl, TIKTOK_AUTH_BASE_URL: emulator.authBaseUrl }
         : {}),
-      ORDERS_TABLE_NAME: tables.ordersTable,
-      STATE_TABLE_NAME: tables.stateTable,
-      WORK_QUEUE_URL: queues.workQueueUrl,
-      DEAD_LETTER_QUEUE_URL: queues.deadLetterQueueUrl,
-      WEBHOOK_QUEUE_URL: queues.webhookQueueUrl,
+      ...localResourceEnv({ ...tables, ...queues }, { dynamodbEndpoint, sqsEndpoint }),
     },
     dynamodb,
     sqs,

@@ -316,3 +316,45 @@ export async function createQueues(
     webhookDeadLetterQueueUrl: urls.get("webhook-dlq") as string,
   };
 }
+
+/** Where the product finds the local services: unset on AWS, the emulators' endpoints here. */
+export interface LocalEndpoints {
+  readonly dynamodbEndpoint?: string | undefined;
+  readonly sqsEndpoint?: string | undefined;
+}
+
+/**
+ * The product's resource configuration for provisioned local tables and queues: what CDK binds each
+ * function to on AWS, bound to the local stand-ins here (npm start, the bench, the chaos suite, tests).
+ */
+export function localResourceEnv(
+  resources: Pick<LocalTableNames, "ordersTable" | "stateTable"> &
+    Pick<LocalQueueUrls, "workQueueUrl" | "deadLetterQueueUrl"> &
+    Partial<Pick<LocalQueueUrls, "webhookQueueUrl">>,
+  endpoints: LocalEndpoints = {},
+): Record<string, string> {
+  return {
+    ORDERS_TABLE_NAME: resources.ordersTable,
+    STATE_TABLE_NAME: resources.stateTable,
+    WORK_QUEUE_URL: resources.workQueueUrl,
+    DEAD_LETTER_QUEUE_URL: resources.deadLetterQueueUrl,
+    ...(resources.webhookQueueUrl ? { WEBHOOK_QUEUE_URL: resources.webhookQueueUrl } : {}),
+    ...(endpoints.dynamodbEndpoint ? { DYNAMODB_ENDPOINT: endpoints.dynamodbEndpoint } : {}),
+    ...(endpoints.sqsEndpoint ? { SQS_ENDPOINT: endpoints.sqsEndpoint } : {}),
+  };
+}
+
+/** The configuration that points the product at a TikTok emulator: its API and auth hosts, its app. */
+export function emulatorEnv(emulator: {
+  readonly baseUrl: string;
+  readonly authBaseUrl: string;
+  readonly appKey: string;
+  readonly appSecret: string;
+}): Record<string, string> {
+  return {
+    TIKTOK_API_BASE_URL: emulator.baseUrl,
+    TIKTOK_AUTH_BASE_URL: emulator.authBaseUrl,
+    TIKTOK_APP_KEY: emulator.appKey,
+    TIKTOK_APP_SECRET: emulator.appSecret,
+  };
+}

@@ -4,6 +4,7 @@
  * sample event against the local emulators. Catches missing modules, top-level await, ESM-only packages
  * and env parsing errors before a deploy would.
  */
+
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,6 +12,7 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { build } from "esbuild";
+import { emulatorEnv, localResourceEnv } from "../../infra/local/provision";
 import { signWebhook } from "../../shared/tiktok/signing";
 import { testEndpoints } from "../support/local-aws";
 import { type SyncHarness, startSyncHarness } from "../support/sync-harness";
@@ -44,18 +46,9 @@ beforeAll(async () => {
     POWERTOOLS_SERVICE_NAME: "smoke",
     POWERTOOLS_METRICS_NAMESPACE: "TikTokShopSync",
     POWERTOOLS_DEV: "true",
-    DYNAMODB_ENDPOINT: dynamodbEndpoint,
-    SQS_ENDPOINT: sqsEndpoint,
-    ORDERS_TABLE_NAME: harness.resources.ordersTable,
-    STATE_TABLE_NAME: harness.resources.stateTable,
-    WORK_QUEUE_URL: harness.resources.workQueueUrl,
-    DEAD_LETTER_QUEUE_URL: harness.resources.deadLetterQueueUrl,
-    WEBHOOK_QUEUE_URL: harness.resources.webhookQueueUrl,
-    TIKTOK_API_BASE_URL: harness.emulator.baseUrl,
-    TIKTOK_AUTH_BASE_URL: harness.emulator.authBaseUrl,
+    ...localResourceEnv(harness.resources, { dynamodbEndpoint, sqsEndpoint }),
     // Secrets Manager is not emulated: the bundles read the app key/secret from env here.
-    TIKTOK_APP_KEY: harness.emulator.appKey,
-    TIKTOK_APP_SECRET: harness.emulator.appSecret,
+    ...emulatorEnv(harness.emulator),
     TIKTOK_ACCESS_TOKEN: tokens.access_token,
     TIKTOK_REFRESH_TOKEN: tokens.refresh_token,
     TIKTOK_SHOP_ID: shop?.id ?? "",

@@ -5,7 +5,9 @@
  * routes answer 503; once stored they are picked up without a redeploy. A present but malformed secret
  * fails clearly, never quoting the secret.
  */
+
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
+import { localResourceEnv } from "../../infra/local/provision";
 import {
   CredentialsNotConfiguredError,
   parseCredentialsSecret,
@@ -87,12 +89,7 @@ describe("a deployment whose secret still holds the placeholder", () => {
     TIKTOK_SECRET_ARN: ARN,
     TIKTOK_SHOP_ID: "shop-1",
     TIKTOK_SHOP_CIPHER: "ROW_1",
-    DYNAMODB_ENDPOINT: testEndpoints().dynamodbEndpoint,
-    SQS_ENDPOINT: testEndpoints().sqsEndpoint,
-    ORDERS_TABLE_NAME: resources.ordersTable,
-    STATE_TABLE_NAME: resources.stateTable,
-    WORK_QUEUE_URL: resources.workQueueUrl,
-    DEAD_LETTER_QUEUE_URL: resources.deadLetterQueueUrl,
+    ...localResourceEnv({ ...resources, webhookQueueUrl: undefined }, testEndpoints()),
   });
   const saved = { ...process.env };
   beforeAll(async () => {

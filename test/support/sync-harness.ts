@@ -3,6 +3,7 @@
  * DynamoDB Local and SQS emulator, and the production Runtime wired to them with a clock that moves with
  * the emulator's.
  */
+import { emulatorEnv, localResourceEnv } from "../../infra/local/provision";
 import {
   startTikTokEmulator,
   type TikTokEmulator,
@@ -18,15 +19,9 @@ import { diffWithTruth } from "./truth";
 /** The sync configuration every test harness starts from: the emulator, the test's own resources, no settle. */
 export function testSyncEnv(emulator: TikTokEmulator, resources: TestResources): Record<string, string> {
   return {
-    TIKTOK_API_BASE_URL: emulator.baseUrl,
-    TIKTOK_AUTH_BASE_URL: emulator.authBaseUrl,
-    TIKTOK_APP_KEY: emulator.appKey,
-    TIKTOK_APP_SECRET: emulator.appSecret,
+    ...emulatorEnv(emulator),
+    ...localResourceEnv({ ...resources, webhookQueueUrl: undefined }),
     TIKTOK_MAX_RPS: "1000",
-    ORDERS_TABLE_NAME: resources.ordersTable,
-    STATE_TABLE_NAME: resources.stateTable,
-    WORK_QUEUE_URL: resources.workQueueUrl,
-    DEAD_LETTER_QUEUE_URL: resources.deadLetterQueueUrl,
     SYNC_SETTLE_SECONDS: "0",
     SYNC_MAX_CLOCK_SKEW_SECONDS: "0",
     SYNC_OVERLAP_SECONDS: "300",
