@@ -22,7 +22,6 @@ import { type ChildProcess, fork } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join, relative, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { build } from "esbuild";
 import { type LocalAws, startLocalAws } from "../infra/local/emulators";
 import { createQueues, createTables } from "../infra/local/provision";
@@ -35,6 +34,16 @@ import { StateStore } from "../shared/store/state-store";
 import { createTikTokClient } from "../shared/tiktok/client";
 import { AdaptiveRateLimiter } from "../shared/tiktok/rate-limiter";
 import { runBaseline } from "./baseline";
+import { parseCli } from "./cli";
+import {
+  ACCESS_TOKEN,
+  APP_KEY,
+  APP_SECRET,
+  DATASET_AGE_SECONDS,
+  REFRESH_TOKEN,
+  SETTLE_SECONDS,
+  SHOP_ID,
+} from "./fixtures";
 import { diffDynamoCounts, machineCpuSeconds, meterDynamoDb, processCpuSeconds } from "./instrument";
 import { PRICES } from "./prices";
 import type {
@@ -63,16 +72,6 @@ import {
 import { dropTables, measureStoreFloor } from "./store-floor";
 import { type CheckResult, checkAgainstTruth, checkBaselineTable, checkFullResyncJob } from "./verify";
 
-const SHOP_ID = "7494000000000283300";
-const ACCESS_TOKEN = "bench-access-token";
-const REFRESH_TOKEN = "bench-refresh-token";
-const APP_KEY = "bench_app_key";
-const APP_SECRET = "bench_app_secret";
-/** The product's default settle delay (SYNC_SETTLE_SECONDS): a change is read this long after it. */
-const SETTLE_SECONDS = 30;
-/** The dataset ends this long before the run, so no generated order falls inside a tick's window. */
-const DATASET_AGE_SECONDS = 600;
-
 const USAGE = `npm run bench -- [options]      (or: npm run bench -- push --help, the webhook scenario)
   --orders N          orders in the shop (default 283300)
   --latency-ms N      emulator latency per request (default 500)
@@ -90,23 +89,26 @@ const USAGE = `npm run bench -- [options]      (or: npm run bench -- push --help
   --doc FILE          the results page written (default docs/benchmark/<orders>-orders.md; none: no page)`;
 
 function parseSettings(): BenchSettings & { out: string | undefined; doc: string | undefined } {
-  const { values } = parseArgs({
-    options: {
-      orders: { type: "string", default: "283300" },
-      "latency-ms": { type: "string", default: "500" },
-      qps: { type: "string", default: "20" },
-      workers: { type: "string", default: "10" },
-      "batch-size": { type: "string", default: "1" },
-      "baseline-pages": { type: "string", default: "30" },
-      changes: { type: "string", default: "100" },
-      "hash-sample": { type: "string", default: "20000" },
-      "floor-items": { type: "string", default: "2000" },
-      "lane-orders": { type: "string", default: "5000" },
-      out: { type: "string" },
-      doc: { type: "string" },
-      help: { type: "boolean", default: false },
+  const { values } = parseCli(
+    {
+      options: {
+        orders: { type: "string", default: "283300" },
+        "latency-ms": { type: "string", default: "500" },
+        qps: { type: "string", default: "20" },
+        workers: { type: "string", default: "10" },
+        "batch-size": { type: "string", default: "1" },
+        "baseline-pages": { type: "string", default: "30" },
+        changes: { type: "string", default: "100" },
+        "hash-sample": { type: "string", default: "20000" },
+        "floor-items": { type: "string", default: "2000" },
+        "lane-orders": { type: "string", default: "5000" },
+        out: { type: "string" },
+        doc: { type: "string" },
+        help: { type: "boolean", default: false },
+      },
     },
-  });
+    USAGE,
+  );
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
