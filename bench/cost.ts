@@ -22,7 +22,6 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import { Template } from "aws-cdk-lib/assertions";
 import { createApp } from "../infra/app";
 import { toStackProps } from "../infra/deploy-config";
@@ -42,6 +41,7 @@ import {
   MetricName,
 } from "../shared/observability/metric-names";
 import { createPowertools } from "../shared/observability/powertools";
+import { parseCli } from "./cli";
 import {
   type AlarmInventory,
   type CostAssumptions,
@@ -591,18 +591,35 @@ function report(args: {
 
 // ---------------------------------------------------------------------------------------------
 
+const USAGE = `npm run cost -- [options]
+  --ticks N            measured ticks per deployment (default 6)
+  --new-orders N       new orders per shop before each tick (default 1)
+  --updated-orders N   changed orders per shop before each tick (default 3)
+  --large-shops N      shops of the larger deployment (default 4)
+  --orders-per-shop N  stored orders per shop, for storage (default 283300)
+  --out FILE           the docs page written (default docs/cost.md)
+  --help               this text`;
+
 async function main(): Promise<void> {
   const started = performance.now();
-  const { values } = parseArgs({
-    options: {
-      ticks: { type: "string", default: "6" },
-      "new-orders": { type: "string", default: "1" },
-      "updated-orders": { type: "string", default: "3" },
-      "large-shops": { type: "string", default: "4" },
-      "orders-per-shop": { type: "string", default: "283300" },
-      out: { type: "string", default: path.join(ROOT, "docs", "cost.md") },
+  const { values } = parseCli(
+    {
+      options: {
+        ticks: { type: "string", default: "6" },
+        "new-orders": { type: "string", default: "1" },
+        "updated-orders": { type: "string", default: "3" },
+        "large-shops": { type: "string", default: "4" },
+        "orders-per-shop": { type: "string", default: "283300" },
+        out: { type: "string", default: path.join(ROOT, "docs", "cost.md") },
+        help: { type: "boolean", default: false },
+      },
     },
-  });
+    USAGE,
+  );
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
   const workload: Workload = {
     ticks: Number(values.ticks),
     newOrders: Number(values["new-orders"]),

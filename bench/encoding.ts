@@ -20,7 +20,6 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 import { writeFileSync } from "node:fs";
 import os from "node:os";
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { CreateTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
   BatchGetCommand,
@@ -44,6 +43,8 @@ import {
 } from "../shared/orders/stored-order";
 import { ORDERS_TABLE } from "../shared/resources";
 import { storedItem } from "../shared/store/order-store";
+import { parseCli, usageError } from "./cli";
+import { SHOP_ID } from "./fixtures";
 import { diffDynamoCounts, itemBytes, meterDynamoDb } from "./instrument";
 import { PRICES } from "./prices";
 import { dropTables } from "./store-floor";
@@ -55,7 +56,6 @@ const USAGE = `npm run bench:encoding -- [options]
   --out PATH       the docs page written (default docs/encoding.md)
   --no-write       print only`;
 
-const SHOP_ID = "7494000000000283300";
 /** The bench's default run, for the cost line. */
 const FULL_RESYNC_ORDERS = 283_300;
 
@@ -75,23 +75,26 @@ interface Settings {
 }
 
 function parseSettings(): Settings {
-  const { values } = parseArgs({
-    options: {
-      orders: { type: "string", default: "3000" },
-      rounds: { type: "string", default: "3" },
-      concurrency: { type: "string", default: "25" },
-      out: { type: "string", default: "docs/encoding.md" },
-      "no-write": { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
+  const { values } = parseCli(
+    {
+      options: {
+        orders: { type: "string", default: "3000" },
+        rounds: { type: "string", default: "3" },
+        concurrency: { type: "string", default: "25" },
+        out: { type: "string", default: "docs/encoding.md" },
+        "no-write": { type: "boolean", default: false },
+        help: { type: "boolean", default: false },
+      },
     },
-  });
+    USAGE,
+  );
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
   }
   const positive = (name: string, text: string) => {
     const value = Number(text);
-    if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
+    if (!Number.isInteger(value) || value < 1) usageError(`--${name} must be a positive integer`, USAGE);
     return value;
   };
   return {

@@ -1,4 +1,4 @@
-/** Messages between the benchmark (bench/run.ts) and its sync process (bench/sync-process.ts), over IPC. */
+/** Messages between the benchmark (bench/sync-child.ts) and its sync process (bench/sync-process.ts), over IPC. */
 import type { DynamoCounts } from "./instrument";
 
 export interface SyncProcessInit {

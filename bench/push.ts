@@ -16,7 +16,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join, relative, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { BatchGetCommand } from "@aws-sdk/lib-dynamodb";
 import { makeWebhookConsumerHandler } from "../functions/webhook-consumer/handler-core";
 import { startLocalAws } from "../infra/local/emulators";
@@ -43,12 +42,9 @@ import {
 import { percentile } from "../shared/store/push-stats";
 import { PUSH_CONCURRENCY, RATE_SHARES } from "../shared/tiktok/rate-budget";
 import { WEBHOOK_PATH } from "../shared/webhooks/receiver";
+import { parseCli, say } from "./cli";
+import { ACCESS_TOKEN, APP_KEY, APP_SECRET, REFRESH_TOKEN, PUSH_SHOP_ID as SHOP_ID } from "./fixtures";
 
-const SHOP_ID = "7494000000000001000";
-const APP_KEY = "bench_app_key";
-const APP_SECRET = "bench_app_secret";
-const ACCESS_TOKEN = "bench-access-token";
-const REFRESH_TOKEN = "bench-refresh-token";
 /** How often pending orders are read back from DynamoDB (the lag figures' resolution). */
 const POLL_MS = 50;
 /** After the last change, how long every order may take before the run counts it missing. */
@@ -75,18 +71,21 @@ interface PushSettings {
 }
 
 function parseSettings(argv: readonly string[]): PushSettings {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      changes: { type: "string", default: "1000" },
-      rate: { type: "string", default: "20" },
-      orders: { type: "string" },
-      "latency-ms": { type: "string", default: "500" },
-      qps: { type: "string", default: "20" },
-      out: { type: "string" },
-      help: { type: "boolean", default: false },
+  const { values } = parseCli(
+    {
+      args: [...argv],
+      options: {
+        changes: { type: "string", default: "1000" },
+        rate: { type: "string", default: "20" },
+        orders: { type: "string" },
+        "latency-ms": { type: "string", default: "500" },
+        qps: { type: "string", default: "20" },
+        out: { type: "string" },
+        help: { type: "boolean", default: false },
+      },
     },
-  });
+    USAGE,
+  );
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
@@ -112,7 +111,6 @@ function parseSettings(argv: readonly string[]): PushSettings {
   };
 }
 
-const say = (line = "") => process.stdout.write(`${line}\n`);
 const sleep = (ms: number) => new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
 
 function quietLog(problems: string[]): LogPort {

@@ -4,8 +4,9 @@
  * at WORKER_CONCURRENCY lanes, the real tick — in a child process of its own, so its memory and CPU
  * are the workers' alone (the TikTok emulator and the correctness checks live in the parent).
  *
- * bench/run.ts drives it over IPC: `init`, then `full-resync` or `tick` per scenario (each answered
- * with what it spent: TikTok calls, DynamoDB and SQS requests, worker invocations, peak memory).
+ * The benchmark drives it over IPC (bench/sync-child.ts): `init`, then `full-resync` or `tick` per
+ * scenario (each answered with what it spent: TikTok calls, DynamoDB and SQS requests, worker
+ * invocations, peak memory).
  * DynamoDB and SQS clients are metered; job progress is polled on a separate, unmetered client, as
  * the dashboard's status reads are no part of a sync's cost.
  */

@@ -5,7 +5,6 @@
  */
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
-import { parseArgs } from "node:util";
 import { BatchExecuteStatementCommand, BatchStatementErrorCodeEnum } from "@aws-sdk/client-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import { startDynamoDbLocal } from "../infra/local/emulators";
@@ -14,39 +13,28 @@ import { createDocumentClient, createDynamoDbClient } from "../shared/aws-client
 import { chunk } from "../shared/concurrency";
 import { type NormalizedOrder, normalizeOrder } from "../shared/orders/normalize";
 import { OrderStore, type UpsertStrategy } from "../shared/store/order-store";
+import { parseCli, usageError } from "./cli";
 
 const USAGE = `Usage: npm run bench:upsert [-- <orders>]
 
   <orders>   orders per scenario (default 3000)`;
 
-function usageError(message: string): never {
-  process.stderr.write(`✖ ${message}\n\n${USAGE}\n`);
-  process.exit(2);
-}
-
 /** The one (optional) argument: orders per scenario. */
 function ordersPerScenario(argv: readonly string[]): number {
-  let parsed: { values: { help?: boolean | undefined }; positionals: string[] };
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      options: { help: { type: "boolean", short: "h" } },
-      allowPositionals: true,
-    });
-  } catch (error) {
-    // node:util's own message (e.g. "Unknown option '--x'"), without its stack.
-    usageError((error as Error).message);
-  }
+  const parsed = parseCli(
+    { args: [...argv], options: { help: { type: "boolean", short: "h" } }, allowPositionals: true },
+    USAGE,
+  );
   if (parsed.values.help) {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
   }
   const [raw = "3000", ...extra] = parsed.positionals;
   if (extra.length > 0)
-    usageError(`one argument at most (orders per scenario), got ${parsed.positionals.join(" ")}`);
+    usageError(`one argument at most (orders per scenario), got ${parsed.positionals.join(" ")}`, USAGE);
   const orders = Number(raw);
   if (raw.trim() === "" || !Number.isInteger(orders) || orders < 1) {
-    usageError(`orders per scenario must be a positive whole number, got "${raw}"`);
+    usageError(`orders per scenario must be a positive whole number, got "${raw}"`, USAGE);
   }
   return orders;
 }
