@@ -13,6 +13,7 @@
  * emulator answered, token calls included). Ends with a check that every changed order is stored as
  * TikTok has it now; a miss exits 1.
  */
+
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join, relative, resolve } from "node:path";
@@ -21,7 +22,7 @@ import { makeWebhookConsumerHandler } from "../functions/webhook-consumer/handle
 import { startLocalAws } from "../infra/local/emulators";
 import { startHttpApi } from "../infra/local/http-server";
 import { localApiRoutes } from "../infra/local/local-stack";
-import { createQueues, createTables } from "../infra/local/provision";
+import { createQueues, createTables, localResourceEnv } from "../infra/local/provision";
 import { startSqsPoller } from "../infra/local/sqs-poller";
 import { startTikTokEmulator } from "../infra/local/tiktok-emulator";
 import { pushStatsStore } from "../shared/app/push-status";
@@ -167,13 +168,10 @@ export async function runPushBench(argv: readonly string[]): Promise<number> {
       TIKTOK_SHOP_ID: SHOP_ID,
       TIKTOK_SHOP_CIPHER: shop.cipher,
       TIKTOK_MAX_RPS: String(settings.qps),
-      DYNAMODB_ENDPOINT: aws.dynamodb.endpoint,
-      SQS_ENDPOINT: aws.sqs.endpoint,
-      ORDERS_TABLE_NAME: tables.ordersTable,
-      STATE_TABLE_NAME: tables.stateTable,
-      WORK_QUEUE_URL: queues.workQueueUrl,
-      DEAD_LETTER_QUEUE_URL: queues.deadLetterQueueUrl,
-      WEBHOOK_QUEUE_URL: queues.webhookQueueUrl,
+      ...localResourceEnv(
+        { ...tables, ...queues },
+        { dynamodbEndpoint: aws.dynamodb.endpoint, sqsEndpoint: aws.sqs.endpoint },
+      ),
     });
     const problems: string[] = [];
     const log = quietLog(problems);

@@ -4,6 +4,7 @@
  * Also the product under test (the sync process on the "bench" tables and queues), started on demand,
  * the store floor of this DynamoDB Local, and the machine's description.
  */
+
 import os from "node:os";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { SQSClient } from "@aws-sdk/client-sqs";
@@ -14,6 +15,7 @@ import {
   createTables,
   type LocalQueueUrls,
   type LocalTableNames,
+  localResourceEnv,
 } from "../infra/local/provision";
 import { startTikTokEmulator, type TikTokEmulator } from "../infra/local/tiktok-emulator";
 import { createDocumentClient, createDynamoDbClient, createSqsClient } from "../shared/aws-clients";
@@ -182,12 +184,10 @@ export function syncInit(context: BenchContext, target: SyncTarget, lanes: numbe
       // As deployed: the planner spreads a job over the workers' concurrency, whatever one process runs.
       WORKER_CONCURRENCY: String(settings.workers),
       SYNC_SETTLE_SECONDS: String(SETTLE_SECONDS),
-      DYNAMODB_ENDPOINT: aws.dynamodb.endpoint,
-      SQS_ENDPOINT: aws.sqs.endpoint,
-      ORDERS_TABLE_NAME: target.tables.ordersTable,
-      STATE_TABLE_NAME: target.tables.stateTable,
-      WORK_QUEUE_URL: target.queues.workQueueUrl,
-      DEAD_LETTER_QUEUE_URL: target.queues.deadLetterQueueUrl,
+      ...localResourceEnv(
+        { ...target.tables, ...target.queues, webhookQueueUrl: undefined },
+        { dynamodbEndpoint: aws.dynamodb.endpoint, sqsEndpoint: aws.sqs.endpoint },
+      ),
     },
     shopId: SHOP_ID,
     accessToken: ACCESS_TOKEN,
