@@ -393,8 +393,8 @@ const createFlood: ChaosInjector = {
 
 /**
  * Every injector, in the order the runner applies each hook: the data ones first (their draws on the
- * run's stream), then as the original scenario installed them (the emulator sees the same calls in the
- * same order, so a seed replays the same scenario).
+ * run's stream), then the order the product and the emulator have always seen them in (the same calls in
+ * the same order: a seed replays the scenario it replayed before issue 19).
  */
 const INJECTORS: readonly ChaosInjector[] = [
   invalidOrders,
@@ -423,21 +423,19 @@ export function eventHandlers(
   plan: ChaosPlan,
   injectors: readonly ChaosInjector[],
 ): Record<ChaosEvent, ChaosEventHandler> {
-  const handlers: Partial<Record<ChaosEvent, ChaosEventHandler>> = {};
-  const owners: Partial<Record<ChaosEvent, string>> = {};
-  for (const injector of injectors) {
-    for (const [event, handler] of Object.entries(injector.events ?? {}) as [
-      ChaosEvent,
-      ChaosEventHandler,
-    ][]) {
-      if (owners[event])
-        throw new Error(`chaos: event ${event} has two injectors, ${owners[event]} and ${injector.name}`);
-      owners[event] = injector.name;
-      handlers[event] = handler;
+  const owners = new Map<ChaosEvent, { name: string; handler: ChaosEventHandler }>();
+  for (const { name, events = {} } of injectors) {
+    for (const [event, handler] of Object.entries(events) as [ChaosEvent, ChaosEventHandler][]) {
+      const other = owners.get(event);
+      if (other) throw new Error(`chaos: event ${event} has two injectors, ${other.name} and ${name}`);
+      owners.set(event, { name, handler });
     }
   }
+  const handlers = {} as Record<ChaosEvent, ChaosEventHandler>;
   for (const event of Object.keys(plan.events) as ChaosEvent[]) {
-    if (!handlers[event]) throw new Error(`chaos: no injector handles event ${event}`);
+    const owner = owners.get(event);
+    if (!owner) throw new Error(`chaos: no injector handles event ${event}`);
+    handlers[event] = owner.handler;
   }
-  return handlers as Record<ChaosEvent, ChaosEventHandler>;
+  return handlers;
 }
