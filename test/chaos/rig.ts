@@ -16,8 +16,10 @@ import { localApiRoutes } from "../../infra/local/local-stack";
 import {
   createQueues,
   createTables,
+  emulatorEnv,
   type LocalQueueUrls,
   type LocalTableNames,
+  localResourceEnv,
 } from "../../infra/local/provision";
 import { type SqsPoller, startSqsPoller } from "../../infra/local/sqs-poller";
 import {
@@ -242,18 +244,11 @@ export async function buildRig(
 
     // --- The product: two tick "containers" and a worker "container" ------------------------------
     const config = parseConfig({
-      TIKTOK_API_BASE_URL: emulator.baseUrl,
-      TIKTOK_AUTH_BASE_URL: emulator.authBaseUrl,
-      TIKTOK_APP_KEY: emulator.appKey,
-      TIKTOK_APP_SECRET: emulator.appSecret,
+      ...emulatorEnv(emulator),
       TIKTOK_SHOP_ID: shopId,
       TIKTOK_SHOP_CIPHER: shop.cipher,
       TIKTOK_MAX_RPS: "1000",
-      ORDERS_TABLE_NAME: tables.ordersTable,
-      STATE_TABLE_NAME: tables.stateTable,
-      WORK_QUEUE_URL: queues.workQueueUrl,
-      DEAD_LETTER_QUEUE_URL: queues.deadLetterQueueUrl,
-      WEBHOOK_QUEUE_URL: queues.webhookQueueUrl,
+      ...localResourceEnv({ ...tables, ...queues }),
       SYNC_SETTLE_SECONDS: "1",
       SYNC_MAX_CLOCK_SKEW_SECONDS: "0",
       SYNC_OVERLAP_SECONDS: "300",
