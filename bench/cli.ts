@@ -1,4 +1,6 @@
 /** What the bench tools share on the command line: parsing options and printing lines. */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { relative, resolve } from "node:path";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 
 /** A line on stdout (the tools' progress and results). */
@@ -30,4 +32,31 @@ export function parseCli<T extends ParseArgsConfig>(
     }
     throw error;
   }
+}
+
+/**
+ * A results page under docs/: a title, the line saying which command wrote it and under what load (the
+ * page is never edited by hand), and the printed result lines as they appeared.
+ */
+export function writeResultsPage(
+  docFile: string,
+  title: string,
+  writtenBy: string,
+  resultLines: readonly string[],
+): void {
+  mkdirSync(resolve(docFile, ".."), { recursive: true });
+  writeFileSync(
+    docFile,
+    [
+      `# ${title}`,
+      "",
+      `${writtenBy} Do not edit by hand: run the tool again.`,
+      "",
+      "```text",
+      ...resultLines,
+      "```",
+      "",
+    ].join("\n"),
+  );
+  say(`Report: ${relative(process.cwd(), docFile)}`);
 }

@@ -43,7 +43,7 @@ import {
 import { percentile } from "../shared/store/push-stats";
 import { PUSH_CONCURRENCY, RATE_SHARES } from "../shared/tiktok/rate-budget";
 import { WEBHOOK_PATH } from "../shared/webhooks/receiver";
-import { parseCli, say } from "./cli";
+import { parseCli, say, writeResultsPage } from "./cli";
 import { ACCESS_TOKEN, APP_KEY, APP_SECRET, REFRESH_TOKEN, PUSH_SHOP_ID as SHOP_ID } from "./fixtures";
 
 /** How often pending orders are read back from DynamoDB (the lag figures' resolution). */
@@ -373,26 +373,16 @@ export async function runPushBench(argv: readonly string[]): Promise<number> {
     writeFileSync(outFile, `${JSON.stringify(result, null, 2)}\n`);
     say(`JSON: ${relative(process.cwd(), outFile)}`);
     const docFile = resolve(join("docs", "benchmark", "push.md"));
-    mkdirSync(resolve(docFile, ".."), { recursive: true });
-    writeFileSync(
+    writeResultsPage(
       docFile,
-      [
-        "# Benchmark: push (webhooks)",
-        "",
-        `Written by \`npm run bench -- push ${argv.join(" ")}\` on ${new Date().toISOString().slice(0, 10)}` +
-          ` (${os.availableParallelism()} cores, load average at the end ${os
-            .loadavg()
-            .map((v) => v.toFixed(2))
-            .join(" / ")}).` +
-          " Do not edit by hand: run the tool again.",
-        "",
-        "```text",
-        ...resultLines,
-        "```",
-        "",
-      ].join("\n"),
+      "Benchmark: push (webhooks)",
+      `Written by \`npm run bench -- push ${argv.join(" ")}\` on ${new Date().toISOString().slice(0, 10)}` +
+        ` (${os.availableParallelism()} cores, load average at the end ${os
+          .loadavg()
+          .map((v) => v.toFixed(2))
+          .join(" / ")}).`,
+      resultLines,
     );
-    say(`Report: ${relative(process.cwd(), docFile)}`);
     if (missing > 0) say(`${missing} changed orders never reached DynamoDB by push: FAILED`);
     return missing === 0 ? 0 : 1;
   } finally {

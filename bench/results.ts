@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join, relative, resolve } from "node:path";
-import { say } from "./cli";
+import { say, writeResultsPage } from "./cli";
 import { PRICES } from "./prices";
 import {
   analyse,
@@ -180,21 +180,12 @@ function writeJson(
 function writeDocPage(outcome: RunOutcome, ok: boolean, resultLines: readonly string[]): void {
   const { settings, machine } = outcome;
   const docFile = resolve(settings.doc ?? join("docs", "benchmark", `${settings.orders}-orders.md`));
-  mkdirSync(resolve(docFile, ".."), { recursive: true });
-  writeFileSync(
+  writeResultsPage(
     docFile,
-    [
-      `# Benchmark: ${fmtInt(settings.orders)} orders`,
-      "",
-      `Written by \`npm run bench -- ${process.argv.slice(2).join(" ")}\`` +
-        ` (${ok ? "every check OK" : "a check FAILED or the run did not complete"}); ` +
-        `load average at start ${machine.loadAverageAtStart.join(" / ")}. Do not edit by hand: run the tool again.`,
-      "",
-      "```text",
-      ...resultLines,
-      "```",
-      "",
-    ].join("\n"),
+    `Benchmark: ${fmtInt(settings.orders)} orders`,
+    `Written by \`npm run bench -- ${process.argv.slice(2).join(" ")}\`` +
+      ` (${ok ? "every check OK" : "a check FAILED or the run did not complete"}); ` +
+      `load average at start ${machine.loadAverageAtStart.join(" / ")}.`,
+    resultLines,
   );
-  say(`Report: ${relative(process.cwd(), docFile)}`);
 }
