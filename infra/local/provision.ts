@@ -3,6 +3,7 @@
  * shared/resources.ts. Idempotent: existing tables and queues keep their data; an existing table's index
  * whose projection differs from the definition is rebuilt (see createTables).
  */
+
 import {
   type AttributeDefinition,
   CreateTableCommand,
@@ -16,6 +17,7 @@ import {
   UpdateTimeToLiveCommand,
 } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import type { AwsEndpoints } from "../../shared/aws-clients";
 import {
   type IndexProjection,
   type KeyDefinition,
@@ -317,12 +319,6 @@ export async function createQueues(
   };
 }
 
-/** Where the product finds the local services: unset on AWS, the emulators' endpoints here. */
-export interface LocalEndpoints {
-  readonly dynamodbEndpoint?: string | undefined;
-  readonly sqsEndpoint?: string | undefined;
-}
-
 /**
  * The product's resource configuration for provisioned local tables and queues: what CDK binds each
  * function to on AWS, bound to the local stand-ins here (npm start, the bench, the chaos suite, tests).
@@ -331,7 +327,7 @@ export function localResourceEnv(
   resources: Pick<LocalTableNames, "ordersTable" | "stateTable"> &
     Pick<LocalQueueUrls, "workQueueUrl" | "deadLetterQueueUrl"> &
     Partial<Pick<LocalQueueUrls, "webhookQueueUrl">>,
-  endpoints: LocalEndpoints = {},
+  endpoints: Pick<AwsEndpoints, "dynamodbEndpoint" | "sqsEndpoint"> = {},
 ): Record<string, string> {
   return {
     ORDERS_TABLE_NAME: resources.ordersTable,

@@ -10,7 +10,7 @@ import type { IncrementalOutcome } from "../../shared/sync/incremental";
 import { storedOrders } from "../support/truth";
 import { type ChaosInjector, eventHandlers } from "./injectors";
 import type { ChaosEvent } from "./plan";
-import { type ChaosRig, queueDepth, until } from "./rig";
+import { type ChaosRig, messagesInQueue, until } from "./rig";
 
 /** Where the chaos phase left the full resync. */
 export interface ChaosPhase {
@@ -104,8 +104,8 @@ export async function settle(
   await until(
     "the work and webhook queues to drain",
     async () =>
-      (await queueDepth(rig.sqs, rig.queues.workQueueUrl)) === 0 &&
-      (await queueDepth(rig.sqs, rig.queues.webhookQueueUrl)) === 0,
+      (await messagesInQueue(rig.sqs, rig.queues.workQueueUrl)) === 0 &&
+      (await messagesInQueue(rig.sqs, rig.queues.webhookQueueUrl)) === 0,
     deadline,
   );
   print(`  seed ${plan.seed}: queue drained, waiting for a quiet tick`);

@@ -446,7 +446,8 @@ export async function until<T>(
   }
 }
 
-export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<number> {
+/** Every message the queue still holds: visible, in flight and delayed (unlike the DLQ depth status reports). */
+export async function messagesInQueue(sqs: SQSClient, queueUrl: string): Promise<number> {
   const { Attributes } = await sqs.send(
     new GetQueueAttributesCommand({
       QueueUrl: queueUrl,
